@@ -1,0 +1,138 @@
+"""Fixtures: one migrated database per run (SQLite, or PostgreSQL via TEST_DATABASE_URL), emptied per test."""
+
+import os
+import re
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from webapp import create_app
+from webapp.extensions import db
+from webapp.services import accounts, api_keys
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.fixture(scope="session")
+def app(database_url, tmp_path_factory):
+    instance = tmp_path_factory.mktemp("instance")
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test-secret-key",
+            "STORAGE_URL": "file://" + str(instance / "storage"),
+        }
+    )
+    app.instance_path = str(instance)
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as connection:
+                connection.execute(text("DROP SCHEMA public CASCADE"))
+                connection.execute(text("CREATE SCHEMA public"))
+        upgrade()
+        db.session.remove()
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _empty_database(request):
+    """Every test starts from empty tables (the schema is migrated once per run)."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    with app.app_context():
+        db.session.remove()
+        tables = [table.name for table in db.metadata.sorted_tables]
+        with db.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for name in reversed(tables):
+                    connection.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def app_context(app):
+    with app.app_context():
+        yield
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def make_user(app):
+    def make(email="ada@example.com", organization="Analytical Engines", **kwargs):
+        with app.app_context():
+            user = accounts.create_user(email, PASSWORD, organization, **kwargs)
+            user_id = user.id
+            db.session.remove()
+        return user_id
+
+    return make
+
+
+@pytest.fixture
+def user_id(make_user):
+    return make_user()
+
+
+@pytest.fixture
+def project_id(app, user_id):
+    with app.app_context():
+        project = accounts.resolve_project(accounts.get_user(user_id), "@current")
+        return project.id
+
+
+@pytest.fixture
+def make_key(app):
+    def make(user_id, scopes="*", scoped_teams=None, label="test key"):
+        with app.app_context():
+            _, raw = api_keys.create_key(accounts.get_user(user_id), label, scopes, scoped_teams)
+            db.session.remove()
+        return raw
+
+    return make
+
+
+@pytest.fixture
+def api_key(make_key, user_id):
+    return make_key(user_id)
+
+
+@pytest.fixture
+def auth(api_key):
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+def csrf_token_from(html: str) -> str:
+    match = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert match, "page has no csrf-token meta tag"
+    return match.group(1)
+
+
+@pytest.fixture
+def logged_in(client, user_id):
+    """Log the client in as the default user; return the CSRF token for later requests."""
+    page = client.get("/login")
+    token = csrf_token_from(page.get_data(as_text=True))
+    response = client.post(
+        "/login", data={"email": "ada@example.com", "password": PASSWORD, "csrf_token": token}
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return token

@@ -1,0 +1,38 @@
+"""Application factory."""
+
+import os
+
+from flask import Flask
+
+from .config import configure
+from .database import configure_engine
+from .extensions import csrf, db, login_manager, migrate
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app: config, extensions, blueprints, error handlers, CLI."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    configure(app, config)
+    # The PostHog CLI calls API routes without a trailing slash; accept both everywhere.
+    app.url_map.strict_slashes = False
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+
+    from . import api, auth, cli, errors, models, web  # noqa: F401 (models: register the tables)
+
+    auth.init_app(app)
+    errors.init_app(app)
+    api.init_app(app)
+    web.init_app(app)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,31 @@
+"""The JSON API: PostHog-compatible routes, auth by personal API key or session."""
+
+from flask import Blueprint
+
+from ..extensions import csrf
+from ..services.errors import ServiceError
+from . import accounts, evaluations
+from .auth import authenticate
+from .errors import ApiError, error_response, from_service_error
+
+# Project-scoped resources answer under both PostHog prefixes.
+PROJECT_PREFIXES = {"environments": "/api/environments/<project_id>", "projects": "/api/projects/<project_id>"}
+
+
+def _guard(blueprint: Blueprint) -> None:
+    blueprint.before_request(authenticate)
+    blueprint.register_error_handler(ApiError, error_response)
+    blueprint.register_error_handler(
+        ServiceError, lambda error: error_response(from_service_error(error))
+    )
+    # API keys are not cookies: CSRF applies only to session callers (checked in authenticate).
+    csrf.exempt(blueprint)
+
+
+def init_app(app) -> None:
+    _guard(accounts.bp)
+    app.register_blueprint(accounts.bp, url_prefix="/api")
+    for blueprint in (evaluations.bp,):
+        _guard(blueprint)
+        for name, prefix in PROJECT_PREFIXES.items():
+            app.register_blueprint(blueprint, url_prefix=prefix, name=f"{name}_{blueprint.name}")

@@ -1,0 +1,81 @@
+"""API authentication: personal API keys (header, body, query) or the browser session with CSRF."""
+
+import functools
+from datetime import timedelta
+
+from flask import current_app, g, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from ..extensions import csrf
+from ..services import accounts, api_keys
+from ..services.errors import ServiceError
+from .errors import ApiError, from_service_error
+from .request_data import request_body
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+KEY_FIELD = "personal_api_key"
+
+
+def _raw_key() -> str | None:
+    """The key from `Authorization: Bearer`, else the body, else the query string."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if request.method not in SAFE_METHODS:
+        body_key = request_body().get(KEY_FIELD)
+        if isinstance(body_key, str) and body_key:
+            return body_key
+    return request.args.get(KEY_FIELD) or None
+
+
+def authenticate() -> None:
+    """Set g.api_user and g.api_key for this request, or raise a 401/403 ApiError."""
+    raw_key = _raw_key()
+    if raw_key is not None:
+        interval = timedelta(seconds=current_app.config["API_KEY_TOUCH_INTERVAL_SECONDS"])
+        key = api_keys.authenticate_key(raw_key, interval)
+        if key is None:
+            raise ApiError(401, "authentication_failed", "Personal API key is invalid.")
+        g.api_key, g.api_user = key, key.user
+        return
+    if current_user.is_authenticated:
+        if request.method not in SAFE_METHODS:
+            try:
+                csrf.protect()
+            except CSRFError as error:
+                raise ApiError(403, "permission_denied", f"CSRF Failed: {error.description}") from None
+        g.api_key, g.api_user = None, current_user._get_current_object()
+        return
+    raise ApiError(401, "not_authenticated", "Authentication credentials were not provided.")
+
+
+def require_scope(scope: str) -> None:
+    """Refuse a key that lacks `scope`; session callers have every scope."""
+    key = g.get("api_key")
+    if key is not None and not api_keys.has_scope(key.scopes, scope):
+        raise ApiError(403, "permission_denied", f"API key missing required scope '{scope}'")
+
+
+def project_endpoint(scope_object: str):
+    """Resolve `project_id` (id or @current) to g.project and check key scopes for the method."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(project_id, **kwargs):
+            try:
+                g.project = accounts.resolve_project(g.api_user, project_id)
+            except ServiceError as error:
+                raise from_service_error(error) from None
+            key = g.get("api_key")
+            if key is not None and key.scoped_teams and g.project.id not in key.scoped_teams:
+                raise ApiError(
+                    403, "permission_denied", "API key does not have access to the requested project."
+                )
+            action = "read" if request.method in SAFE_METHODS else "write"
+            require_scope(f"{scope_object}:{action}")
+            return view(**kwargs)
+
+        return wrapper
+
+    return decorator

@@ -1,0 +1,48 @@
+"""PostHog's error shape: {"type", "code", "detail", "attr"}."""
+
+from flask import jsonify
+
+from ..services.errors import Conflict, NotFound, PermissionDenied, ServiceError, ValidationError
+
+ERROR_TYPES = {
+    400: "invalid_request",
+    401: "authentication_error",
+    403: "authentication_error",
+    404: "invalid_request",
+    405: "invalid_request",
+    409: "invalid_request",
+    413: "invalid_request",
+    415: "invalid_request",
+    429: "throttled_error",
+    500: "server_error",
+}
+
+
+class ApiError(Exception):
+    """An error response raised from anywhere in an API request."""
+
+    def __init__(self, status: int, code: str, detail: str, attr: str | None = None, type_: str | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.attr = attr
+        self.type = type_ or ERROR_TYPES.get(status, "invalid_request")
+
+
+def error_response(error: ApiError):
+    response = jsonify(type=error.type, code=error.code, detail=error.detail, attr=error.attr)
+    response.status_code = error.status
+    return response
+
+
+def from_service_error(error: ServiceError) -> ApiError:
+    if isinstance(error, ValidationError):
+        return ApiError(400, error.code, error.detail, error.attr, type_="validation_error")
+    if isinstance(error, NotFound):
+        return ApiError(404, "not_found", error.detail)
+    if isinstance(error, PermissionDenied):
+        return ApiError(403, "permission_denied", error.detail)
+    if isinstance(error, Conflict):
+        return ApiError(409, error.code, error.detail, error.attr)
+    return ApiError(400, error.code, error.detail, error.attr)

@@ -1,0 +1,54 @@
+"""/api/{environments,projects}/:project_id/evaluations/"""
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from ..services import evaluations
+from . import serializers
+from .auth import project_endpoint
+from .errors import ApiError
+from .request_data import request_body
+
+bp = Blueprint("evaluations_api", __name__)
+
+
+@bp.get("/evaluations/")
+@project_endpoint("evaluation")
+def list_evaluations():
+    query = evaluations.parse_list_query(
+        request.args, current_app.config["API_DEFAULT_LIMIT"], current_app.config["API_MAX_LIMIT"]
+    )
+    result = evaluations.list_evaluations(g.project, query)
+    return jsonify(serializers.page(result, serializers.evaluation))
+
+
+@bp.post("/evaluations/")
+@project_endpoint("evaluation")
+def create_evaluation():
+    item = evaluations.create_evaluation(g.project, g.api_user, request_body())
+    return jsonify(serializers.evaluation(item)), 201
+
+
+@bp.get("/evaluations/<evaluation_id>/")
+@project_endpoint("evaluation")
+def retrieve_evaluation(evaluation_id):
+    return jsonify(serializers.evaluation(evaluations.get_evaluation(g.project, evaluation_id)))
+
+
+@bp.route("/evaluations/<evaluation_id>/", methods=["PATCH", "PUT"])
+@project_endpoint("evaluation")
+def update_evaluation(evaluation_id):
+    item = evaluations.update_evaluation(
+        g.project, g.api_user, evaluation_id, request_body(), partial=request.method == "PATCH"
+    )
+    return jsonify(serializers.evaluation(item))
+
+
+@bp.delete("/evaluations/<evaluation_id>/")
+@project_endpoint("evaluation")
+def delete_evaluation(evaluation_id):
+    evaluations.get_evaluation(g.project, evaluation_id, include_deleted=True)
+    raise ApiError(
+        405,
+        "method_not_allowed",
+        'Hard delete of this model is not allowed. Use a patch API call to set "deleted" to true',
+    )

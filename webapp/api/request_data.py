@@ -1,0 +1,38 @@
+"""Read an API request body as a flat dict: JSON, form-encoded or multipart."""
+
+from flask import g, request
+
+from .errors import ApiError
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def request_body() -> dict:
+    """Parse once per request; bad JSON is 400 parse_error, other media types 415."""
+    if "api_body" in g:
+        return g.api_body
+    g.api_body = _parse()
+    return g.api_body
+
+
+def _parse() -> dict:
+    mimetype = request.mimetype
+    if mimetype == "application/json" or mimetype.endswith("+json"):
+        if not request.get_data(cache=True):
+            return {}
+        data = request.get_json(silent=True)
+        if data is None:
+            raise ApiError(400, "parse_error", "JSON parse error - the body is not valid JSON.")
+        if not isinstance(data, dict):
+            raise ApiError(
+                400,
+                "invalid_input",
+                f"Invalid data. Expected a dictionary, but got {type(data).__name__}.",
+                type_="validation_error",
+            )
+        return data
+    if mimetype in FORM_TYPES:
+        return request.form.to_dict(flat=True)
+    if not mimetype and not request.get_data(cache=True):
+        return {}
+    raise ApiError(415, "unsupported_media_type", f'Unsupported media type "{mimetype}" in request.')

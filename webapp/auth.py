@@ -1,0 +1,27 @@
+"""Browser sessions: Flask-Login wiring; htmx requests get HX-Redirect to the login page."""
+
+from flask import redirect, request, url_for
+
+from .extensions import login_manager
+from .services import accounts
+
+
+@login_manager.user_loader
+def load_user(user_id: str):
+    user = accounts.get_user(int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and user.is_active else None
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    login_url = url_for("auth.login", next=request.full_path.rstrip("?"))
+    if request.headers.get("HX-Request"):
+        # A fragment of the login page swapped into a table would be useless.
+        return "", 401, {"HX-Redirect": login_url}
+    return redirect(login_url)
+
+
+def init_app(app) -> None:
+    login_manager.session_protection = "basic"
+    login_manager.login_message = "Log in to continue."
+    login_manager.login_message_category = "info"

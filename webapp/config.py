@@ -1,0 +1,69 @@
+"""Configuration: defaults <- instance/config.py <- environment <- explicit overrides."""
+
+import os
+import secrets
+from pathlib import Path
+
+ENVIRONMENT_KEYS = ("DATABASE_URL", "SECRET_KEY", "STORAGE_URL", "S3_ENDPOINT_URL")
+
+
+class DefaultConfig:
+    """Values used when nothing else sets them."""
+
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    MAX_CONTENT_LENGTH = 1024 * 1024  # JSON and form bodies; uploads have their own limit
+    API_MAX_LIMIT = 1000
+    API_DEFAULT_LIMIT = 100
+    UI_PAGE_SIZE = 20
+    # Touching last_used_at on every request would turn every read into a write.
+    API_KEY_TOUCH_INTERVAL_SECONDS = 3600
+
+
+def normalize_database_url(url: str) -> str:
+    """Use psycopg 3 for plain postgres URLs (SQLAlchemy would pick psycopg2)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_secret_key(instance_path: str) -> str:
+    """Return the instance's secret key, creating it once so every worker shares it."""
+    path = Path(instance_path) / "secret_key"
+    try:
+        # O_EXCL: when several gunicorn workers start at once only one writes the key.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text().strip()
+        if key:
+            return key
+        raise RuntimeError(f"{path} is empty; delete it or set SECRET_KEY") from None
+    key = secrets.token_hex(32)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def configure(app, overrides: dict | None) -> None:
+    """Fill app.config from every source, later sources winning."""
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_object(DefaultConfig)
+    app.config.from_pyfile("config.py", silent=True)
+    for key in ENVIRONMENT_KEYS:
+        if os.environ.get(key):
+            app.config[key] = os.environ[key]
+    app.config.update(overrides or {})
+
+    database_url = app.config.get("DATABASE_URL") or (
+        "sqlite:///" + os.path.join(app.instance_path, "webapp.sqlite3")
+    )
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(database_url)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
+    if not app.config.get("STORAGE_URL"):
+        app.config["STORAGE_URL"] = "file://" + os.path.join(app.instance_path, "storage")

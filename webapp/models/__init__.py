@@ -1,0 +1,17 @@
+"""Database models, one module per aggregate."""
+
+from .accounts import Membership, MembershipLevel, Organization, Project, User
+from .activity import ActivityLog
+from .api_keys import PersonalAPIKey
+from .evaluations import Evaluation
+
+__all__ = [
+    "ActivityLog",
+    "Evaluation",
+    "Membership",
+    "MembershipLevel",
+    "Organization",
+    "PersonalAPIKey",
+    "Project",
+    "User",
+]

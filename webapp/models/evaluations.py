@@ -1,0 +1,43 @@
+"""LLM-as-judge evaluation configurations."""
+
+from uuid import UUID, uuid4
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .accounts import Project, User
+from .types import UTCDateTime, utcnow
+
+
+class Evaluation(db.Model):
+    __tablename__ = "evaluations"
+    __table_args__ = (
+        Index("ix_evaluations_list_created", "project_id", "deleted", "created_at"),
+        Index("ix_evaluations_list_updated", "project_id", "deleted", "updated_at"),
+        Index("ix_evaluations_list_name", "project_id", "deleted", "name"),
+        Index("ix_evaluations_list_enabled", "project_id", "deleted", "enabled"),
+    )
+
+    # An integer key is SQLite's stable rowid, which the full-text index points at;
+    # the uuid is the public id.
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[UUID] = mapped_column(Uuid, unique=True, default=uuid4)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(400))
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(default=False)
+    prompt: Mapped[str] = mapped_column(Text)
+    conditions: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    deleted: Mapped[bool] = mapped_column(default=False)
+    # Bumped on every change so a stale edit form is refused instead of overwriting.
+    version: Mapped[int] = mapped_column(default=1)
+
+    project: Mapped[Project] = relationship()
+    created_by: Mapped[User | None] = relationship()

@@ -1,0 +1,1 @@
+"""Business rules: the only code that writes, shared by the API and the web views."""

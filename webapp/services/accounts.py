@@ -1,0 +1,147 @@
+"""Users, organizations, memberships and projects."""
+
+import re
+import secrets
+
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..database import write_transaction
+from ..extensions import db
+from ..models import Membership, MembershipLevel, Organization, Project, User
+from .errors import Conflict, NotFound, ValidationError
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD_LENGTH = 8
+PROJECT_NOT_FOUND = "Project not found."
+# Compared against when the email is unknown, so a login takes as long either way.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def create_user(
+    email: str,
+    password: str,
+    organization_name: str,
+    *,
+    first_name: str = "",
+    last_name: str = "",
+    level: MembershipLevel = MembershipLevel.OWNER,
+) -> User:
+    """Create a user in an organization, creating the organization and its default project if new."""
+    email = normalize_email(email)
+    if not EMAIL_PATTERN.match(email):
+        raise ValidationError("email", "invalid", "Enter a valid email address.")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(
+            "password",
+            "password_too_short",
+            f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.",
+        )
+    if not organization_name.strip():
+        raise ValidationError("organization", "blank", "The organization name may not be blank.")
+    password_hash = generate_password_hash(password)
+    with write_transaction() as session:
+        if session.scalar(select(User.id).where(User.email == email)) is not None:
+            raise Conflict(f"A user with the email {email} already exists.", code="email_taken")
+        organization = session.scalar(
+            select(Organization).where(Organization.name == organization_name.strip())
+        )
+        if organization is None:
+            organization = Organization(name=organization_name.strip())
+            session.add(organization)
+            session.flush()
+            session.add(Project(organization=organization, name="Default project"))
+            session.flush()
+        user = User(
+            email=email,
+            password_hash=password_hash,
+            first_name=first_name,
+            last_name=last_name,
+            distinct_id=secrets.token_urlsafe(24),
+            current_project_id=organization.projects[0].id,
+        )
+        session.add(user)
+        session.flush()
+        session.add(Membership(organization_id=organization.id, user_id=user.id, level=level))
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """Return the active user with these credentials, else None."""
+    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.is_active:
+        return None
+    return user
+
+
+def get_user(user_id: int) -> User | None:
+    return db.session.get(User, user_id)
+
+
+def find_user_by_email(email: str) -> User:
+    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        raise NotFound(f"No user with the email {normalize_email(email)}.")
+    return user
+
+
+def user_projects(user: User) -> list[Project]:
+    """Every project of every organization the user belongs to, in id order."""
+    return list(
+        db.session.scalars(
+            select(Project)
+            .join(Membership, Membership.organization_id == Project.organization_id)
+            .where(Membership.user_id == user.id)
+            .order_by(Project.id)
+        )
+    )
+
+
+def membership_level(user: User, project: Project) -> int | None:
+    return db.session.scalar(
+        select(Membership.level).where(
+            Membership.user_id == user.id,
+            Membership.organization_id == project.organization_id,
+        )
+    )
+
+
+def resolve_project(user: User, project_ref: str | int) -> Project:
+    """Find a project the user belongs to by integer id or `@current`; else NotFound."""
+    if project_ref == "@current":
+        project_id = user.current_project_id
+        if project_id is None:
+            projects = user_projects(user)
+            project_id = projects[0].id if projects else None
+    else:
+        text = str(project_ref)
+        project_id = int(text) if text.isdigit() and len(text) < 10 else None
+    if project_id is None:
+        raise NotFound(PROJECT_NOT_FOUND)
+    project = db.session.scalar(
+        select(Project)
+        .join(Membership, Membership.organization_id == Project.organization_id)
+        .where(Project.id == project_id, Membership.user_id == user.id)
+    )
+    if project is None:
+        raise NotFound(PROJECT_NOT_FOUND)
+    return project
+
+
+def switch_project(user: User, project_id: int) -> Project:
+    """Make a project the user's current one."""
+    project = resolve_project(user, project_id)
+    with write_transaction() as session:
+        session.get(User, user.id).current_project_id = project.id
+    return project
+
+
+def count_users() -> int:
+    return db.session.scalar(select(func.count(User.id)))

@@ -1,0 +1,56 @@
+"""The activity log: written inside the service's transaction, read by the detail pages."""
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from ..extensions import db
+from ..models import ActivityLog, Project, User
+
+
+def record(
+    session: Session,
+    project: Project,
+    actor: User | None,
+    scope: str,
+    item_id: str,
+    activity: str,
+    name: str,
+    changes: list[dict] | None = None,
+) -> None:
+    """Add one entry to the current transaction."""
+    session.add(
+        ActivityLog(
+            project_id=project.id,
+            user_id=actor.id if actor else None,
+            scope=scope,
+            item_id=str(item_id),
+            activity=activity,
+            detail={"name": name, "changes": changes or []},
+        )
+    )
+
+
+def diff(before: dict, after: dict) -> list[dict]:
+    """Field-by-field changes between two snapshots."""
+    return [
+        {"field": field, "before": before.get(field), "after": after[field]}
+        for field in after
+        if before.get(field) != after[field]
+    ]
+
+
+def entries_for(project: Project, scope: str, item_id: str, limit: int = 50) -> list[ActivityLog]:
+    """Newest first."""
+    return list(
+        db.session.scalars(
+            select(ActivityLog)
+            .options(selectinload(ActivityLog.user))
+            .where(
+                ActivityLog.project_id == project.id,
+                ActivityLog.scope == scope,
+                ActivityLog.item_id == str(item_id),
+            )
+            .order_by(ActivityLog.created_at.desc(), ActivityLog.id.desc())
+            .limit(limit)
+        )
+    )

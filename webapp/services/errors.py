@@ -1,0 +1,38 @@
+"""Domain errors raised by services; the API and the web views translate them."""
+
+
+class ServiceError(Exception):
+    """Base class: a message fit to show the user."""
+
+    code = "error"
+
+    def __init__(self, detail: str, code: str | None = None, attr: str | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code or self.code
+        self.attr = attr
+
+
+class ValidationError(ServiceError):
+    code = "invalid_input"
+
+    def __init__(self, attr: str | None, code: str, detail: str):
+        super().__init__(detail, code=code, attr=attr)
+
+
+class NotFound(ServiceError):
+    code = "not_found"
+
+    def __init__(self, detail: str = "Not found."):
+        super().__init__(detail)
+
+
+class PermissionDenied(ServiceError):
+    code = "permission_denied"
+
+    def __init__(self, detail: str = "You do not have permission to perform this action."):
+        super().__init__(detail)
+
+
+class Conflict(ServiceError):
+    code = "conflict"

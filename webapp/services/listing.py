@@ -1,0 +1,137 @@
+"""One list-query parser for the API and the UI: filters, search, order, limit/offset."""
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from .errors import ValidationError
+
+TRUE_VALUES = {"true", "1", "yes", "on"}
+FALSE_VALUES = {"false", "0", "no", "off"}
+
+
+def parse_bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in TRUE_VALUES:
+        return True
+    if lowered in FALSE_VALUES:
+        return False
+    raise ValidationError(name, "invalid", f"'{value}' is not a valid boolean; use true or false.")
+
+
+def parse_uuid_list(name: str, value: str) -> list[uuid.UUID]:
+    result = []
+    for part in value.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            result.append(uuid.UUID(part))
+        except ValueError:
+            raise ValidationError(name, "invalid", f"'{part}' is not a valid UUID.") from None
+    return result
+
+
+def parse_choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
+    def parse(name: str, value: str) -> str:
+        if value not in choices:
+            raise ValidationError(
+                name, "invalid_choice", f"'{value}' is not a valid choice; use one of {', '.join(choices)}."
+            )
+        return value
+
+    return parse
+
+
+def parse_text(_name: str, value: str) -> str:
+    return value.strip()
+
+
+def _parse_int(name: str, value: str, minimum: int) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ValidationError(name, "invalid", f"'{value}' is not a whole number.") from None
+    if number < minimum:
+        raise ValidationError(name, "invalid", f"{name} must be {minimum} or more.")
+    return number
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    filters: dict[str, Any]
+    order_by: str
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """Which filters and orderings a list accepts."""
+
+    order_fields: tuple[str, ...]
+    default_order: str
+    filters: dict[str, Callable[[str, str], Any]] = field(default_factory=dict)
+
+    @property
+    def order_choices(self) -> tuple[str, ...]:
+        return tuple(choice for name in self.order_fields for choice in (name, f"-{name}"))
+
+    def parse(self, args: Mapping[str, str], default_limit: int, max_limit: int) -> ListQuery:
+        """Parse query-string arguments; empty values count as absent. Raise ValidationError."""
+
+        def present(name: str) -> str | None:
+            value = args.get(name)
+            return value if value is not None and value.strip() != "" else None
+
+        filters = {}
+        for name, parser in self.filters.items():
+            raw = present(name)
+            if raw is not None:
+                filters[name] = parser(name, raw)
+        order_by = present("order_by") or self.default_order
+        parse_choice(self.order_choices)("order_by", order_by)
+        limit = present("limit")
+        offset = present("offset")
+        return ListQuery(
+            filters=filters,
+            order_by=order_by,
+            limit=min(_parse_int("limit", limit, 1), max_limit) if limit else default_limit,
+            offset=_parse_int("offset", offset, 0) if offset else 0,
+        )
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list
+    count: int
+    limit: int
+    offset: int
+
+    @property
+    def next_offset(self) -> int | None:
+        end = self.offset + self.limit
+        return end if end < self.count else None
+
+    @property
+    def previous_offset(self) -> int | None:
+        if self.offset <= 0:
+            return None
+        return max(self.offset - self.limit, 0)
+
+
+def paginate(session: Session, statement: Select, columns: dict, query: ListQuery, tie_break) -> Page:
+    """Count the filtered rows, then fetch one ordered page (two statements)."""
+    count = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
+    name = query.order_by.lstrip("-")
+    column = columns[name]
+    descending = query.order_by.startswith("-")
+    ordering = (column.desc(), tie_break.desc()) if descending else (column.asc(), tie_break.asc())
+    items = list(
+        session.scalars(statement.order_by(*ordering).limit(query.limit).offset(query.offset))
+    )
+    return Page(items=items, count=count, limit=query.limit, offset=query.offset)
