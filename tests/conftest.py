@@ -2,6 +2,7 @@
 
 import os
 import re
+import uuid
 
 import pytest
 from flask_migrate import upgrade
@@ -23,23 +24,34 @@ def database_url(tmp_path_factory):
 @pytest.fixture(scope="session")
 def app(database_url, tmp_path_factory):
     instance = tmp_path_factory.mktemp("instance")
-    app = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": "test-secret-key",
-            "STORAGE_URL": "file://" + str(instance / "storage"),
-        }
-    )
+    config = {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret-key",
+        "STORAGE_URL": "file://" + str(instance / "storage"),
+    }
+    schema = None
+    if database_url.startswith(("postgres://", "postgresql")):
+        # A schema of its own per run, so concurrent runs on one server cannot collide.
+        schema = f"test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"options": f"-csearch_path={schema},public"}}
+    app = create_app(config)
     app.instance_path = str(instance)
     with app.app_context():
-        if db.engine.dialect.name == "postgresql":
+        if schema:
             with db.engine.begin() as connection:
-                connection.execute(text("DROP SCHEMA public CASCADE"))
-                connection.execute(text("CREATE SCHEMA public"))
+                # Extensions are database-wide: keep pg_trgm in public, shared by every run.
+                connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
+                connection.execute(text(f"CREATE SCHEMA {schema}"))
         upgrade()
         db.session.remove()
-    return app
+    yield app
+    if schema:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+            with db.engine.begin() as connection:
+                connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 """App-wide error pages: JSON in the PostHog shape under /api, HTML elsewhere; never a traceback."""
 
-from flask import render_template, request
+from flask import current_app, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -47,7 +47,8 @@ def handle_unexpected_error(error: Exception):
     db.session.rollback()
     if isinstance(error, HTTPException):
         return handle_http_error(error)
-    # Logged with its traceback by Flask; the client only sees a generic message.
+    # The traceback goes to the log; the client only sees a generic message.
+    current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
     if _wants_json():
         return error_response(ApiError(500, "error", "A server error occurred."))
     return render_template("errors/error.html", error=InternalServerError()), 500

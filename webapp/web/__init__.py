@@ -1,5 +1,30 @@
 """HTML blueprints: server-rendered pages with htmx partials."""
 
+from flask import g
+from flask_login import current_user
+
+from ..services import accounts
+from . import auth, evaluations, filters, projects, settings
+
+
+def _navigation_context():
+    """Projects for the switcher, loaded once per page."""
+    if not current_user.is_authenticated:
+        return {}
+    if "nav_projects" not in g:
+        g.nav_projects = accounts.user_projects(current_user)
+    return {"nav_projects": g.nav_projects}
+
 
 def init_app(app) -> None:
-    pass
+    app.context_processor(_navigation_context)
+    filters.register(app)
+    for blueprint in (auth.bp, projects.bp, evaluations.bp, settings.bp):
+        app.register_blueprint(blueprint)
+
+    @app.after_request
+    def vary_on_htmx(response):
+        # Full pages and partials share URLs; a cache must keep them apart.
+        if response.mimetype == "text/html":
+            response.vary.add("HX-Request")
+        return response

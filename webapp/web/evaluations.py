@@ -1,0 +1,246 @@
+"""Evaluation pages: list (+archived), detail, create/edit, toggles, duplicate, archive/restore, bulk."""
+
+from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.datastructures import MultiDict
+
+from ..services import evaluations
+from ..services.errors import Conflict, NotFound, ValidationError
+from .evaluation_form import EvaluationForm
+from .htmx import is_htmx, local_url, origin_page_args, render, see_other
+from .projects import project_or_404
+
+bp = Blueprint("evaluations", __name__, url_prefix="/project/<int:project_id>/evaluations")
+LIST_ARGS = ("search", "enabled", "order_by", "limit", "offset", "id__in")
+
+
+@bp.before_request
+@login_required
+def require_login():
+    """Every evaluation page needs a signed-in member of the project."""
+
+
+def _list_state(args: MultiDict) -> dict:
+    """The list's query-string state (only the arguments the list understands)."""
+    return {name: args[name] for name in LIST_ARGS if args.get(name)}
+
+
+def _render_list(project, args: MultiDict, *, archived: bool, status: int = 200):
+    state = _list_state(args)
+    page_size = current_app.config["UI_PAGE_SIZE"]
+    error = None
+    try:
+        query = evaluations.parse_list_query(state, page_size, 100)
+    except ValidationError as exc:
+        error = exc
+        query = evaluations.parse_list_query({}, page_size, 100)
+        status = 400
+    result = evaluations.list_evaluations(project, query, archived=archived)
+    return render(
+        "evaluations/list.html",
+        "evaluations/_results.html",
+        status=status,
+        project=project,
+        page=result,
+        query=query,
+        state=state,
+        archived=archived,
+        list_error=error,
+        endpoint="evaluations.archived" if archived else "evaluations.index",
+    )
+
+
+@bp.get("/")
+def index(project_id):
+    return _render_list(project_or_404(project_id), request.args, archived=False)
+
+
+@bp.get("/archived")
+def archived(project_id):
+    return _render_list(project_or_404(project_id), request.args, archived=True)
+
+
+def _get(project, evaluation_id, include_deleted=False):
+    try:
+        return evaluations.get_evaluation(project, evaluation_id, include_deleted=include_deleted)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/<evaluation_id>")
+def detail(project_id, evaluation_id):
+    project = project_or_404(project_id)
+    evaluation = _get(project, evaluation_id, include_deleted=True)
+    return render_template(
+        "evaluations/detail.html",
+        project=project,
+        evaluation=evaluation,
+        history=evaluations.history(project, evaluation),
+    )
+
+
+def _render_form(project, form: EvaluationForm, evaluation=None, status: int = 200):
+    return render(
+        "evaluations/form.html",
+        "evaluations/_form.html",
+        status=status,
+        project=project,
+        form=form,
+        evaluation=evaluation,
+        operators=evaluations.OPERATORS,
+        property_types=evaluations.PROPERTY_TYPES,
+    )
+
+
+@bp.get("/new")
+def new(project_id):
+    form = EvaluationForm(condition_sets=[])
+    return _render_form(project_or_404(project_id), form)
+
+
+@bp.post("/new")
+def create(project_id):
+    project = project_or_404(project_id)
+    form = EvaluationForm.from_post(request.form)
+    if request.form.get("editor"):
+        form.apply_editor_action(request.form["editor"])
+        return _render_form(project, form)
+    data = form.validate()
+    if data is None:
+        return _render_form(project, form, status=422)
+    try:
+        evaluation = evaluations.create_evaluation(project, current_user, data)
+    except ValidationError as error:
+        form.add_error(error)
+        return _render_form(project, form, status=422)
+    flash(f"Created “{evaluation.name}”.", "success")
+    return see_other(url_for(".detail", project_id=project.id, evaluation_id=evaluation.id))
+
+
+@bp.get("/<evaluation_id>/edit")
+def edit(project_id, evaluation_id):
+    project = project_or_404(project_id)
+    evaluation = _get(project, evaluation_id)
+    return _render_form(project, EvaluationForm.from_evaluation(evaluation), evaluation)
+
+
+@bp.post("/<evaluation_id>/edit")
+def update(project_id, evaluation_id):
+    project = project_or_404(project_id)
+    evaluation = _get(project, evaluation_id)
+    form = EvaluationForm.from_post(request.form)
+    if request.form.get("editor"):
+        form.apply_editor_action(request.form["editor"])
+        return _render_form(project, form, evaluation)
+    data = form.validate()
+    if data is None:
+        return _render_form(project, form, evaluation, status=422)
+    try:
+        evaluation = evaluations.update_evaluation(
+            project, current_user, evaluation.id, data, partial=False, expected_version=form.version
+        )
+    except ValidationError as error:
+        form.add_error(error)
+        return _render_form(project, form, evaluation, status=422)
+    except Conflict as error:
+        form.errors["__all__"] = error.detail
+        return _render_form(project, form, evaluation, status=409)
+    flash(f"Saved “{evaluation.name}”.", "success")
+    return see_other(url_for(".detail", project_id=project.id, evaluation_id=evaluation.id))
+
+
+@bp.post("/<evaluation_id>/enabled")
+def set_enabled(project_id, evaluation_id):
+    project = project_or_404(project_id)
+    _get(project, evaluation_id)
+    enabled = request.form.get("enabled") in ("true", "on", "1")
+    evaluation = evaluations.update_evaluation(project, current_user, evaluation_id, {"enabled": enabled})
+    if is_htmx():
+        return render_template("evaluations/_switch.html", project=project, evaluation=evaluation)
+    flash(f"{'Enabled' if enabled else 'Disabled'} “{evaluation.name}”.", "success")
+    return see_other(
+        local_url(
+            request.form.get("next"), url_for(".detail", project_id=project.id, evaluation_id=evaluation_id)
+        )
+    )
+
+
+@bp.post("/<evaluation_id>/duplicate")
+def duplicate(project_id, evaluation_id):
+    project = project_or_404(project_id)
+    try:
+        copy = evaluations.duplicate_evaluation(project, current_user, evaluation_id)
+    except NotFound:
+        abort(404)
+    flash(f"Created “{copy.name}”. It starts disabled; enable it when it is ready.", "success")
+    return see_other(url_for(".detail", project_id=project.id, evaluation_id=copy.id))
+
+
+def _archive_or_restore(project_id, evaluation_id, archive: bool):
+    project = project_or_404(project_id)
+    _get(project, evaluation_id, include_deleted=True)
+    evaluation = evaluations.set_archived(project, current_user, evaluation_id, archive)
+    if archive:
+        flash(
+            {
+                "text": f"Archived “{evaluation.name}”.",
+                "undo_url": url_for(".restore", project_id=project.id, evaluation_id=evaluation.id),
+            },
+            "success",
+        )
+    else:
+        flash(f"Restored “{evaluation.name}”.", "success")
+    if is_htmx() and request.form.get("from") in ("list", "archived"):
+        # Re-render the list the user is looking at, with the message out-of-band.
+        return _render_list(project, origin_page_args(), archived=request.form["from"] == "archived")
+    return see_other(
+        local_url(
+            request.form.get("next"), url_for(".detail", project_id=project.id, evaluation_id=evaluation.id)
+        )
+    )
+
+
+@bp.post("/<evaluation_id>/archive")
+def archive(project_id, evaluation_id):
+    return _archive_or_restore(project_id, evaluation_id, True)
+
+
+@bp.post("/<evaluation_id>/restore")
+def restore(project_id, evaluation_id):
+    return _archive_or_restore(project_id, evaluation_id, False)
+
+
+BULK_VERBS = {"enable": "Enable", "disable": "Disable", "archive": "Archive", "restore": "Restore"}
+
+
+@bp.post("/bulk")
+def bulk(project_id):
+    project = project_or_404(project_id)
+    action = request.form.get("action", "")
+    ids = request.form.getlist("ids")
+    back = local_url(request.form.get("next"), url_for(".index", project_id=project.id))
+    if action not in BULK_VERBS:
+        abort(400, "Choose enable, disable, archive or restore.")
+    if not ids:
+        flash("Select at least one evaluation first.", "warning")
+        return see_other(back)
+    if request.form.get("confirmed") != "1":
+        # Without JavaScript the confirmation is its own page.
+        query = evaluations.parse_list_query({"id__in": ",".join(ids)}, 100, 100)
+        selected = evaluations.list_evaluations(project, query, archived=action == "restore")
+        return render_template(
+            "evaluations/confirm_bulk.html",
+            project=project,
+            action=action,
+            verb=BULK_VERBS[action],
+            selected=selected.items,
+            back=back,
+        )
+    try:
+        changed = evaluations.bulk_update(project, current_user, ids, action)
+    except ValidationError as error:
+        flash(error.detail, "error")
+        return see_other(back)
+    past = {"enable": "Enabled", "disable": "Disabled", "archive": "Archived", "restore": "Restored"}[action]
+    flash(f"{past} {changed} evaluation{'s' if changed != 1 else ''}.", "success")
+    return see_other(back)

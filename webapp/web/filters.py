@@ -1,0 +1,77 @@
+"""Jinja filters that turn stored values into words."""
+
+from datetime import datetime
+
+from ..models.types import utcnow
+
+OPERATOR_WORDS = {
+    "exact": "is",
+    "is_not": "is not",
+    "icontains": "contains",
+    "not_icontains": "does not contain",
+    "regex": "matches the pattern",
+    "not_regex": "does not match the pattern",
+    "gt": "is greater than",
+    "gte": "is at least",
+    "lt": "is less than",
+    "lte": "is at most",
+    "is_set": "is set",
+    "is_not_set": "is not set",
+    "is_date_exact": "is on",
+    "is_date_before": "is before",
+    "is_date_after": "is after",
+}
+TYPE_WORDS = {"event": "Event property", "person": "Person property", "session": "Session property",
+              "group": "Group property", "cohort": "Cohort", "element": "Element", "hogql": "SQL expression"}
+
+
+def ago(value: datetime | None) -> str:
+    """'3 minutes ago' style, for timestamps in lists and the activity log."""
+    if value is None:
+        return "never"
+    seconds = int((utcnow() - value).total_seconds())
+    if seconds < 45:
+        return "just now"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = round(seconds / size) if unit != "day" else seconds // size
+            if unit == "day" and count > 30:
+                return value.strftime("%-d %b %Y")
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "1 minute ago"
+
+
+def operator_words(operator: str) -> str:
+    return OPERATOR_WORDS.get(operator, operator)
+
+
+def type_words(prop_type: str) -> str:
+    return TYPE_WORDS.get(prop_type, prop_type)
+
+
+def value_words(value) -> str:
+    if isinstance(value, list):
+        quoted = [f"“{item}”" for item in value]
+        return " or ".join(quoted)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"“{value}”"
+
+
+def percent(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"{value}%"
+
+
+FIELD_LABELS = {"name": "name", "description": "description", "enabled": "enabled",
+                "prompt": "prompt", "conditions": "conditions", "deleted": "archived"}
+
+
+def register(app) -> None:
+    app.add_template_filter(ago)
+    app.add_template_filter(operator_words)
+    app.add_template_filter(type_words)
+    app.add_template_filter(value_words)
+    app.add_template_filter(percent)
+    app.add_template_global(FIELD_LABELS, "field_labels")

@@ -1,0 +1,80 @@
+"""Settings: personal API keys."""
+
+from flask import Blueprint, flash, make_response, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from ..services import accounts
+from ..services import api_keys as keys
+from ..services.errors import NotFound, ValidationError
+from .htmx import see_other
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
+
+SCOPE_LABELS = {
+    "evaluation": "Evaluations",
+    "error_tracking": "Error tracking",
+    "project": "Projects",
+    "organization": "Organization",
+}
+
+
+@bp.before_request
+@login_required
+def require_login():
+    """Settings are the signed-in user's own."""
+
+
+def _page(status=200, created_key=None, raw_key=None, errors=None, values=None):
+    response = make_response(
+        render_template(
+            "settings/api_keys.html",
+            keys=keys.list_keys(current_user),
+            projects=accounts.user_projects(current_user),
+            scope_actions=keys.SCOPE_ACTIONS,
+            scope_labels=SCOPE_LABELS,
+            created_key=created_key,
+            raw_key=raw_key,
+            errors=errors or {},
+            values=values or {},
+        ),
+        status,
+    )
+    # The one page that shows a raw key must never be stored by a cache or the back button.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/api-keys")
+def api_keys():
+    return _page()
+
+
+@bp.post("/api-keys")
+def create_api_key():
+    label = request.form.get("label", "")
+    scopes = request.form.getlist("scopes")
+    if request.form.get("all_access"):
+        scopes = ["*"]
+    project_ids = [int(p) for p in request.form.getlist("projects") if p.isdigit()]
+    values = {"label": label, "scopes": scopes, "projects": project_ids,
+              "all_access": bool(request.form.get("all_access"))}
+    try:
+        key, raw_key = keys.create_key(current_user, label, scopes, project_ids or None)
+    except ValidationError as error:
+        return _page(422, errors={error.attr or "__all__": error.detail}, values=values)
+    # Shown in this response only (not via redirect + flash): the raw key must not sit in a cookie.
+    return _page(201, created_key=key, raw_key=raw_key)
+
+
+@bp.post("/api-keys/<key_id>/delete")
+def delete_api_key(key_id):
+    try:
+        key = keys.get_key(current_user, key_id)
+    except NotFound:
+        flash("That key no longer exists.", "warning")
+        return see_other(url_for(".api_keys"))
+    if request.form.get("confirmed") != "1":
+        return render_template("settings/confirm_delete_key.html", key=key)
+    label = keys.delete_key(current_user, key_id)
+    flash(f"Deleted the key “{label}”. Scripts using it now get 401 errors.", "success")
+    return see_other(url_for(".api_keys"))
