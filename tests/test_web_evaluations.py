@@ -58,7 +58,7 @@ def test_login_with_wrong_password_keeps_email_and_says_why(client, user_id):
 
 def test_login_refuses_post_without_csrf(client, user_id):
     response = client.post("/login", data={"email": "ada@example.com", "password": "x"})
-    assert response.status_code == 400
+    assert response.status_code == 403
     assert "form expired" in response.get_data(as_text=True)
 
 
@@ -185,7 +185,7 @@ def test_conditions_editor_adds_and_removes_rows_keeping_values(client, logged_i
 
 def test_form_post_without_csrf_is_refused(client, logged_in, project_id):
     response = client.post(f"/project/{project_id}/evaluations/new", data={"name": "X", "prompt": "Y"})
-    assert response.status_code == 400
+    assert response.status_code == 403
     with client.application.app_context():
         assert db.session.scalar(db.select(db.func.count(Evaluation.pk))) == 0
 

@@ -39,7 +39,7 @@ def handle_csrf_error(error: CSRFError):
             error=error,
             message="Your form expired or came from another site. Go back, reload the page and try again.",
         ),
-        400,
+        403,
     )
 
 

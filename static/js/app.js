@@ -37,6 +37,25 @@
   document.addEventListener("htmx:afterSettle", refreshCount);
   document.addEventListener("DOMContentLoaded", refreshCount);
 
+  // htmx does not swap error responses: say what happened instead of doing nothing.
+  function announce(text) {
+    var region = document.getElementById("flash");
+    if (!region) return;
+    var box = document.createElement("div");
+    box.className = "flash flash-error";
+    box.textContent = text;
+    region.replaceChildren(box);
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    announce(status === 403 ? "That was refused: your session may have expired. Reload the page and try again."
+      : status === 404 ? "That item no longer exists. Reload the page to see the current state."
+      : "Something went wrong on the server (" + status + "). Nothing was changed; try again.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    announce("Could not reach the server. Check your connection and try again.");
+  });
+
   // Copy buttons for values shown once (new API keys).
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy-target]");

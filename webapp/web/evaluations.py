@@ -7,7 +7,7 @@ from werkzeug.datastructures import MultiDict
 from ..services import evaluations
 from ..services.errors import Conflict, NotFound, ValidationError
 from .evaluation_form import EvaluationForm
-from .htmx import is_htmx, local_url, origin_page_args, render, see_other
+from .htmx import is_htmx, is_partial_request, local_url, origin_page_args, render, see_other
 from .projects import project_or_404
 
 bp = Blueprint("evaluations", __name__, url_prefix="/project/<int:project_id>/evaluations")
@@ -36,7 +36,8 @@ def _render_list(project, args: MultiDict, *, archived: bool, status: int = 200)
         query = evaluations.parse_list_query({}, page_size, 100)
         status = 400
     result = evaluations.list_evaluations(project, query, archived=archived)
-    return render(
+    endpoint = "evaluations.archived" if archived else "evaluations.index"
+    response = render(
         "evaluations/list.html",
         "evaluations/_results.html",
         status=status,
@@ -46,8 +47,12 @@ def _render_list(project, args: MultiDict, *, archived: bool, status: int = 200)
         state=state,
         archived=archived,
         list_error=error,
-        endpoint="evaluations.archived" if archived else "evaluations.index",
+        endpoint=endpoint,
     )
+    if is_partial_request() and request.method == "GET":
+        # Push the tidy URL (no empty parameters) that a shared link or reload would use.
+        response.headers["HX-Push-Url"] = url_for(endpoint, project_id=project.id, **state)
+    return response
 
 
 @bp.get("/")
