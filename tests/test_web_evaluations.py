@@ -1,6 +1,7 @@
 """HTML views for evaluations: full pages, htmx partials, forms, CSRF."""
 
 import re
+import uuid
 
 import pytest
 
@@ -27,7 +28,7 @@ def make_evaluation(app, user_id, project_id):
 
 def stored(app, evaluation_id):
     with app.app_context():
-        item = db.session.scalar(db.select(Evaluation).where(Evaluation.id == __import__("uuid").UUID(evaluation_id)))
+        item = db.session.scalar(db.select(Evaluation).where(Evaluation.id == uuid.UUID(evaluation_id)))
         db.session.expunge_all()
         return item
 
@@ -49,7 +50,9 @@ def test_pages_need_login_and_htmx_gets_hx_redirect(client, project_id):
 def test_login_with_wrong_password_keeps_email_and_says_why(client, user_id):
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
-    response = client.post("/login", data={"email": "ada@example.com", "password": "nope", "csrf_token": token})
+    response = client.post(
+        "/login", data={"email": "ada@example.com", "password": "nope", "csrf_token": token}
+    )
     assert response.status_code == 400
     body = response.get_data(as_text=True)
     assert "do not match" in body
@@ -171,8 +174,12 @@ def test_conditions_editor_adds_and_removes_rows_keeping_values(client, logged_i
     base = {"csrf_token": logged_in, "name": "Typed name", "prompt": "Typed prompt"}
     html = client.post(url, data={**base, "editor": "add_set"}, headers=HX).get_data(as_text=True)
     assert 'name="conditions-0-properties-0-key"' in html and 'value="Typed name"' in html
-    data = {**base, "conditions-0-rollout_percentage": "30", "conditions-0-properties-0-key": "k0",
-            "editor": "add_property:0"}
+    data = {
+        **base,
+        "conditions-0-rollout_percentage": "30",
+        "conditions-0-properties-0-key": "k0",
+        "editor": "add_property:0",
+    }
     html = client.post(url, data=data, headers=HX).get_data(as_text=True)
     assert 'name="conditions-0-properties-1-key"' in html and 'value="k0"' in html
     data.update({"conditions-0-properties-1-key": "k1", "editor": "remove_property:0:0"})

@@ -22,7 +22,9 @@ def test_create_key_shows_raw_key_once_and_it_works(client, logged_in, project_i
     api = client.application.test_client()
     headers = {"Authorization": f"Bearer {raw}"}
     assert api.get(f"/api/projects/{project_id}/evaluations/", headers=headers).status_code == 200
-    denied = api.post(f"/api/projects/{project_id}/evaluations/", headers=headers, json={"name": "x", "prompt": "y"})
+    denied = api.post(
+        f"/api/projects/{project_id}/evaluations/", headers=headers, json={"name": "x", "prompt": "y"}
+    )
     assert denied.status_code == 403
     assert "Never" not in client.get("/settings/api-keys").get_data(as_text=True)
 
@@ -32,14 +34,21 @@ def test_create_key_errors_keep_input(client, logged_in):
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert "Choose at least one scope." in html and 'value="Label kept"' in html
-    response = client.post("/settings/api-keys", data={"csrf_token": logged_in, "label": "", "all_access": "1"})
+    response = client.post(
+        "/settings/api-keys", data={"csrf_token": logged_in, "label": "", "all_access": "1"}
+    )
     assert "Give the key a label." in response.get_data(as_text=True)
 
 
 def test_key_limited_to_a_project(client, logged_in, project_id, app):
     response = client.post(
         "/settings/api-keys",
-        data={"csrf_token": logged_in, "label": "One project", "all_access": "1", "projects": [str(project_id)]},
+        data={
+            "csrf_token": logged_in,
+            "label": "One project",
+            "all_access": "1",
+            "projects": [str(project_id)],
+        },
     )
     assert response.status_code == 201
     with app.app_context():
@@ -67,7 +76,9 @@ def test_cannot_delete_someone_elses_key(client, logged_in, make_user, make_key,
     make_key(other)
     with app.app_context():
         key_id = db.session.scalar(db.select(PersonalAPIKey.id))
-    response = client.post(f"/settings/api-keys/{key_id}/delete", data={"csrf_token": logged_in, "confirmed": "1"})
+    response = client.post(
+        f"/settings/api-keys/{key_id}/delete", data={"csrf_token": logged_in, "confirmed": "1"}
+    )
     assert response.status_code == 303
     with app.app_context():
         assert db.session.get(PersonalAPIKey, key_id) is not None

@@ -9,15 +9,16 @@ from .auth import authenticate
 from .errors import ApiError, error_response, from_service_error
 
 # Project-scoped resources answer under both PostHog prefixes.
-PROJECT_PREFIXES = {"environments": "/api/environments/<project_id>", "projects": "/api/projects/<project_id>"}
+PROJECT_PREFIXES = {
+    "environments": "/api/environments/<project_id>",
+    "projects": "/api/projects/<project_id>",
+}
 
 
 def _guard(blueprint: Blueprint) -> None:
     blueprint.before_request(authenticate)
     blueprint.register_error_handler(ApiError, error_response)
-    blueprint.register_error_handler(
-        ServiceError, lambda error: error_response(from_service_error(error))
-    )
+    blueprint.register_error_handler(ServiceError, lambda error: error_response(from_service_error(error)))
     # API keys are not cookies: CSRF applies only to session callers (checked in authenticate).
     csrf.exempt(blueprint)
 

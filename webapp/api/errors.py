@@ -21,7 +21,9 @@ ERROR_TYPES = {
 class ApiError(Exception):
     """An error response raised from anywhere in an API request."""
 
-    def __init__(self, status: int, code: str, detail: str, attr: str | None = None, type_: str | None = None):
+    def __init__(
+        self, status: int, code: str, detail: str, attr: str | None = None, type_: str | None = None
+    ):
         super().__init__(detail)
         self.status = status
         self.code = code

@@ -1,8 +1,8 @@
 """Organizations, users, memberships and projects."""
 
 import enum
-from uuid import UUID, uuid4
 from datetime import datetime
+from uuid import UUID, uuid4
 
 from flask_login import UserMixin
 from sqlalchemy import JSON, ForeignKey, SmallInteger, String, UniqueConstraint, Uuid
@@ -26,9 +26,7 @@ class Organization(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    projects: Mapped[list["Project"]] = relationship(
-        back_populates="organization", order_by="Project.id"
-    )
+    projects: Mapped[list["Project"]] = relationship(back_populates="organization", order_by="Project.id")
 
 
 class User(UserMixin, db.Model):
@@ -45,9 +43,7 @@ class User(UserMixin, db.Model):
     role_at_organization: Mapped[str | None] = mapped_column(String(64))
     hedgehog_config: Mapped[dict | None] = mapped_column(JSON)
     is_active: Mapped[bool] = mapped_column(default=True)
-    current_project_id: Mapped[int | None] = mapped_column(
-        ForeignKey("projects.id", ondelete="SET NULL")
-    )
+    current_project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     memberships: Mapped[list["Membership"]] = relationship(back_populates="user")
@@ -63,9 +59,7 @@ class Membership(db.Model):
     __table_args__ = (UniqueConstraint("organization_id", "user_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE")
-    )
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     # PostHog's numeric levels, so API payloads match.
     level: Mapped[int] = mapped_column(SmallInteger, default=MembershipLevel.MEMBER)

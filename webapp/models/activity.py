@@ -12,9 +12,7 @@ from .types import UTCDateTime, utcnow
 
 class ActivityLog(db.Model):
     __tablename__ = "activity_log"
-    __table_args__ = (
-        Index("ix_activity_log_item", "project_id", "scope", "item_id", "created_at"),
-    )
+    __table_args__ = (Index("ix_activity_log_item", "project_id", "scope", "item_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))

@@ -1,7 +1,7 @@
 """LLM-as-judge evaluation configurations."""
 
-from uuid import UUID, uuid4
 from datetime import datetime
+from uuid import UUID, uuid4
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -32,9 +32,7 @@ class Evaluation(db.Model):
     conditions: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    created_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     deleted: Mapped[bool] = mapped_column(default=False)
     # Bumped on every change so a stale edit form is refused instead of overwriting.
     version: Mapped[int] = mapped_column(default=1)

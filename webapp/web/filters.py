@@ -21,8 +21,15 @@ OPERATOR_WORDS = {
     "is_date_before": "is before",
     "is_date_after": "is after",
 }
-TYPE_WORDS = {"event": "Event property", "person": "Person property", "session": "Session property",
-              "group": "Group property", "cohort": "Cohort", "element": "Element", "hogql": "SQL expression"}
+TYPE_WORDS = {
+    "event": "Event property",
+    "person": "Person property",
+    "session": "Session property",
+    "group": "Group property",
+    "cohort": "Cohort",
+    "element": "Element",
+    "hogql": "SQL expression",
+}
 
 
 def ago(value: datetime | None) -> str:
@@ -64,8 +71,14 @@ def percent(value) -> str:
     return f"{value}%"
 
 
-FIELD_LABELS = {"name": "name", "description": "description", "enabled": "enabled",
-                "prompt": "prompt", "conditions": "conditions", "deleted": "archived"}
+FIELD_LABELS = {
+    "name": "name",
+    "description": "description",
+    "enabled": "enabled",
+    "prompt": "prompt",
+    "conditions": "conditions",
+    "deleted": "archived",
+}
 
 
 def register(app) -> None:

@@ -56,8 +56,12 @@ def create_api_key():
     if request.form.get("all_access"):
         scopes = ["*"]
     project_ids = [int(p) for p in request.form.getlist("projects") if p.isdigit()]
-    values = {"label": label, "scopes": scopes, "projects": project_ids,
-              "all_access": bool(request.form.get("all_access"))}
+    values = {
+        "label": label,
+        "scopes": scopes,
+        "projects": project_ids,
+        "all_access": bool(request.form.get("all_access")),
+    }
     try:
         key, raw_key = keys.create_key(current_user, label, scopes, project_ids or None)
     except ValidationError as error:
