@@ -6,6 +6,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from webapp.models.types import UTCDateTime
+
 config = context.config
 # Keep the application's loggers (and pytest's capture) working after Alembic configures logging.
 fileConfig(config.config_file_name, disable_existing_loggers=False)
@@ -15,6 +17,18 @@ target_db = current_app.extensions["migrate"].db
 config.set_main_option(
     "sqlalchemy.url", target_db.engine.url.render_as_string(hide_password=False).replace("%", "%%")
 )
+
+
+def include_name(name, type_, parent_names):
+    """Leave the full-text index's tables (made by hand in 0001) out of autogenerate."""
+    return not (type_ == "table" and name.startswith("evaluations_fts"))
+
+
+def render_item(type_, obj, autogen_context):
+    """Write the app's UTC column type as the plain DateTime it stores, so migrations import nothing of ours."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def run_migrations_offline():
@@ -39,6 +53,8 @@ def run_migrations_online():
 
     conf_args = current_app.extensions["migrate"].configure_args
     conf_args.setdefault("process_revision_directives", process_revision_directives)
+    conf_args.setdefault("include_name", include_name)
+    conf_args.setdefault("render_item", render_item)
     with target_db.engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
         with context.begin_transaction():

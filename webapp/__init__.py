@@ -3,6 +3,7 @@
 import os
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import configure
 from .database import configure_engine
@@ -18,6 +19,10 @@ def create_app(config: dict | None = None) -> Flask:
         static_folder="../static",
     )
     configure(app, config)
+    if app.config.get("TRUSTED_PROXY_COUNT"):
+        # Behind a reverse proxy: take the client address (login throttling) and scheme from it.
+        count = int(app.config["TRUSTED_PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     # The PostHog CLI calls API routes without a trailing slash; accept both everywhere.
     app.url_map.strict_slashes = False
 

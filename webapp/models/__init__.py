@@ -4,10 +4,12 @@ from .accounts import Membership, MembershipLevel, Organization, Project, User
 from .activity import ActivityLog
 from .api_keys import PersonalAPIKey
 from .evaluations import Evaluation
+from .login_failures import LoginFailure
 
 __all__ = [
     "ActivityLog",
     "Evaluation",
+    "LoginFailure",
     "Membership",
     "MembershipLevel",
     "Organization",

@@ -1,12 +1,14 @@
 """Log in and out."""
 
+from math import ceil
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
-from ..services import accounts
+from ..services import accounts, login_throttle
 from .htmx import local_url, see_other
 
 bp = Blueprint("auth", __name__)
@@ -23,13 +25,22 @@ def login():
         return redirect(local_url(request.args.get("next"), url_for("projects.home")))
     form = LoginForm()
     error = None
+    status = 400 if request.method == "POST" else 200
     if form.validate_on_submit():
+        address = request.remote_addr or "unknown"
+        wait = login_throttle.retry_after(form.email.data, address)
+        if wait is not None:
+            error = (
+                f"Too many failed attempts. Try again in {ceil(wait / 60)} minute{'s' if wait > 60 else ''}."
+            )
+            return render_template("auth/login.html", form=form, error=error), 429, {"Retry-After": str(wait)}
         user = accounts.authenticate(form.email.data, form.password.data)
         if user is not None:
+            login_throttle.clear_failures(form.email.data)
             login_user(user)
             return see_other(local_url(request.args.get("next"), url_for("projects.home")))
+        login_throttle.record_failure(form.email.data, address)
         error = "That email and password do not match an account."
-    status = 400 if request.method == "POST" else 200
     return render_template("auth/login.html", form=form, error=error), status
 
 
