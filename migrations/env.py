@@ -25,7 +25,7 @@ def include_name(name, type_, parent_names):
 
 
 def render_item(type_, obj, autogen_context):
-    """Write the app's UTC column type as the plain DateTime it stores, so migrations import nothing of ours."""
+    """Render our UTC column type as the plain DateTime it stores; migrations import nothing of ours."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False

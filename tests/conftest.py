@@ -43,6 +43,9 @@ def app(database_url, tmp_path_factory):
                 # Extensions are database-wide: keep pg_trgm in public, shared by every run.
                 connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
                 connection.execute(text(f"CREATE SCHEMA {schema}"))
+            # public stays on the search path for pg_trgm's operators; the version table must not
+            # be found there, or a database someone migrated by hand would skip our migrations.
+            app.extensions["migrate"].configure_args["version_table_schema"] = schema
         upgrade()
         db.session.remove()
     yield app

@@ -23,10 +23,16 @@ def _guard(blueprint: Blueprint) -> None:
     csrf.exempt(blueprint)
 
 
+PROJECT_BLUEPRINTS = (evaluations.bp,)
+
+# Once, at import: a blueprint cannot take new hooks after its first registration, and
+# create_app() may run several times in one process (tests, benchmarks).
+for _blueprint in (accounts.bp, *PROJECT_BLUEPRINTS):
+    _guard(_blueprint)
+
+
 def init_app(app) -> None:
-    _guard(accounts.bp)
     app.register_blueprint(accounts.bp, url_prefix="/api")
-    for blueprint in (evaluations.bp,):
-        _guard(blueprint)
+    for blueprint in PROJECT_BLUEPRINTS:
         for name, prefix in PROJECT_PREFIXES.items():
             app.register_blueprint(blueprint, url_prefix=prefix, name=f"{name}_{blueprint.name}")

@@ -14,8 +14,12 @@ def list_projects():
     key = g.get("api_key")
     if key is not None and key.scoped_teams:
         projects = [project for project in projects if project.id in key.scoped_teams]
-    return jsonify(count=len(projects), next=None, previous=None,
-                   results=[serializers.project(project) for project in projects])
+    return jsonify(
+        count=len(projects),
+        next=None,
+        previous=None,
+        results=[serializers.project(project) for project in projects],
+    )
 
 
 @bp.get("/users/@me/")

@@ -1,5 +1,7 @@
 """Read an API request body as a flat dict: JSON, form-encoded or multipart."""
 
+import json
+
 from flask import g, request
 
 from .errors import ApiError
@@ -20,9 +22,11 @@ def _parse() -> dict:
     if mimetype == "application/json" or mimetype.endswith("+json"):
         if not request.get_data(cache=True):
             return {}
-        data = request.get_json(silent=True)
-        if data is None:
-            raise ApiError(400, "parse_error", "JSON parse error - the body is not valid JSON.")
+        try:
+            # Not get_json(silent=True): it answers None for bad JSON and for a valid `null` alike.
+            data = json.loads(request.get_data(cache=True))
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+            raise ApiError(400, "parse_error", "JSON parse error - the body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise ApiError(
                 400,

@@ -29,9 +29,12 @@ def create_user(
     *,
     first_name: str = "",
     last_name: str = "",
-    level: MembershipLevel = MembershipLevel.OWNER,
+    level: MembershipLevel | None = None,
 ) -> User:
-    """Create a user in an organization, creating the organization and its default project if new."""
+    """Create a user in an organization, creating the organization and its default project if new.
+
+    Without an explicit level the creator of a new organization owns it; others join as members.
+    """
     email = normalize_email(email)
     if not EMAIL_PATTERN.match(email):
         raise ValidationError("email", "invalid", "Enter a valid email address.")
@@ -54,8 +57,11 @@ def create_user(
             organization = Organization(name=organization_name.strip())
             session.add(organization)
             session.flush()
+            level = level or MembershipLevel.OWNER
+        if not organization.projects:
             session.add(Project(organization=organization, name="Default project"))
             session.flush()
+            session.refresh(organization)
         user = User(
             email=email,
             password_hash=password_hash,
@@ -66,8 +72,16 @@ def create_user(
         )
         session.add(user)
         session.flush()
-        session.add(Membership(organization_id=organization.id, user_id=user.id, level=level))
+        session.add(
+            Membership(
+                organization_id=organization.id, user_id=user.id, level=level or MembershipLevel.MEMBER
+            )
+        )
     return user
+
+
+def find_organization(name: str) -> Organization | None:
+    return db.session.scalar(select(Organization).where(Organization.name == name.strip()))
 
 
 def authenticate(email: str, password: str) -> User | None:
@@ -122,7 +136,8 @@ def resolve_project(user: User, project_ref: str | int) -> Project:
             project_id = projects[0].id if projects else None
     else:
         text = str(project_ref)
-        project_id = int(text) if text.isdigit() and len(text) < 10 else None
+        # isdigit() accepts "²" and "１", which int() rejects or reads as another id.
+        project_id = int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
     if project_id is None:
         raise NotFound(PROJECT_NOT_FOUND)
     project = db.session.scalar(

@@ -74,15 +74,11 @@ def create_key(
         allowed = {project.id for project in user_projects(user)}
         unknown = sorted(set(scoped_teams) - allowed)
         if unknown:
-            raise ValidationError(
-                "scoped_teams", "invalid", f"You are not a member of project {unknown[0]}."
-            )
+            raise ValidationError("scoped_teams", "invalid", f"You are not a member of project {unknown[0]}.")
         scoped_teams = sorted(set(scoped_teams))
     raw_key = KEY_PREFIX + secrets.token_urlsafe(36)
     with write_transaction() as session:
-        count = session.scalar(
-            select(func.count(PersonalAPIKey.id)).where(PersonalAPIKey.user_id == user.id)
-        )
+        count = session.scalar(select(func.count(PersonalAPIKey.id)).where(PersonalAPIKey.user_id == user.id))
         if count >= MAX_KEYS_PER_USER:
             raise ValidationError(
                 None, "too_many_keys", f"You can have at most {MAX_KEYS_PER_USER} keys; delete one first."
@@ -144,6 +140,4 @@ def authenticate_key(raw_key: str, touch_interval: timedelta) -> PersonalAPIKey 
 
 def _touch(key_id: uuid.UUID, now: datetime) -> None:
     with write_transaction() as session:
-        session.execute(
-            update(PersonalAPIKey).where(PersonalAPIKey.id == key_id).values(last_used_at=now)
-        )
+        session.execute(update(PersonalAPIKey).where(PersonalAPIKey.id == key_id).values(last_used_at=now))

@@ -1,6 +1,7 @@
 """Evaluations: validation, listing, create/update/archive/duplicate, with activity entries."""
 
 import json
+import math
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -64,6 +65,9 @@ def _text(data: Mapping, name: str, *, required: bool, allow_blank: bool) -> str
         raise ValidationError(name, "null", "This field may not be null.")
     if not isinstance(value, str):
         raise ValidationError(name, "invalid", "Not a valid string.")
+    # JSON can carry NUL and lone surrogates ("\ud800"), which neither database will store.
+    if "\x00" in value or not _encodes_as_utf8(value):
+        raise ValidationError(name, "invalid", "The text contains characters that cannot be stored.")
     value = value.strip()
     if not value and not allow_blank:
         raise ValidationError(name, "blank", "This field may not be blank.")
@@ -86,12 +90,21 @@ def _boolean(data: Mapping, name: str) -> bool | None:
     raise ValidationError(name, "invalid", "Must be a valid boolean.")
 
 
+def _encodes_as_utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _is_scalar(value: Any) -> bool:
-    return isinstance(value, str | int | float | bool)
+    # NaN and Infinity are not JSON: PostgreSQL refuses them and clients cannot parse them back.
+    return isinstance(value, str | int | bool) or (isinstance(value, float) and math.isfinite(value))
 
 
 def validate_conditions(value: Any) -> list[dict]:
@@ -99,16 +112,14 @@ def validate_conditions(value: Any) -> list[dict]:
     if isinstance(value, str):
         try:
             value = json.loads(value) if value.strip() else []
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
             raise ValidationError("conditions", "invalid", "Conditions must be valid JSON.") from None
     if value is None:
         return []
     if not isinstance(value, list):
         raise ValidationError("conditions", "invalid", "Conditions must be a list of condition sets.")
     if len(value) > MAX_CONDITION_SETS:
-        raise ValidationError(
-            "conditions", "max_length", f"Use at most {MAX_CONDITION_SETS} condition sets."
-        )
+        raise ValidationError("conditions", "max_length", f"Use at most {MAX_CONDITION_SETS} condition sets.")
     return [_validate_condition_set(item, f"conditions__{i}") for i, item in enumerate(value)]
 
 
@@ -163,9 +174,7 @@ def _validate_property(prop: Any, path: str) -> dict:
         raise ValidationError(f"{path}__key", "required", "Every property needs a key.")
     operator = prop.get("operator") or "exact"
     if operator not in OPERATORS:
-        raise ValidationError(
-            f"{path}__operator", "invalid_choice", f"'{operator}' is not a valid operator."
-        )
+        raise ValidationError(f"{path}__operator", "invalid_choice", f"'{operator}' is not a valid operator.")
     prop_type = prop.get("type") or "event"
     if prop_type not in PROPERTY_TYPES:
         raise ValidationError(
@@ -252,16 +261,23 @@ def list_evaluations(project: Project, query: ListQuery, *, archived: bool = Fal
     return paginate(db.session, statement, columns, query, tie_break=Evaluation.pk)
 
 
-def _find(project: Project, evaluation_id: Any, *, include_deleted: bool) -> Evaluation:
+def _find(
+    project: Project, evaluation_id: Any, *, include_deleted: bool, for_update: bool = False
+) -> Evaluation:
     try:
         key = evaluation_id if isinstance(evaluation_id, uuid.UUID) else uuid.UUID(str(evaluation_id))
     except ValueError:
         raise NotFound() from None
-    evaluation = db.session.scalar(
+    statement = (
         select(Evaluation)
         .options(selectinload(Evaluation.created_by))
         .where(Evaluation.id == key, Evaluation.project_id == project.id)
     )
+    if for_update:
+        # PostgreSQL: lock the row so concurrent writers queue instead of losing updates
+        # (SQLite's BEGIN IMMEDIATE already serializes writers).
+        statement = statement.with_for_update(of=Evaluation)
+    evaluation = db.session.scalar(statement)
     if evaluation is None or (evaluation.deleted and not include_deleted):
         raise NotFound()
     return evaluation
@@ -299,7 +315,13 @@ def create_evaluation(project: Project, actor: User | None, data: Mapping) -> Ev
         session.add(evaluation)
         session.flush()
         activity.record(
-            session, project, actor, SCOPE, evaluation.id, "created", evaluation.name,
+            session,
+            project,
+            actor,
+            SCOPE,
+            evaluation.id,
+            "created",
+            evaluation.name,
             activity.diff({}, _snapshot(evaluation)),
         )
     return get_evaluation(project, evaluation.id, include_deleted=True)
@@ -324,8 +346,14 @@ def _apply(session, project: Project, actor: User | None, evaluation: Evaluation
     evaluation.updated_at = utcnow()
     evaluation.version += 1
     activity.record(
-        session, project, actor, SCOPE, evaluation.id,
-        _activity_name(before, _snapshot(evaluation)), evaluation.name, changes,
+        session,
+        project,
+        actor,
+        SCOPE,
+        evaluation.id,
+        _activity_name(before, _snapshot(evaluation)),
+        evaluation.name,
+        changes,
     )
     return True
 
@@ -342,7 +370,7 @@ def update_evaluation(
     """Change fields; `deleted` archives or restores. A stale expected_version is a Conflict."""
     cleaned = validate_input(data, partial=partial)
     with write_transaction() as session:
-        evaluation = _find(project, evaluation_id, include_deleted=True)
+        evaluation = _find(project, evaluation_id, include_deleted=True, for_update=True)
         if expected_version is not None and evaluation.version != expected_version:
             raise Conflict(
                 "Someone else changed this evaluation after you opened it. "
@@ -389,6 +417,9 @@ def bulk_update(project: Project, actor: User | None, ids: list[str], action: st
     }[action]
     with write_transaction() as session:
         evaluations = session.scalars(
-            select(Evaluation).where(Evaluation.project_id == project.id, Evaluation.id.in_(uuids))
+            select(Evaluation)
+            .where(Evaluation.project_id == project.id, Evaluation.id.in_(uuids))
+            .order_by(Evaluation.pk)
+            .with_for_update()
         )
         return sum(_apply(session, project, actor, evaluation, change) for evaluation in evaluations)

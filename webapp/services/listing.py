@@ -1,5 +1,6 @@
 """One list-query parser for the API and the UI: filters, search, order, limit/offset."""
 
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -12,6 +13,10 @@ from .errors import ValidationError
 
 TRUE_VALUES = {"true", "1", "yes", "on"}
 FALSE_VALUES = {"false", "0", "no", "off"}
+# int() also takes "1_000" and non-ASCII digits; a query string should not.
+INTEGER_PATTERN = re.compile(r"-?[0-9]+")
+# Both databases store OFFSET as a signed 64-bit integer; a larger one is an error, not a 500.
+MAX_OFFSET = 2**63 - 1
 
 
 def parse_bool(name: str, value: str) -> bool:
@@ -47,17 +52,21 @@ def parse_choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
     return parse
 
 
-def parse_text(_name: str, value: str) -> str:
+def parse_text(name: str, value: str) -> str:
+    if "\x00" in value:
+        # PostgreSQL refuses NUL in text; SQLite's full-text query fails on it.
+        raise ValidationError(name, "invalid", "The text may not contain null characters.")
     return value.strip()
 
 
-def _parse_int(name: str, value: str, minimum: int) -> int:
-    try:
-        number = int(value.strip())
-    except ValueError:
-        raise ValidationError(name, "invalid", f"'{value}' is not a whole number.") from None
+def _parse_int(name: str, value: str, minimum: int, maximum: int | None = None) -> int:
+    if not INTEGER_PATTERN.fullmatch(value.strip()):
+        raise ValidationError(name, "invalid", f"'{value}' is not a whole number.")
+    number = int(value.strip())
     if number < minimum:
         raise ValidationError(name, "invalid", f"{name} must be {minimum} or more.")
+    if maximum is not None and number > maximum:
+        raise ValidationError(name, "invalid", f"{name} must be {maximum} or less.")
     return number
 
 
@@ -101,7 +110,7 @@ class ListSpec:
             filters=filters,
             order_by=order_by,
             limit=min(_parse_int("limit", limit, 1), max_limit) if limit else default_limit,
-            offset=_parse_int("offset", offset, 0) if offset else 0,
+            offset=_parse_int("offset", offset, 0, MAX_OFFSET) if offset else 0,
         )
 
 
@@ -131,7 +140,5 @@ def paginate(session: Session, statement: Select, columns: dict, query: ListQuer
     column = columns[name]
     descending = query.order_by.startswith("-")
     ordering = (column.desc(), tie_break.desc()) if descending else (column.asc(), tie_break.asc())
-    items = list(
-        session.scalars(statement.order_by(*ordering).limit(query.limit).offset(query.offset))
-    )
+    items = list(session.scalars(statement.order_by(*ordering).limit(query.limit).offset(query.offset)))
     return Page(items=items, count=count, limit=query.limit, offset=query.offset)
