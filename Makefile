@@ -26,7 +26,7 @@ install-dev: $(VENV)/.dev
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo --if-empty
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	$(BIN)/gunicorn --workers 2 --bind 127.0.0.1:5000 --access-logfile - wsgi:app
 
 # Browser tests drive Debian's Chromium (never a downloaded browser).
 browser:
