@@ -19,9 +19,14 @@ config.set_main_option(
 )
 
 
+FTS_TABLE_MARKERS = tuple(
+    f"_fts{suffix}" for suffix in ("", "_data", "_idx", "_content", "_docsize", "_config")
+)
+
+
 def include_name(name, type_, parent_names):
-    """Leave the full-text index's tables (made by hand in 0001) out of autogenerate."""
-    return not (type_ == "table" and name.startswith("evaluations_fts"))
+    """Leave the full-text indexes' tables (made by hand in the migrations) out of autogenerate."""
+    return not (type_ == "table" and name.endswith(FTS_TABLE_MARKERS))
 
 
 def render_item(type_, obj, autogen_context):

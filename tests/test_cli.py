@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import ActivityLog, Evaluation, Membership, MembershipLevel, User
+from webapp.models import ActivityLog, Evaluation, Membership, MembershipLevel, SymbolSet, User
 from webapp.models.types import utcnow
 from webapp.services import accounts, api_keys, demo, evaluations
 
@@ -285,6 +285,7 @@ def test_seed_demo_if_empty_skips_when_users_exist(app, run, user_id):
     with app.app_context():
         assert accounts.count_users() == 1
         assert demo_evaluations() == []
+        assert db.session.scalars(select(SymbolSet.id)).all() == []
 
 
 def test_seed_demo_if_empty_seeds_an_empty_database_once(app, run):
@@ -295,8 +296,11 @@ def test_seed_demo_if_empty_seeds_an_empty_database_once(app, run):
     assert first.stdout.strip().splitlines()[-1] == login_line()
     # The login is still printed so `make run` always tells the newcomer how to get in.
     assert second.stdout.strip().splitlines()[-1] == login_line()
+    assert f"Added {demo.DEFAULT_SYMBOL_SETS} symbol sets (" in first.stdout
     with app.app_context():
         assert len(demo_evaluations()) == demo.DEFAULT_EVALUATIONS
+        # `make run` shows the symbol-set review flow at once.
+        assert len(db.session.scalars(select(SymbolSet.id)).all()) == demo.DEFAULT_SYMBOL_SETS
 
 
 def test_seed_demo_says_when_the_demo_password_was_changed(app, run, make_user):

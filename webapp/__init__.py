@@ -33,10 +33,11 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         configure_engine(db.engine)
 
-    from . import api, auth, cli, errors, models, web  # noqa: F401 (models: register the tables)
+    from . import api, auth, cli, errors, models, storage, web  # noqa: F401 (models: register the tables)
 
     auth.init_app(app)
     errors.init_app(app)
+    storage.init_app(app)
     api.init_app(app)
     web.init_app(app)
     cli.init_app(app)

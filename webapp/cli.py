@@ -1,20 +1,24 @@
-"""Flask commands: users, keys, demo data."""
+"""Flask commands: users, keys, demo data, symbol-set maintenance."""
 
+import json
 import time
+from datetime import timedelta
 
 import click
 from flask.cli import AppGroup, with_appcontext
 
 from .models import MembershipLevel
-from .services import accounts, api_keys, demo
+from .services import accounts, api_keys, demo, failure_reasons, symbol_sets
 from .services.errors import ServiceError
+from .storage import StorageError
 
 users_cli = AppGroup("users", help="Manage users.")
 keys_cli = AppGroup("keys", help="Manage personal API keys.")
+symbol_sets_cli = AppGroup("symbol-sets", help="Maintain error-tracking symbol sets (source maps).")
 
 
-def _fail(error: ServiceError) -> click.ClickException:
-    return click.ClickException(error.detail)
+def _fail(error: ServiceError | StorageError) -> click.ClickException:
+    return click.ClickException(error.detail if isinstance(error, ServiceError) else str(error))
 
 
 def _project_ids(_ctx, _param, value: str | None) -> list[int] | None:
@@ -97,9 +101,18 @@ def create_key(email, scopes, label, projects):
     show_default=True,
     help="How many evaluations to add to the demo project.",
 )
+@click.option(
+    "--symbol-sets",
+    "symbol_set_count",
+    type=click.IntRange(min=0, max=demo.MAX_SYMBOL_SETS),
+    default=demo.DEFAULT_SYMBOL_SETS,
+    show_default=True,
+    help="How many symbol sets to add (uploaded, pending and failed, with two releases). Every uploaded "
+    f"one gets its own stored source map of about 1 KiB, so at most {demo.MAX_SYMBOL_SETS}.",
+)
 @click.option("--if-empty", is_flag=True, help="Do nothing when any user exists (for `make run`).")
-def seed_demo(evaluation_count, if_empty):
-    """Add the demo login and realistic evaluations; print the login."""
+def seed_demo(evaluation_count, symbol_set_count, if_empty):
+    """Add the demo login, realistic evaluations and symbol sets; print the login."""
     if if_empty and accounts.count_users() > 0:
         click.echo("Users exist already; not adding demo data.")
     else:
@@ -107,20 +120,89 @@ def seed_demo(evaluation_count, if_empty):
             account = demo.ensure_demo_account()
             if account.created:
                 click.echo(f"Created the demo user {demo.DEMO_EMAIL} in '{demo.DEMO_ORGANIZATION}'.")
+            project = f"project '{account.project.name}' (id {account.project.id})"
             started = time.perf_counter()
             added = demo.seed_evaluations(account.project, account.user, evaluation_count)
-        except ServiceError as error:
+            click.echo(f"Added {added} evaluations to {project} in {time.perf_counter() - started:.1f}s.")
+            if symbol_set_count:
+                started = time.perf_counter()
+                sets = demo.seed_symbol_sets(account.project, account.user, symbol_set_count)
+                click.echo(
+                    f"Added {sets.total} symbol sets ({sets.uploaded} uploaded, {sets.pending} pending, "
+                    f"{sets.failed} failed; releases {' and '.join(sets.releases)}) to {project} "
+                    f"in {time.perf_counter() - started:.1f}s."
+                )
+        except (ServiceError, StorageError) as error:
             raise _fail(error) from None
-        click.echo(
-            f"Added {added} evaluations to project '{account.project.name}' "
-            f"(id {account.project.id}) in {time.perf_counter() - started:.1f}s."
-        )
     if demo.demo_user_exists():
         password = demo.DEMO_PASSWORD if demo.demo_password_works() else "(changed since it was seeded)"
         click.echo(f"Log in at {demo.DEMO_URL} as {demo.DEMO_EMAIL}, password: {password}")
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+@symbol_sets_cli.command("expire-pending")
+@click.option(
+    "--grace-minutes",
+    type=click.IntRange(min=0),
+    default=int(symbol_sets.EXPIRY_GRACE.total_seconds() // 60),
+    show_default=True,
+    help="How long past the upload URL's lifetime "
+    f"({symbol_sets.UPLOAD_URL_SECONDS // 60} minutes) an upload may still finish.",
+)
+def expire_pending(grace_minutes):
+    """Mark uploads that were started but never finished as failed (run it from cron)."""
+    try:
+        count = symbol_sets.expire_pending(grace=timedelta(minutes=grace_minutes))
+    except ServiceError as error:
+        raise _fail(error) from None
+    if count:
+        click.echo(f"Marked {_plural(count, 'pending upload')} as failed.")
+    else:
+        click.echo("No pending uploads have expired.")
+
+
+@symbol_sets_cli.command("mark-failed")
+@click.argument("project_id", type=int)
+@click.argument("ref")
+@click.option(
+    "--reason",
+    required=True,
+    help="Why symbolication failed: a sentence, or PostHog's JSON form such as "
+    '\'{"JavaScript":{"NoSourcemap":"https://example.com/static/app.js"}}\'.',
+)
+def mark_failed(project_id, ref, reason):
+    """Record that symbol set REF of project PROJECT_ID failed (creating it when unknown).
+
+    For an external symbolicator: the set shows as failed, with the reason as a sentence, until a new
+    upload of the same REF succeeds.
+    """
+    try:
+        project = demo.get_project(project_id)
+        lookup = symbol_sets.parse_list_query({"ref": ref}, 1, 1)
+        existed = symbol_sets.list_symbol_sets(project, lookup).count > 0
+        item = symbol_sets.mark_failed(project, ref, reason)
+    except ServiceError as error:
+        raise _fail(error) from None
+    if item.failure_reason.startswith("{"):
+        try:
+            json.loads(item.failure_reason)
+        except json.JSONDecodeError:
+            click.echo(
+                "Warning: the reason looks like JSON but does not parse; it is kept as text.", err=True
+            )
+    where = f"in project '{project.name}' (id {project.id})"
+    if existed:
+        click.echo(f"Marked symbol set {item.id} (ref {item.ref}) {where} as failed.")
+    else:
+        click.echo(f"Created symbol set {item.id} for the new ref {item.ref} {where}, marked as failed.")
+    click.echo(f"Reason: {failure_reasons.describe(item.failure_reason)}")
 
 
 def init_app(app) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(symbol_sets_cli)

@@ -18,7 +18,8 @@ API_CODES = {
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/")
+    # API clients and the presigned storage URLs' callers (build tools) read JSON, not HTML.
+    return request.path.startswith(("/api/", "/storage/"))
 
 
 def handle_http_error(error: HTTPException):

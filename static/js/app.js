@@ -29,8 +29,10 @@
     var submitter = event.detail.triggeringEvent && event.detail.triggeringEvent.submitter;
     var verb = (submitter && submitter.dataset.confirmVerb) || "Apply to";
     var n = selectedCount(form);
+    var noun = form.dataset.noun || "evaluation";
+    var nouns = form.dataset.nounPlural || noun + "s";
     event.preventDefault();
-    if (window.confirm(verb + " " + n + " evaluation" + (n === 1 ? "" : "s") + "?")) {
+    if (window.confirm(verb + " " + n + " " + (n === 1 ? noun : nouns) + "?")) {
       event.detail.issueRequest(true);
     }
   });
@@ -50,10 +52,55 @@
     var status = event.detail.xhr.status;
     announce(status === 403 ? "That was refused: your session may have expired. Reload the page and try again."
       : status === 404 ? "That item no longer exists. Reload the page to see the current state."
+      : status === 413 ? "That was too large to send. Nothing was changed."
       : "Something went wrong on the server (" + status + "). Nothing was changed; try again.");
   });
   document.addEventListener("htmx:sendError", function () {
     announce("Could not reach the server. Check your connection and try again.");
+  });
+
+  // File uploads (form[data-upload]): refuse files over the limit before sending them, show the
+  // progress of the upload in the form's <progress>, and swap in the form's answer to a too-large body.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form[data-upload]")) return;
+    var total = 0;
+    form.querySelectorAll("input[type=file]").forEach(function (input) {
+      Array.prototype.forEach.call(input.files, function (file) { total += file.size; });
+    });
+    var limit = Number(form.dataset.maxBytes);
+    var message = form.querySelector("[data-upload-error]");
+    if (limit && total > limit && message) {
+      event.preventDefault();
+      message.textContent = "The files are too large: together they may be at most "
+        + Math.floor(limit / 1048576) + " MiB. Nothing was sent.";
+      message.hidden = false;
+      return;
+    }
+    if (message) message.hidden = true;
+    var bar = form.querySelector("progress");
+    if (bar) { bar.removeAttribute("value"); bar.hidden = false; }
+  });
+  document.addEventListener("htmx:xhr:progress", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form[data-upload]") || !event.detail.lengthComputable) return;
+    var bar = form.querySelector("progress");
+    if (!bar) return;
+    bar.max = event.detail.total;
+    bar.value = event.detail.loaded;
+    bar.textContent = Math.round(100 * event.detail.loaded / event.detail.total) + "%";
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form[data-upload]") || !event.detail.failed) return;
+    var bar = form.querySelector("progress");
+    if (bar) bar.hidden = true;
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr.status === 413 && event.target.matches && event.target.matches("form[data-upload]")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
   });
 
   // Copy buttons for values shown once (new API keys).

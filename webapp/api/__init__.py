@@ -4,7 +4,7 @@ from flask import Blueprint
 
 from ..extensions import csrf
 from ..services.errors import ServiceError
-from . import accounts, evaluations
+from . import accounts, error_tracking, evaluations
 from .auth import authenticate
 from .errors import ApiError, error_response, from_service_error
 
@@ -23,7 +23,7 @@ def _guard(blueprint: Blueprint) -> None:
     csrf.exempt(blueprint)
 
 
-PROJECT_BLUEPRINTS = (evaluations.bp,)
+PROJECT_BLUEPRINTS = (evaluations.bp, error_tracking.bp)
 
 # Once, at import: a blueprint cannot take new hooks after its first registration, and
 # create_app() may run several times in one process (tests, benchmarks).

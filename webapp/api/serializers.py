@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 
 from flask import request
 
-from ..models import Evaluation, Project, User
+from ..models import Evaluation, Project, Release, SymbolSet, User
 from ..services.listing import Page
 
 
@@ -43,6 +43,37 @@ def evaluation(item: Evaluation) -> dict:
         "updated_at": iso(item.updated_at),
         "created_by": user_basic(item.created_by),
         "deleted": item.deleted,
+    }
+
+
+def release(item: Release | None) -> dict | None:
+    if item is None:
+        return None
+    return {
+        "id": str(item.id),
+        "hash_id": item.hash_id,
+        "team_id": item.project_id,
+        "created_at": iso(item.created_at),
+        "metadata": item.metadata_,
+        "version": item.version,
+        "project": item.project_name,
+    }
+
+
+def symbol_set(item: SymbolSet) -> dict:
+    return {
+        "id": str(item.id),
+        "ref": item.ref,
+        "team_id": item.project_id,
+        "created_at": iso(item.created_at),
+        "last_used": iso(item.last_used),
+        "storage_ptr": item.storage_ptr,
+        "content_hash": item.content_hash,
+        "failure_reason": item.failure_reason,
+        "release": release(item.release),
+        "has_uploaded_file": item.has_uploaded_file,
+        "status": item.status,
+        "size_bytes": item.size_bytes,
     }
 
 

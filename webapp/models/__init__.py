@@ -5,6 +5,7 @@ from .activity import ActivityLog
 from .api_keys import PersonalAPIKey
 from .evaluations import Evaluation
 from .login_failures import LoginFailure
+from .symbol_sets import Release, SymbolSet
 
 __all__ = [
     "ActivityLog",
@@ -15,5 +16,7 @@ __all__ = [
     "Organization",
     "PersonalAPIKey",
     "Project",
+    "Release",
+    "SymbolSet",
     "User",
 ]

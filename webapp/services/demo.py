@@ -1,10 +1,14 @@
-"""Demo data: a demo organization, user and realistic evaluations, bulk-inserted fast enough for 1e5 rows."""
+"""Demo data: a demo organization and user, realistic evaluations (bulk-inserted fast enough for 1e5 rows),
+and error-tracking symbol sets with real stored source maps, pending uploads and failures to review."""
 
+import hashlib
+import io
+import json
 import random
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
@@ -14,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from ..database import write_transaction
 from ..extensions import db
-from ..models import ActivityLog, Evaluation, Project, User
+from ..models import ActivityLog, Evaluation, Project, Release, SymbolSet, User
 from ..models.types import utcnow
-from . import accounts, activity
+from ..storage import Storage, StorageError, get_storage
+from . import accounts, activity, releases, symbol_data, symbol_sets
 from .errors import NotFound
 from .evaluations import EDITABLE_FIELDS, SCOPE
 
@@ -234,6 +239,14 @@ def ensure_demo_account() -> DemoAccount:
     return DemoAccount(user=user, project=accounts.resolve_project(user, "@current"), created=created)
 
 
+def get_project(project_id: int) -> Project:
+    """A project by id, for commands that act without a user (no membership check)."""
+    project = db.session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"No project with id {project_id}.")
+    return project
+
+
 def demo_user_exists() -> bool:
     return db.session.scalar(select(User.id).where(User.email == DEMO_EMAIL)) is not None
 
@@ -408,3 +421,400 @@ def _search_index_in_bulk(session: Session) -> Iterator[None]:
         {"last_pk": last_pk},
     )
     session.execute(text(trigger_sql))
+
+
+# --- symbol sets ------------------------------------------------------------------------------
+
+DEFAULT_SYMBOL_SETS = 9
+# Every uploaded (or rejected) demo set has its own stored object of about 1 KiB.
+MAX_SYMBOL_SETS = 10_000
+# Inside the summary chart's last 30 days.
+SYMBOL_SET_SPREAD = timedelta(days=29)
+STORE_THREADS = 8
+RELEASE_PROJECT = "acme-web"
+# (version, age): symbol sets built after a release's creation belong to it.
+DEMO_RELEASES = (("2.13.1", timedelta(days=30)), ("2.14.0", timedelta(days=9)))
+# About one set in five is release-independent (the PostHog CLI's default "event" release mode).
+NO_RELEASE_SHARE = 0.2
+APP_URL = "https://app.acme.dev"
+# Fixed orders, so even the default nine sets show every status and each kind of failure.
+STATUS_CYCLE = ("uploaded", "failed", "pending", "uploaded", "failed", "uploaded", "failed", "uploaded",
+                "pending", "uploaded")  # fmt: skip
+FAILURE_CYCLE = ("no_sourcemap", "not_json", "expired", "sourcemap_not_found", "no_mappings", "timeout",
+                 "truncated", "expired")  # fmt: skip
+# What the PostHog CLI injects and appends (cli/src/sourcemaps/constant.rs); chunk ids are uuid5 of the
+# minified bytes in the CLI's namespace, so the refs look like the ones a real build uploads.
+CHUNK_ID_NAMESPACE = uuid.UUID(int=0x0E9B3C7A5D1F42A8B6C4E2D0F8A17593)
+CHUNK_ID_SNIPPET = (
+    '!function(){try{var e="undefined"!=typeof window?window:"undefined"!=typeof global?global:'
+    '"undefined"!=typeof globalThis?globalThis:"undefined"!=typeof self?self:{},n=(new e.Error).stack;'
+    'n&&(e._posthogChunkIds=e._posthogChunkIds||{},e._posthogChunkIds[n]="__POSTHOG_CHUNK_ID__")}'
+    "catch(e){}}();"
+)
+NOT_FOUND_PAGE = (
+    b'<!DOCTYPE html>\n<html lang="en"><head><title>404 Not Found</title></head>'
+    b"<body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>\n"
+)
+
+
+@dataclass(frozen=True)
+class Module:
+    """One bundled chunk of the demo web shop: its source file and what its function does."""
+
+    path: str
+    chunk: str
+    function: str
+    argument: str
+    message: str
+    label: str
+
+
+MODULES = (
+    Module("src/checkout/CheckoutButton.ts", "checkout", "checkoutButton", "cart",
+           "Cannot check out an empty cart", "Pay"),
+    Module("src/cart/CartDrawer.ts", "cart-drawer", "cartSummary", "cart",
+           "The cart has no priced items", "Subtotal"),
+    Module("src/billing/InvoiceTable.ts", "invoices", "invoiceTotal", "invoice",
+           "An invoice needs at least one line", "Total due"),
+    Module("src/pricing/PlanPicker.ts", "pricing", "planQuote", "quote",
+           "Pick at least one seat", "Per month"),
+    Module("src/orders/OrderHistory.ts", "orders", "orderRow", "order",
+           "The order has no line items", "Order total"),
+    Module("src/subscriptions/Renewal.ts", "renewal", "renewalNotice", "subscription",
+           "There is nothing to renew", "Renews at"),
+    Module("src/shipping/ShippingEstimate.ts", "shipping", "shippingEstimate", "parcel",
+           "Cannot ship an empty parcel", "Shipping"),
+    Module("src/gifts/GiftCard.ts", "gift-cards", "giftCardBalance", "card",
+           "The gift card has no value left", "Balance"),
+)  # fmt: skip
+
+_BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def _vlq(value: int) -> str:
+    """One source-map Base64 VLQ number."""
+    value = (-value << 1) | 1 if value < 0 else value << 1
+    digits = ""
+    while True:
+        digit, value = value & 31, value >> 5
+        digits += _BASE64[digit | (32 if value else 0)]
+        if not value:
+            return digits
+
+
+@dataclass(frozen=True)
+class Bundle:
+    chunk_id: str
+    file_name: str
+    source: bytes
+    source_map: dict
+
+
+def build_bundle(module: Module, build_hash: str, release_id: uuid.UUID | None) -> Bundle:
+    """A minified chunk as the PostHog CLI leaves it after `sourcemap inject`, with a real source map."""
+    original = (
+        f"export function {module.function}({module.argument}) {{\n"
+        f"  const total = {module.argument}.items.reduce("
+        "(sum, item) => sum + item.price * item.quantity, 0);\n"
+        "  if (total <= 0) {\n"
+        f"    throw new Error({json.dumps(module.message)});\n"
+        "  }\n"
+        f"  return {{ label: `{module.label} ${{total.toFixed(2)}}`, disabled: false }};\n"
+        "}\n"
+    )
+    # (minified code, original line, original column) of each statement.
+    statements = (
+        (f"export function {module.function}(t){{", 0, 0),
+        ("const e=t.items.reduce((t,e)=>t+e.price*e.quantity,0);", 1, 2),
+        ("if(e<=0)", 2, 2),
+        (f"throw new Error({json.dumps(module.message)});", 3, 4),
+        (f"return{{label:`{module.label} ${{e.toFixed(2)}}`,disabled:!1}}}}", 5, 2),
+    )
+    file_name = f"{module.chunk}.{build_hash}.js"
+    code = "".join(piece for piece, _, _ in statements)
+    trailer = f"\n//# sourceMappingURL={file_name}.map"
+    chunk_id = str(uuid.uuid5(CHUNK_ID_NAMESPACE, code + trailer))
+    snippet = CHUNK_ID_SNIPPET.replace('"__POSTHOG_CHUNK_ID__"', json.dumps(chunk_id))
+    segments, column, previous = [], len(snippet), (0, 0, 0)
+    for piece, line, original_column in statements:
+        segments.append(
+            _vlq(column - previous[0])
+            + _vlq(0)
+            + _vlq(line - previous[1])
+            + _vlq(original_column - previous[2])
+        )
+        previous = (column, line, original_column)
+        column += len(piece)
+    source_map = {
+        "version": 3,
+        "file": file_name,
+        "sources": [f"webpack://acme-web/./{module.path}"],
+        "sourcesContent": [original],
+        "names": [],
+        "mappings": ",".join(segments),
+        "chunk_id": chunk_id,
+    }
+    if release_id is not None:
+        source_map["release_id"] = str(release_id)
+    source = f"{snippet}{code}{trailer}\n//# chunkId={chunk_id}"
+    return Bundle(chunk_id, file_name, source.encode(), source_map)
+
+
+def symbol_data_blob(source: bytes, source_map: bytes) -> bytes:
+    """The bytes `posthog-cli sourcemap upload` sends for one chunk."""
+    out = io.BytesIO()
+    symbol_data.write_source_and_map(
+        out, io.BytesIO(source), len(source), io.BytesIO(source_map), len(source_map)
+    )
+    return out.getvalue()
+
+
+def _rejection(blob: bytes) -> str:
+    """The reason the upload check gives for a broken demo blob (the very sentence a real upload gets)."""
+    try:
+        symbol_data.inspect(io.BytesIO(blob))
+    except symbol_data.InvalidSymbolData as error:
+        return str(error)
+    raise ValueError("the broken demo blob passed the upload check")
+
+
+def _broken_map(kind: str, bundle: Bundle) -> bytes:
+    """A source map as broken builds upload it: the server's 404 page, no mappings, or cut off."""
+    if kind == "not_json":
+        return NOT_FOUND_PAGE
+    if kind == "no_mappings":
+        return json.dumps(
+            {key: value for key, value in bundle.source_map.items() if key != "mappings"}
+        ).encode()
+    whole = json.dumps(bundle.source_map).encode()
+    return whole[: len(whole) // 2]
+
+
+def _symbolicator_reason(kind: str, bundle: Bundle) -> str:
+    """A failure in PostHog's JSON form, as an external symbolicator records it with `mark-failed`."""
+    url = f"{APP_URL}/static/chunks/{bundle.file_name}"
+    variant, detail = {
+        "no_sourcemap": ("NoSourcemap", url),
+        "sourcemap_not_found": ("SourcemapNotFound", f"{url}.map"),
+        "timeout": ("Timeout", f"{url}.map"),
+    }[kind]
+    return json.dumps({"JavaScript": {variant: detail}})
+
+
+def _expired_reason(started: datetime) -> str:
+    # The sentence symbol_sets.expire_pending writes.
+    return (
+        f"The upload was started at {started.strftime('%Y-%m-%d %H:%M UTC')} but never finished: the client "
+        "did not upload the file or did not call bulk_finish_upload before the upload URL expired."
+    )
+
+
+@dataclass
+class _DemoSet:
+    row: dict
+    history: list[dict]
+    blob: bytes | None  # stored under row["storage_ptr"] before the row is written
+    status: str
+
+
+def _entry(row: dict, user_id: int | None, name: str, changes: list[dict], at: datetime) -> dict:
+    """An activity-log row like the one the service writes for this event."""
+    return {
+        "project_id": row["project_id"],
+        "user_id": user_id,
+        "scope": symbol_sets.SCOPE,
+        "item_id": str(row["id"]),
+        "activity": name,
+        "detail": {"name": row["ref"], "changes": changes},
+        "created_at": at,
+    }
+
+
+def _release_for(created_at: datetime, demo_releases: list[tuple[uuid.UUID, datetime]], rng: random.Random):
+    if rng.random() < NO_RELEASE_SHARE:
+        return None
+    built_after = [release_id for release_id, released_at in demo_releases if released_at <= created_at]
+    return built_after[-1] if built_after else None
+
+
+def _demo_set(
+    project_id: int,
+    user_id: int,
+    index: int,
+    failure: str | None,
+    now: datetime,
+    demo_releases: list[tuple[uuid.UUID, datetime]],
+    rng: random.Random,
+) -> _DemoSet:
+    """The index-th demo set: failed with the given kind of failure, else as STATUS_CYCLE says."""
+    status = "failed" if failure else STATUS_CYCLE[index % len(STATUS_CYCLE)]
+    set_id = uuid.uuid4()
+    if status == "pending":
+        # The CLI asked for an upload URL a few minutes ago and has not finished yet.
+        created_at = now - timedelta(seconds=rng.uniform(10, 240))
+    else:
+        created_at = now - timedelta(hours=1) - rng.random() * (SYMBOL_SET_SPREAD - timedelta(hours=1))
+    external = failure in ("no_sourcemap", "sourcemap_not_found", "timeout")
+    release_id = None if external else _release_for(created_at, demo_releases, rng)
+    bundle = build_bundle(
+        MODULES[index % len(MODULES)], rng.getrandbits(64).to_bytes(8, "big").hex(), release_id
+    )
+    row = {
+        "id": set_id,
+        "project_id": project_id,
+        "ref": bundle.chunk_id,
+        "release_id": release_id,
+        "created_at": created_at,
+        "last_used": None,
+        "storage_ptr": None if external else f"symbol_sets/{project_id}/{set_id}/{rng.getrandbits(64):016x}",
+        "content_hash": None,
+        "size_bytes": None,
+        "failure_reason": None,
+        "failed_at": None,
+        "upload_started_at": None,
+        "uploaded_at": None,
+    }
+    blob, history = None, []
+    finished = min(now, created_at + timedelta(seconds=rng.uniform(1, 20)))
+    if status == "pending":
+        row["upload_started_at"] = created_at
+    elif status == "uploaded":
+        blob = symbol_data_blob(bundle.source, json.dumps(bundle.source_map).encode())
+        digest = hashlib.sha512(blob).hexdigest()
+        row.update(content_hash=digest, size_bytes=len(blob), uploaded_at=finished)
+        if rng.random() < 0.6:
+            # Fetched by a symbolicator (or downloaded) since.
+            row["last_used"] = finished + rng.random() * (now - finished)
+        changes = [{"field": "content_hash", "before": None, "after": digest}]
+        history.append(_entry(row, user_id, "uploaded", changes, finished))
+    elif external:
+        row.update(failure_reason=_symbolicator_reason(failure, bundle), failed_at=created_at)
+        changes = [{"field": "failure_reason", "before": None, "after": row["failure_reason"]}]
+        history.append(_entry(row, None, "failed", changes, created_at))
+    elif failure == "expired":
+        failed_at = min(
+            now, created_at + timedelta(seconds=symbol_sets.UPLOAD_URL_SECONDS) + timedelta(minutes=15)
+        )
+        row.update(
+            upload_started_at=created_at, failure_reason=_expired_reason(created_at), failed_at=failed_at
+        )
+        changes = [{"field": "failure_reason", "before": None, "after": row["failure_reason"]}]
+        history.append(_entry(row, None, "failed", changes, failed_at))
+    else:
+        # Uploaded, then rejected by the check on finish: the bytes are kept for the admin to download.
+        blob = symbol_data_blob(bundle.source, _broken_map(failure, bundle))
+        digest = hashlib.sha512(blob).hexdigest()
+        row.update(
+            content_hash=digest, size_bytes=len(blob), failure_reason=_rejection(blob), failed_at=finished
+        )
+        changes = [
+            {"field": "content_hash", "before": None, "after": digest},
+            {"field": "failure_reason", "before": None, "after": row["failure_reason"]},
+        ]
+        history.append(_entry(row, user_id, "failed", changes, finished))
+    return _DemoSet(row, history, blob, status)
+
+
+def _ensure_releases(project: Project, now: datetime) -> list[tuple[uuid.UUID, datetime]]:
+    """The demo releases (oldest first) as (id, created_at), created the way the CLI names them."""
+    found = []
+    with write_transaction() as session:
+        for version, age in DEMO_RELEASES:
+            hash_id = releases.default_hash_id(RELEASE_PROJECT, version)
+            release = session.scalar(
+                select(Release).where(Release.project_id == project.id, Release.hash_id == hash_id)
+            )
+            if release is None:
+                commit = hashlib.sha1(f"{RELEASE_PROJECT} {version}".encode()).hexdigest()
+                release = Release(
+                    project_id=project.id,
+                    hash_id=hash_id,
+                    version=version,
+                    project_name=RELEASE_PROJECT,
+                    metadata_={"git": {"repo_name": RELEASE_PROJECT, "branch": "main", "commit_id": commit}},
+                    created_at=now - age,
+                )
+                session.add(release)
+                session.flush()
+            found.append((release.id, release.created_at))
+    return found
+
+
+def _store_objects(storage: Storage, objects: list[tuple[str, bytes]]) -> None:
+    """Write the objects (a few threads: S3 is slow one by one); on failure remove what was written."""
+
+    def put(item: tuple[str, bytes]) -> None:
+        key, blob = item
+        storage.put(key, io.BytesIO(blob), symbol_sets.MAX_UPLOAD_BYTES)
+
+    try:
+        with ThreadPoolExecutor(max_workers=STORE_THREADS) as pool:
+            for _ in pool.map(put, objects):
+                pass
+    except BaseException:
+        _delete_objects(storage, [key for key, _ in objects])
+        raise
+
+
+def _delete_objects(storage: Storage, keys: list[str]) -> None:
+    for key in keys:
+        with suppress(StorageError):
+            storage.delete(key)
+
+
+@dataclass(frozen=True)
+class SeededSymbolSets:
+    uploaded: int = 0
+    pending: int = 0
+    failed: int = 0
+    releases: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return self.uploaded + self.pending + self.failed
+
+
+def seed_symbol_sets(
+    project: Project, user: User, count: int, *, batch_size: int = BATCH_SIZE
+) -> SeededSymbolSets:
+    """Add demo releases and `count` symbol sets: uploaded (with real stored objects), pending and failed.
+
+    Objects are stored before the rows that point at them are written (outside any transaction), so a
+    row never names a missing object; objects of rows that could not be written are removed again.
+    """
+    if count <= 0:
+        return SeededSymbolSets()
+    now = utcnow()
+    rng = random.Random()
+    demo_releases = _ensure_releases(project, now)
+    sets, failed = [], 0
+    for index in range(count):
+        failure = None
+        if STATUS_CYCLE[index % len(STATUS_CYCLE)] == "failed":
+            failure = FAILURE_CYCLE[failed % len(FAILURE_CYCLE)]
+            failed += 1
+        sets.append(_demo_set(project.id, user.id, index, failure, now, demo_releases, rng))
+    storage = get_storage()
+    _store_objects(storage, [(item.row["storage_ptr"], item.blob) for item in sets if item.blob is not None])
+    written = 0
+    try:
+        for start in range(0, len(sets), batch_size):
+            batch = sets[start : start + batch_size]
+            with write_transaction() as session:
+                session.execute(insert(SymbolSet.__table__), [item.row for item in batch])
+                entries = [entry for item in batch for entry in item.history]
+                if entries:
+                    session.execute(insert(ActivityLog.__table__), entries)
+            written += len(batch)
+    except BaseException:
+        _delete_objects(
+            storage, [item.row["storage_ptr"] for item in sets[written:] if item.blob is not None]
+        )
+        raise
+    statuses = [item.status for item in sets]
+    return SeededSymbolSets(
+        uploaded=statuses.count("uploaded"),
+        pending=statuses.count("pending"),
+        failed=statuses.count("failed"),
+        releases=tuple(f"{RELEASE_PROJECT} {version}" for version, _ in DEMO_RELEASES),
+    )

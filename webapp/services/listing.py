@@ -140,5 +140,7 @@ def paginate(session: Session, statement: Select, columns: dict, query: ListQuer
     column = columns[name]
     descending = query.order_by.startswith("-")
     ordering = (column.desc(), tie_break.desc()) if descending else (column.asc(), tie_break.asc())
+    # Never-set values (e.g. a symbol set never used) sort last either way, on every database.
+    ordering = (ordering[0].nulls_last(), ordering[1])
     items = list(session.scalars(statement.order_by(*ordering).limit(query.limit).offset(query.offset)))
     return Page(items=items, count=count, limit=query.limit, offset=query.offset)

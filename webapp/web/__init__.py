@@ -4,7 +4,7 @@ from flask import g
 from flask_login import current_user
 
 from ..services import accounts
-from . import auth, evaluations, filters, projects, settings
+from . import auth, evaluations, filters, projects, settings, symbol_sets
 
 
 def _navigation_context():
@@ -19,7 +19,7 @@ def _navigation_context():
 def init_app(app) -> None:
     app.context_processor(_navigation_context)
     filters.register(app)
-    for blueprint in (auth.bp, projects.bp, evaluations.bp, settings.bp):
+    for blueprint in (auth.bp, projects.bp, evaluations.bp, symbol_sets.bp, settings.bp):
         app.register_blueprint(blueprint)
 
     @app.after_request

@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from ..models.types import utcnow
+from ..services.failure_reasons import describe
 
 OPERATOR_WORDS = {
     "exact": "is",
@@ -87,4 +88,5 @@ def register(app) -> None:
     app.add_template_filter(type_words)
     app.add_template_filter(value_words)
     app.add_template_filter(percent)
+    app.add_template_filter(describe, "failure_sentence")
     app.add_template_global(FIELD_LABELS, "field_labels")

@@ -1,0 +1,122 @@
+"""/api/{environments,projects}/:project_id/error_tracking/ — symbol sets and releases."""
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from ..services import releases, symbol_sets
+from ..services.errors import ValidationError
+from . import serializers
+from .auth import project_endpoint
+from .request_data import request_body
+
+bp = Blueprint("error_tracking_api", __name__)
+
+
+def _limits():
+    return current_app.config["API_DEFAULT_LIMIT"], current_app.config["API_MAX_LIMIT"]
+
+
+@bp.get("/error_tracking/symbol_sets/")
+@project_endpoint("error_tracking")
+def list_symbol_sets():
+    query = symbol_sets.parse_list_query(request.args, *_limits())
+    return jsonify(serializers.page(symbol_sets.list_symbol_sets(g.project, query), serializers.symbol_set))
+
+
+@bp.get("/error_tracking/symbol_sets/<symbol_set_id>/")
+@project_endpoint("error_tracking")
+def retrieve_symbol_set(symbol_set_id):
+    return jsonify(serializers.symbol_set(symbol_sets.get_symbol_set(g.project, symbol_set_id)))
+
+
+@bp.delete("/error_tracking/symbol_sets/<symbol_set_id>/")
+@project_endpoint("error_tracking")
+def delete_symbol_set(symbol_set_id):
+    symbol_sets.delete_symbol_set(g.project, g.api_user, symbol_set_id)
+    return "", 204
+
+
+@bp.post("/error_tracking/symbol_sets/bulk_delete/")
+@project_endpoint("error_tracking")
+def bulk_delete():
+    ids = request_body().get("ids")
+    if not isinstance(ids, list):
+        ids = [ids] if isinstance(ids, str) else None
+    if not ids:
+        raise ValidationError("ids", "required", "Send ids: a list of symbol set ids.")
+    return jsonify(deleted=symbol_sets.delete_symbol_sets(g.project, g.api_user, ids))
+
+
+@bp.get("/error_tracking/symbol_sets/<symbol_set_id>/download/")
+@project_endpoint("error_tracking")
+def download(symbol_set_id):
+    return jsonify(url=symbol_sets.download_url(g.project, symbol_set_id))
+
+
+def _issued(upload) -> dict:
+    return {
+        "presigned_url": {"url": upload.presigned_url.url, "fields": upload.presigned_url.fields},
+        "symbol_set_id": upload.symbol_set_id,
+    }
+
+
+@bp.post("/error_tracking/symbol_sets/bulk_start_upload/")
+@project_endpoint("error_tracking")
+def bulk_start_upload():
+    issued = symbol_sets.start_uploads(g.project, g.api_user, request_body())
+    return jsonify(id_map={upload.chunk_id: _issued(upload) for upload in issued}), 201
+
+
+@bp.post("/error_tracking/symbol_sets/bulk_check_upload/")
+@project_endpoint("error_tracking")
+def bulk_check_upload():
+    return jsonify(chunk_ids_to_upload=symbol_sets.check_uploads(g.project, request_body()))
+
+
+@bp.post("/error_tracking/symbol_sets/bulk_finish_upload/")
+@project_endpoint("error_tracking")
+def bulk_finish_upload():
+    symbol_sets.finish_uploads(g.project, g.api_user, request_body())
+    return jsonify(success=True), 201
+
+
+@bp.post("/error_tracking/symbol_sets/start_upload/")
+@project_endpoint("error_tracking")
+def start_upload():
+    """Deprecated single-chunk form: `?chunk_id=&release_id=`."""
+    upload = symbol_sets.start_single_upload(
+        g.project, g.api_user, request.args.get("chunk_id"), request.args.get("release_id")
+    )
+    return jsonify(_issued(upload)), 201
+
+
+@bp.put("/error_tracking/symbol_sets/<symbol_set_id>/finish_upload/")
+@project_endpoint("error_tracking")
+def finish_upload(symbol_set_id):
+    """Deprecated single-set form."""
+    symbol_sets.finish_single_upload(g.project, g.api_user, symbol_set_id, request_body())
+    return jsonify(success=True)
+
+
+@bp.get("/error_tracking/releases/")
+@project_endpoint("error_tracking")
+def list_releases():
+    query = releases.LIST_SPEC.parse(request.args, *_limits())
+    return jsonify(serializers.page(releases.list_releases(g.project, query), serializers.release))
+
+
+@bp.post("/error_tracking/releases/")
+@project_endpoint("error_tracking")
+def create_release():
+    return jsonify(serializers.release(releases.create_release(g.project, request_body()))), 201
+
+
+@bp.get("/error_tracking/releases/hash/<hash_id>/")
+@project_endpoint("error_tracking")
+def release_by_hash(hash_id):
+    return jsonify(serializers.release(releases.get_by_hash(g.project, hash_id)))
+
+
+@bp.get("/error_tracking/releases/<release_id>/")
+@project_endpoint("error_tracking")
+def retrieve_release(release_id):
+    return jsonify(serializers.release(releases.get_release(g.project, release_id)))

@@ -1,0 +1,72 @@
+"""Error-tracking releases and symbol sets (uploaded source maps and other debug symbols)."""
+
+from datetime import datetime
+from uuid import UUID, uuid4
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .accounts import Project
+from .types import UTCDateTime, utcnow
+
+
+class Release(db.Model):
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("project_id", "hash_id"),)
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    hash_id: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(400))
+    # The released software's name (a repository or app), not our project.
+    project_name: Mapped[str] = mapped_column(String(400))
+    metadata_: Mapped[dict | None] = mapped_column("metadata", JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SymbolSet(db.Model):
+    __tablename__ = "symbol_sets"
+    __table_args__ = (
+        UniqueConstraint("project_id", "ref"),
+        Index("ix_symbol_sets_list_created", "project_id", "created_at"),
+        Index("ix_symbol_sets_list_last_used", "project_id", "last_used"),
+        Index("ix_symbol_sets_pending", "upload_started_at"),
+    )
+
+    # Integer key: SQLite's stable rowid for the full-text index; the uuid is the public id.
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[UUID] = mapped_column(Uuid, unique=True, default=uuid4)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    ref: Mapped[str] = mapped_column(String(400))
+    release_id: Mapped[UUID | None] = mapped_column(
+        Uuid, ForeignKey("releases.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The object key of the upload in progress or of the stored file.
+    storage_ptr: Mapped[str | None] = mapped_column(String(500))
+    # sha512 hex of the stored bytes; None while an upload is pending.
+    content_hash: Mapped[str | None] = mapped_column(String(128))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the latest upload URL was issued (pending uploads expire from here).
+    upload_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    project: Mapped[Project] = relationship()
+    release: Mapped[Release | None] = relationship()
+
+    @property
+    def status(self) -> str:
+        """failed (a reason is recorded) > uploaded (hash set) > pending."""
+        if self.failure_reason is not None:
+            return "failed"
+        if self.content_hash is not None:
+            return "uploaded"
+        return "pending"
+
+    @property
+    def has_uploaded_file(self) -> bool:
+        return self.content_hash is not None and self.storage_ptr is not None

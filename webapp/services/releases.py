@@ -1,0 +1,97 @@
+"""Releases: the software version a symbol set was built from (the PostHog CLI creates them)."""
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+
+from sqlalchemy import select
+
+from ..database import write_transaction
+from ..extensions import db
+from ..models import Project, Release
+from .errors import NotFound, ValidationError
+from .listing import ListQuery, ListSpec, Page, paginate
+
+LIST_SPEC = ListSpec(order_fields=("created_at", "version"), default_order="-created_at")
+MAX_TEXT = 400
+MAX_HASH_ID = 200  # the column's size: longer would be a database error on PostgreSQL
+
+
+def default_hash_id(project_name: str, version: str) -> str:
+    """What the PostHog CLI sends: sha512 hex of project then version."""
+    return hashlib.sha512(project_name.encode() + version.encode()).hexdigest()
+
+
+def _text(data: Mapping, name: str, *, required: bool, max_length: int = MAX_TEXT) -> str | None:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise ValidationError(name, "required", "This field is required.")
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(name, "invalid", "Not a valid string.")
+    value = value.strip()
+    if not value or "\x00" in value:
+        raise ValidationError(name, "blank", "This field may not be blank.")
+    if len(value) > max_length:
+        raise ValidationError(
+            name, "max_length", f"Ensure this field has no more than {max_length} characters."
+        )
+    return value
+
+
+def create_release(project: Project, data: Mapping) -> Release:
+    """Create a release; hash_id defaults to the CLI's sha512(project + version)."""
+    version = _text(data, "version", required=True)
+    project_name = _text(data, "project", required=True)
+    hash_id = _text(data, "hash_id", required=False, max_length=MAX_HASH_ID) or default_hash_id(
+        project_name, version
+    )
+    metadata = data.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ValidationError("metadata", "invalid", "Metadata must be a JSON object.")
+    with write_transaction() as session:
+        exists = session.scalar(
+            select(Release.id).where(Release.project_id == project.id, Release.hash_id == hash_id)
+        )
+        if exists is not None:
+            raise ValidationError("hash_id", "unique", "A release with this hash_id already exists.")
+        release = Release(
+            project_id=project.id,
+            hash_id=hash_id,
+            version=version,
+            project_name=project_name,
+            metadata_=metadata,
+        )
+        session.add(release)
+    return release
+
+
+def parse_uuid(value) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def get_release(project: Project, release_id) -> Release:
+    key = parse_uuid(release_id)
+    release = db.session.get(Release, key) if key else None
+    if release is None or release.project_id != project.id:
+        raise NotFound()
+    return release
+
+
+def get_by_hash(project: Project, hash_id: str) -> Release:
+    release = db.session.scalar(
+        select(Release).where(Release.project_id == project.id, Release.hash_id == hash_id)
+    )
+    if release is None:
+        raise NotFound()
+    return release
+
+
+def list_releases(project: Project, query: ListQuery) -> Page:
+    statement = select(Release).where(Release.project_id == project.id)
+    columns = {"created_at": Release.created_at, "version": Release.version}
+    return paginate(db.session, statement, columns, query, tie_break=Release.id)

@@ -1,0 +1,250 @@
+"""Symbol set pages: list with status tabs, detail with download/replace/delete, summary chart."""
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from ..extensions import csrf
+from ..services import symbol_sets
+from ..services.errors import NotFound, ValidationError
+from .htmx import is_htmx, is_partial_request, local_url, origin_page_args, render, see_other
+from .projects import project_or_404
+
+bp = Blueprint("symbol_sets", __name__, url_prefix="/project/<int:project_id>/symbol-sets")
+LIST_ARGS = ("status", "ref", "search", "order_by", "limit", "offset")
+TABS = ("all", "uploaded", "pending", "failed")
+# The API's status names that mean the same as a tab.
+TAB_ALIASES = {"valid": "uploaded"}
+# Two files of up to 100 MiB together, plus room for the multipart framing and the other fields.
+UPLOAD_BODY_LIMIT = 100 * 1024 * 1024 + 1024 * 1024
+MAX_CONFIRM_ROWS = 100
+CHART_DAYS = 30
+
+
+@bp.before_request
+@login_required
+def require_login():
+    """Every symbol set page needs a signed-in member of the project."""
+
+
+def _list_state(args: MultiDict) -> dict:
+    """The list's query-string state (only the arguments the list understands)."""
+    return {name: args[name] for name in LIST_ARGS if args.get(name)}
+
+
+def _query(state: dict):
+    return symbol_sets.parse_list_query(state, current_app.config["UI_PAGE_SIZE"], 100)
+
+
+def _render_list(project, args: MultiDict, status: int = 200):
+    state = _list_state(args)
+    error = None
+    try:
+        query = _query(state)
+    except ValidationError as exc:
+        error = exc
+        query = _query({})
+        status = 400
+    result = symbol_sets.list_symbol_sets(project, query)
+    if not result.items and query.offset and result.count:
+        # Past the end (the last rows were just deleted): show the last page instead.
+        last = (result.count - 1) // query.limit * query.limit
+        state = {**state, "offset": str(last)} if last else {k: v for k, v in state.items() if k != "offset"}
+        query = _query(state)
+        result = symbol_sets.list_symbol_sets(project, query)
+    current = query.filters.get("status", "all")
+    response = render(
+        "symbol_sets/list.html",
+        "symbol_sets/_results.html",
+        status=status,
+        project=project,
+        page=result,
+        query=query,
+        state=state,
+        counts=symbol_sets.status_counts(project),
+        tabs=TABS,
+        active_tab=TAB_ALIASES.get(current, current),
+        list_error=error,
+        endpoint="symbol_sets.index",
+    )
+    if is_partial_request() and request.method == "GET":
+        # Push the tidy URL (no empty parameters) that a shared link or reload would use.
+        response.headers["HX-Push-Url"] = url_for("symbol_sets.index", project_id=project.id, **state)
+    return response
+
+
+@bp.get("/")
+def index(project_id):
+    return _render_list(project_or_404(project_id), request.args)
+
+
+def _get(project, symbol_set_id):
+    try:
+        return symbol_sets.get_symbol_set(project, symbol_set_id)
+    except NotFound:
+        abort(404)
+
+
+def _render_detail(project, item, status: int = 200, replace_error: str | None = None):
+    return render(
+        "symbol_sets/detail.html",
+        "symbol_sets/_detail.html",
+        status=status,
+        project=project,
+        item=item,
+        history=symbol_sets.history(project, item),
+        replace_error=replace_error,
+        max_upload_mib=symbol_sets.MAX_UPLOAD_BYTES // (1024 * 1024),
+    )
+
+
+@bp.get("/<symbol_set_id>")
+def detail(project_id, symbol_set_id):
+    project = project_or_404(project_id)
+    return _render_detail(project, _get(project, symbol_set_id))
+
+
+@bp.get("/<symbol_set_id>/download")
+def download(project_id, symbol_set_id):
+    project = project_or_404(project_id)
+    try:
+        url = symbol_sets.download_url(project, symbol_set_id)
+    except NotFound as error:
+        abort(404, error.detail if error.detail != "Not found." else None)
+    return redirect(url, 303)
+
+
+@bp.post("/<symbol_set_id>/replace")
+@csrf.exempt  # checked below, once the larger body limit applies (reading the token parses the body)
+def replace(project_id, symbol_set_id):
+    project = project_or_404(project_id)
+    item = _get(project, symbol_set_id)
+    limit_mib = symbol_sets.MAX_UPLOAD_BYTES // (1024 * 1024)
+    # The app-wide limit is for ordinary forms; Werkzeug spools these file parts to temporary files.
+    request.max_content_length = UPLOAD_BODY_LIMIT
+    try:
+        csrf.protect()
+        source, source_map = request.files.get("source"), request.files.get("source_map")
+    except RequestEntityTooLarge:
+        message = (
+            f"The files are too large: together they may be at most {limit_mib} MiB. Nothing was changed."
+        )
+        return _render_detail(project, item, status=413, replace_error=message)
+    if not source or not source.filename or not source_map or not source_map.filename:
+        return _render_detail(
+            project, item, status=422, replace_error="Choose both the minified file and its source map."
+        )
+    try:
+        item = symbol_sets.replace_from_files(
+            project, current_user, item.id, source.stream, source_map.stream
+        )
+    except NotFound:
+        abort(404)
+    except ValidationError as error:
+        item = _get(project, symbol_set_id)
+        if item.status == "failed":
+            flash(f"The new files were stored but did not pass the check: {error.detail}", "error")
+            return _render_detail(project, item, status=422)
+        return _render_detail(project, item, status=422, replace_error=error.detail)
+    flash(f"Replaced the files of {item.ref}; the symbol set is uploaded.", "success")
+    if is_htmx():
+        return _render_detail(project, item)
+    return see_other(url_for(".detail", project_id=project.id, symbol_set_id=item.id))
+
+
+@bp.post("/<symbol_set_id>/delete")
+def delete(project_id, symbol_set_id):
+    project = project_or_404(project_id)
+    item = _get(project, symbol_set_id)
+    back = local_url(request.form.get("next"), url_for(".index", project_id=project.id))
+    if request.form.get("confirmed") != "1":
+        # Without JavaScript the confirmation is its own page.
+        return render_template("symbol_sets/confirm_delete.html", project=project, selected=[item], back=back)
+    symbol_sets.delete_symbol_set(project, current_user, item.id)
+    flash(f"Deleted the symbol set {item.ref}.", "success")
+    if is_htmx() and request.form.get("from") == "list":
+        # Re-render the list the user is looking at, with the message out-of-band.
+        return _render_list(project, origin_page_args())
+    return see_other(back)
+
+
+@bp.post("/bulk-delete")
+def bulk_delete(project_id):
+    project = project_or_404(project_id)
+    ids = request.form.getlist("ids")
+    back = local_url(request.form.get("next"), url_for(".index", project_id=project.id))
+    if not ids:
+        flash("Select at least one symbol set first.", "warning")
+        return see_other(back)
+    if request.form.get("confirmed") != "1":
+        selected = []
+        for symbol_set_id in dict.fromkeys(ids[:MAX_CONFIRM_ROWS]):
+            try:
+                selected.append(symbol_sets.get_symbol_set(project, symbol_set_id))
+            except NotFound:
+                continue
+        if not selected:
+            flash("Those symbol sets no longer exist.", "warning")
+            return see_other(back)
+        return render_template(
+            "symbol_sets/confirm_delete.html", project=project, selected=selected, back=back
+        )
+    try:
+        deleted = symbol_sets.delete_symbol_sets(project, current_user, ids)
+    except ValidationError as error:
+        flash(error.detail, "error")
+        return see_other(back)
+    flash(f"Deleted {deleted} symbol set{'s' if deleted != 1 else ''}.", "success")
+    return see_other(back)
+
+
+def _chart(days: list[dict], width: int = 720, height: int = 200) -> dict:
+    """Bar geometry for the uploads/failures chart (drawn as inline SVG by the template)."""
+    top = max([1] + [day["uploads"] for day in days] + [day["failures"] for day in days])
+    left, right, bottom, plot_top = 36, 24, height - 24, 10
+    plot_height = bottom - plot_top
+    slot = (width - left - right) / len(days)
+    bar = max(slot / 2 - 2, 1)
+    bars = []
+    for index, day in enumerate(days):
+        x = left + index * slot + 1
+        for offset, kind in ((0, "uploads"), (bar, "failures")):
+            value = day[kind]
+            h = plot_height * value / top
+            bars.append(
+                {"kind": kind, "day": day["day"], "value": value, "x": x + offset, "y": bottom - h, "h": h}
+            )
+    ticks = sorted({0, top // 2, top})
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "bottom": bottom,
+        "bar": bar,
+        "bars": bars,
+        "ticks": [{"value": value, "y": bottom - plot_height * value / top} for value in ticks],
+        "labels": [
+            {"x": left + index * slot + slot / 2, "text": day["day"][5:]}
+            for index, day in enumerate(days)
+            if index % 5 == 0 or index == len(days) - 1
+        ],
+    }
+
+
+@bp.get("/summary")
+def summary(project_id):
+    project = project_or_404(project_id)
+    days = symbol_sets.daily_activity(project, days=CHART_DAYS)
+    return render_template(
+        "symbol_sets/summary.html",
+        project=project,
+        counts=symbol_sets.status_counts(project),
+        days=days,
+        totals={
+            "uploads": sum(day["uploads"] for day in days),
+            "failures": sum(day["failures"] for day in days),
+        },
+        chart=_chart(days),
+    )
