@@ -1005,7 +1005,10 @@ def test_deprecated_start_replaces_an_uploaded_chunk(et):
 
 
 def test_deprecated_start_without_a_chunk_id_is_400(app, et):
-    assert_validation(et.post("symbol_sets/start_upload", None), "invalid_chunk_ids")
+    assert_validation(et.post("symbol_sets/start_upload", None), "invalid_chunk_ids", attr="chunk_id")
+    assert_validation(
+        et.post("symbol_sets/start_upload", None, chunk_id=""), "invalid_chunk_ids", attr="chunk_id"
+    )
     assert_validation(
         et.post("symbol_sets/start_upload", None, chunk_id="a", release_id="nope"), "invalid_release_id"
     )

@@ -328,7 +328,8 @@ def reload(item) -> SymbolSet:
     return db.session.scalar(select(SymbolSet).where(SymbolSet.id == item.id))
 
 
-def activities(item) -> list[tuple[str, dict]]:
+def activities(item) -> list[tuple[str, str, dict]]:
+    """(scope, activity, detail) of one set's entries, oldest first."""
     rows = db.session.scalars(
         select(ActivityLog).where(ActivityLog.item_id == str(item.id)).order_by(ActivityLog.id)
     )

@@ -180,7 +180,7 @@ def mark_failed(project_id, ref, reason):
     upload of the same REF succeeds.
     """
     try:
-        project = demo.get_project(project_id)
+        project = accounts.get_project(project_id)
         lookup = symbol_sets.parse_list_query({"ref": ref}, 1, 1)
         existed = symbol_sets.list_symbol_sets(project, lookup).count > 0
         item = symbol_sets.mark_failed(project, ref, reason)

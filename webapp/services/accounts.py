@@ -150,6 +150,14 @@ def resolve_project(user: User, project_ref: str | int) -> Project:
     return project
 
 
+def get_project(project_id: int) -> Project:
+    """A project by id, for commands that act without a user (no membership check)."""
+    project = db.session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"No project with id {project_id}.")
+    return project
+
+
 def switch_project(user: User, project_id: int) -> Project:
     """Make a project the user's current one."""
     project = resolve_project(user, project_id)

@@ -239,14 +239,6 @@ def ensure_demo_account() -> DemoAccount:
     return DemoAccount(user=user, project=accounts.resolve_project(user, "@current"), created=created)
 
 
-def get_project(project_id: int) -> Project:
-    """A project by id, for commands that act without a user (no membership check)."""
-    project = db.session.get(Project, project_id)
-    if project is None:
-        raise NotFound(f"No project with id {project_id}.")
-    return project
-
-
 def demo_user_exists() -> bool:
     return db.session.scalar(select(User.id).where(User.email == DEMO_EMAIL)) is not None
 
@@ -601,14 +593,6 @@ def _symbolicator_reason(kind: str, bundle: Bundle) -> str:
     return json.dumps({"JavaScript": {variant: detail}})
 
 
-def _expired_reason(started: datetime) -> str:
-    # The sentence symbol_sets.expire_pending writes.
-    return (
-        f"The upload was started at {started.strftime('%Y-%m-%d %H:%M UTC')} but never finished: the client "
-        "did not upload the file or did not call bulk_finish_upload before the upload URL expired."
-    )
-
-
 @dataclass
 class _DemoSet:
     row: dict
@@ -696,7 +680,9 @@ def _demo_set(
             now, created_at + timedelta(seconds=symbol_sets.UPLOAD_URL_SECONDS) + timedelta(minutes=15)
         )
         row.update(
-            upload_started_at=created_at, failure_reason=_expired_reason(created_at), failed_at=failed_at
+            upload_started_at=created_at,
+            failure_reason=symbol_sets.expired_upload_reason(created_at),
+            failed_at=failed_at,
         )
         changes = [{"field": "failure_reason", "before": None, "after": row["failure_reason"]}]
         history.append(_entry(row, None, "failed", changes, failed_at))

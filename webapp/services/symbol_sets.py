@@ -418,6 +418,7 @@ def _start(project: Project, actor: User | None, request: StartRequest) -> list[
 
 def start_single_upload(project: Project, actor: User | None, chunk_id: Any, release_id: Any) -> IssuedUpload:
     """The deprecated one-chunk form: like the legacy bulk body, replacing an uploaded chunk."""
+    _chunk_id(chunk_id, "chunk_id")  # name the query parameter in the error, not the legacy body's list
     body = {"chunk_ids": [chunk_id], "release_id": release_id, "force": True}
     return start_uploads(project, actor, body)[0]
 
@@ -731,6 +732,13 @@ def mark_failed(project: Project, ref: str, reason: str) -> SymbolSet:
     return get_symbol_set(project, row.id)
 
 
+def expired_upload_reason(started: datetime) -> str:
+    return (
+        f"The upload was started at {started.strftime('%Y-%m-%d %H:%M UTC')} but never finished: the client "
+        "did not upload the file or did not call bulk_finish_upload before the upload URL expired."
+    )
+
+
 def expire_pending(now: datetime | None = None, grace: timedelta = EXPIRY_GRACE) -> int:
     """Mark uploads started but not finished within the URL lifetime plus grace as failed."""
     now = now or utcnow()
@@ -749,11 +757,7 @@ def expire_pending(now: datetime | None = None, grace: timedelta = EXPIRY_GRACE)
             )
         )
         for row in rows:
-            started = row.upload_started_at.strftime("%Y-%m-%d %H:%M UTC")
-            row.failure_reason = (
-                f"The upload was started at {started} but never finished: the client did not upload the file "
-                "or did not call bulk_finish_upload before the upload URL expired."
-            )
+            row.failure_reason = expired_upload_reason(row.upload_started_at)
             row.failed_at = now
             activity.record(
                 session,
