@@ -1,11 +1,12 @@
 """/api/projects/ and /api/users/@me/"""
 
-from flask import Blueprint, g, jsonify
+from flask import g, jsonify
 
 from ..services import accounts
 from . import serializers
+from .routing import ApiBlueprint
 
-bp = Blueprint("accounts_api", __name__)
+bp = ApiBlueprint("accounts_api", __name__)
 
 
 @bp.get("/projects/")

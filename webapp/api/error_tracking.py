@@ -1,14 +1,15 @@
 """/api/{environments,projects}/:project_id/error_tracking/ — symbol sets and releases."""
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import current_app, g, jsonify, request
 
 from ..services import releases, symbol_sets
 from ..services.errors import ValidationError
 from . import serializers
 from .auth import project_endpoint
 from .request_data import request_body
+from .routing import ApiBlueprint
 
-bp = Blueprint("error_tracking_api", __name__)
+bp = ApiBlueprint("error_tracking_api", __name__)
 
 
 def _limits():

@@ -1,14 +1,15 @@
 """/api/{environments,projects}/:project_id/evaluations/"""
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import current_app, g, jsonify, request
 
 from ..services import evaluations
 from . import serializers
 from .auth import project_endpoint
 from .errors import ApiError
 from .request_data import request_body
+from .routing import ApiBlueprint
 
-bp = Blueprint("evaluations_api", __name__)
+bp = ApiBlueprint("evaluations_api", __name__)
 
 
 @bp.get("/evaluations/")

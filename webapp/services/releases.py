@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Mapping
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ..database import write_transaction
 from ..extensions import db
@@ -50,20 +51,25 @@ def create_release(project: Project, data: Mapping) -> Release:
     metadata = data.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise ValidationError("metadata", "invalid", "Metadata must be a JSON object.")
-    with write_transaction() as session:
-        exists = session.scalar(
-            select(Release.id).where(Release.project_id == project.id, Release.hash_id == hash_id)
-        )
-        if exists is not None:
-            raise ValidationError("hash_id", "unique", "A release with this hash_id already exists.")
-        release = Release(
-            project_id=project.id,
-            hash_id=hash_id,
-            version=version,
-            project_name=project_name,
-            metadata_=metadata,
-        )
-        session.add(release)
+    duplicate = ValidationError("hash_id", "unique", "A release with this hash_id already exists.")
+    try:
+        with write_transaction() as session:
+            exists = session.scalar(
+                select(Release.id).where(Release.project_id == project.id, Release.hash_id == hash_id)
+            )
+            if exists is not None:
+                raise duplicate
+            release = Release(
+                project_id=project.id,
+                hash_id=hash_id,
+                version=version,
+                project_name=project_name,
+                metadata_=metadata,
+            )
+            session.add(release)
+    except IntegrityError:
+        # Two build jobs created the same release at once (PostgreSQL): the other one won.
+        raise duplicate from None
     return release
 
 
