@@ -10,26 +10,7 @@ from webapp.models import ActivityLog, Evaluation, Membership, MembershipLevel, 
 from webapp.models.types import utcnow
 from webapp.services import accounts, api_keys, demo, evaluations
 
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def run(app):
-    runner = app.test_cli_runner()
-
-    def invoke(*args, input=None):
-        return runner.invoke(args=list(args), input=input)
-
-    return invoke
-
-
-def assert_clean_error(result, message, exit_code=1):
-    """A failed command exits non-zero with a readable message and no traceback."""
-    assert result.exit_code == exit_code, result.output
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert message in result.stderr
-    assert "Traceback" not in result.output
-
+from .conftest import PASSWORD, assert_clean_error
 
 # --- users create -------------------------------------------------------------------------
 

@@ -14,29 +14,13 @@ from webapp.models.types import utcnow
 from webapp.services import accounts, api_keys, demo, failure_reasons, symbol_data, symbol_sets
 from webapp.storage import get_storage
 
+from .conftest import assert_clean_error
+
 NO_SOURCEMAP = '{"JavaScript":{"NoSourcemap":"https://app.acme.dev/static/chunk-3f2a.js"}}'
 NO_SOURCEMAP_SENTENCE = (
     "The minified file https://app.acme.dev/static/chunk-3f2a.js has no sourceMappingURL comment, "
     "so its source map could not be found."
 )
-
-
-@pytest.fixture
-def run(app):
-    runner = app.test_cli_runner()
-
-    def invoke(*args, input=None):
-        return runner.invoke(args=list(args), input=input)
-
-    return invoke
-
-
-def assert_clean_error(result, message, exit_code=1):
-    """A failed command exits non-zero with a readable message and no traceback."""
-    assert result.exit_code == exit_code, result.output
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert message in result.stderr
-    assert "Traceback" not in result.output
 
 
 def add_sets(project_id, **sets):

@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 import requests
 from flask import Flask
-from moto.server import ThreadedMotoServer
 from werkzeug.http import parse_options_header
 from werkzeug.serving import make_server
 
@@ -29,7 +27,8 @@ from webapp.storage.base import ObjectNotFound, ObjectTooLarge, StorageError
 from webapp.storage.local import LocalStorage
 from webapp.storage.s3 import S3Storage
 
-BUCKET = "symbol-sets"
+from .conftest import S3_BUCKET, installed_storage, s3_storage
+
 KEY = "symbol_sets/1/0b7c3d8e/4f2a"
 MiB = 1024 * 1024
 
@@ -57,37 +56,6 @@ def cli_multipart(fields: dict[str, str], data: bytes | None) -> tuple[bytes, st
     if data is not None:
         parts.append(("file", "file", data))
     return multipart(parts)
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint():
-    """A real S3-compatible HTTP server on localhost (moto's server mode) with one bucket."""
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
-            env.delenv(name, raising=False)
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        env.setenv("AWS_CONFIG_FILE", os.devnull)
-        env.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
-        yield endpoint
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def s3_client(s3_endpoint):
-    """One client for the whole run (making one loads botocore's models: a third of a second)."""
-    return S3Storage(BUCKET, endpoint_url=s3_endpoint).client
-
-
-def s3_storage(client) -> S3Storage:
-    """A store in the test bucket under a prefix of its own."""
-    return S3Storage(BUCKET, prefix=f"test-{uuid.uuid4().hex}", client=client)
 
 
 @dataclass
@@ -138,37 +106,27 @@ class Backend:
         )
 
 
-def _install(app, storage):
-    previous = app.extensions["storage"]
-    app.extensions["storage"] = storage
-    return previous
-
-
 @pytest.fixture(params=["local", "s3"])
 def backend(request, app, tmp_path):
     if request.param == "local":
         storage = LocalStorage(tmp_path / "objects", secret_key=app.config["SECRET_KEY"])
     else:
         storage = s3_storage(request.getfixturevalue("s3_client"))
-    previous = _install(app, storage)
-    yield Backend(request.param, storage, app)
-    app.extensions["storage"] = previous
+    with installed_storage(app, storage):
+        yield Backend(request.param, storage, app)
 
 
 @pytest.fixture
 def local(app, tmp_path):
     storage = LocalStorage(tmp_path / "objects", secret_key=app.config["SECRET_KEY"])
-    previous = _install(app, storage)
-    yield Backend("local", storage, app)
-    app.extensions["storage"] = previous
+    with installed_storage(app, storage):
+        yield Backend("local", storage, app)
 
 
 @pytest.fixture
 def s3(app, s3_client):
-    storage = s3_storage(s3_client)
-    previous = _install(app, storage)
-    yield Backend("s3", storage, app)
-    app.extensions["storage"] = previous
+    with installed_storage(app, s3_storage(s3_client)) as storage:
+        yield Backend("s3", storage, app)
 
 
 # The contract: both stores -------------------------------------------------------------------------------
@@ -297,7 +255,7 @@ def test_s3_presigned_post_binds_key_size_and_expiry(s3):
 
 
 def test_s3_large_put_goes_in_parts_and_an_oversize_one_is_aborted(s3):
-    storage = S3Storage(BUCKET, prefix=s3.storage.prefix, client=s3.storage.client, part_size=5 * MiB)
+    storage = S3Storage(S3_BUCKET, prefix=s3.storage.prefix, client=s3.storage.client, part_size=5 * MiB)
     data = sample(11 * MiB)
 
     assert storage.put(KEY, io.BytesIO(data), max_bytes=12 * MiB) == len(data)
@@ -306,7 +264,7 @@ def test_s3_large_put_goes_in_parts_and_an_oversize_one_is_aborted(s3):
     with pytest.raises(ObjectTooLarge):
         storage.put("too/large", io.BytesIO(data), max_bytes=8 * MiB)
     assert storage.head("too/large") is None
-    uploads = storage.client.list_multipart_uploads(Bucket=BUCKET, Prefix=storage.prefix)
+    uploads = storage.client.list_multipart_uploads(Bucket=S3_BUCKET, Prefix=storage.prefix)
     assert not uploads.get("Uploads")
 
 
@@ -314,9 +272,9 @@ def test_s3_unreachable_store_is_a_readable_storage_error(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    storage = S3Storage(BUCKET, endpoint_url="http://127.0.0.1:9")
+    storage = S3Storage(S3_BUCKET, endpoint_url="http://127.0.0.1:9")
 
-    with pytest.raises(StorageError, match="S3 could not read s3://symbol-sets/x"):
+    with pytest.raises(StorageError, match="S3 could not read s3://test-objects/x"):
         storage.head("x")
 
 

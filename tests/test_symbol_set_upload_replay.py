@@ -9,15 +9,12 @@ part `file` (filename "file", no auth) to each URL; bulk_finish_upload, even whe
 
 import hashlib
 import json
-import os
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
 from sqlalchemy import select
 
 from webapp.extensions import db
@@ -25,30 +22,10 @@ from webapp.models import SymbolSet
 from webapp.storage.local import LocalStorage
 from webapp.storage.s3 import S3Storage
 
+from .conftest import installed_storage, s3_storage
 from .test_services_symbol_sets import cli_blob, source_map
 
-BUCKET = "replay-symbol-sets"
 CLI_HEADERS = {"Content-Type": "application/json", "User-Agent": "posthog-cli"}
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint():
-    """A real S3-compatible HTTP server on localhost (moto's server mode) with one bucket."""
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
-            env.delenv(name, raising=False)
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        env.setenv("AWS_CONFIG_FILE", os.devnull)
-        env.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
-        yield endpoint
-        server.stop()
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -57,12 +34,9 @@ def storage(request, app, tmp_path):
     if request.param == "local":
         store = LocalStorage(tmp_path / "objects", secret_key=app.config["SECRET_KEY"])
     else:
-        endpoint = request.getfixturevalue("s3_endpoint")
-        store = S3Storage(BUCKET, prefix=f"replay-{uuid.uuid4().hex}", endpoint_url=endpoint)
-    previous = app.extensions["storage"]
-    app.extensions["storage"] = store
-    yield store
-    app.extensions["storage"] = previous
+        store = s3_storage(request.getfixturevalue("s3_client"))
+    with installed_storage(app, store):
+        yield store
 
 
 def content_hash(*parts: bytes) -> str:

@@ -59,3 +59,15 @@ def signed_in_page(page, user_id):
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/evaluations/")
     return page
+
+
+def accept_next_dialog(page) -> list[str]:
+    """Accept the next confirm() and return the list its message will be put in."""
+    messages = []
+
+    def answer(dialog):
+        messages.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", answer)
+    return messages

@@ -10,6 +10,8 @@ from playwright.sync_api import expect
 from webapp.extensions import db
 from webapp.services import accounts, evaluations
 
+from .conftest import accept_next_dialog
+
 
 def seed(app, user_id, *names, **fields):
     with app.app_context():
@@ -114,13 +116,7 @@ def test_bulk_archive_asks_for_confirmation_naming_the_count(signed_in_page, app
     page.get_by_label("Select One").check()
     page.get_by_label("Select Two").check()
     expect(page.locator("[data-selected-count]")).to_have_text("2 selected")
-    messages = []
-
-    def answer(dialog):
-        messages.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", answer)
+    messages = accept_next_dialog(page)
     page.locator(".bulk-bar").get_by_role("button", name="Archive").click()
     expect(page.locator("#flash")).to_contain_text("Archived 2 evaluations.")
     assert messages == ["Archive 2 evaluations?"]

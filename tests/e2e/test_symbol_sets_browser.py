@@ -10,6 +10,8 @@ from webapp.extensions import db
 from webapp.models import SymbolSet
 from webapp.services import accounts, symbol_sets
 
+from .conftest import accept_next_dialog
+
 REASON = '{"JavaScript":{"NoSourcemap":"https://cdn.example.com/static/app.min.js"}}'
 GOOD_MAP = {"version": 3, "sources": ["src/app.ts"], "names": [], "mappings": "AAAA,SAASA"}
 
@@ -97,13 +99,7 @@ def test_review_a_failed_set_replace_it_then_bulk_delete(signed_in_page, app, us
     page.get_by_label("Select chunk-broken").check()
     page.get_by_label("Select chunk-good").check()
     expect(page.locator("[data-selected-count]")).to_have_text("2 selected")
-    messages = []
-
-    def answer(dialog):
-        messages.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", answer)
+    messages = accept_next_dialog(page)
     page.locator(".bulk-bar").get_by_role("button", name="Delete").click()
     expect(page.locator("#flash")).to_contain_text("Deleted 2 symbol sets.")
     assert messages == ["Delete 2 symbol sets?"]
@@ -135,13 +131,7 @@ def test_row_delete_asks_first(signed_in_page, app, user_id):
     page = signed_in_page
     project_id = seed(app, user_id)
     page.goto(f"/project/{project_id}/symbol-sets/?status=failed")
-    messages = []
-
-    def answer(dialog):
-        messages.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", answer)
+    messages = accept_next_dialog(page)
     page.get_by_role("button", name="Delete chunk-broken").click()
     expect(page.locator("#flash")).to_contain_text("Deleted the symbol set chunk-broken.")
     assert messages == ["Delete the symbol set chunk-broken? Its stored file is removed too."]
