@@ -15,7 +15,7 @@ from webapp.models import ActivityLog, Project, Release, SymbolSet
 from webapp.services import accounts, symbol_sets
 from webapp.storage.local import LocalStorage
 
-from .test_services_symbol_sets import (
+from .symbol_blobs import (
     cli_blob,
     minified_source,
     source_and_map_payload,

@@ -23,7 +23,7 @@ from webapp.storage.local import LocalStorage
 from webapp.storage.s3 import S3Storage
 
 from .conftest import installed_storage, s3_storage
-from .test_services_symbol_sets import cli_blob, source_map
+from .symbol_blobs import cli_blob, source_map
 
 CLI_HEADERS = {"Content-Type": "application/json", "User-Agent": "posthog-cli"}
 
