@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import ActivityLog, Project, Release, SymbolSet
-from webapp.services import accounts, symbol_sets
+from webapp.services import accounts, symbol_uploads
 from webapp.storage.local import LocalStorage
 
 from .symbol_blobs import (
@@ -856,7 +856,7 @@ def test_an_empty_file_is_file_too_large(app, et, storage):
 
 
 def test_an_oversize_file_is_file_too_large(app, et, storage, monkeypatch):
-    monkeypatch.setattr(symbol_sets, "MAX_UPLOAD_BYTES", 1024 * 1024)
+    monkeypatch.setattr(symbol_uploads, "MAX_UPLOAD_BYTES", 1024 * 1024)
     issued = et.start({"chunk_id": "huge"}).get_json()["id_map"]["huge"]
     data = b"x" * (1024 * 1024 + 1)
     storage.put(issued["presigned_url"]["fields"]["key"], io.BytesIO(data), len(data))

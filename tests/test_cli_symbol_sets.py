@@ -11,7 +11,15 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.models import ActivityLog, Release, SymbolSet
 from webapp.models.types import utcnow
-from webapp.services import accounts, api_keys, demo, failure_reasons, symbol_data, symbol_sets
+from webapp.services import (
+    accounts,
+    api_keys,
+    demo,
+    failure_reasons,
+    symbol_data,
+    symbol_sets,
+    symbol_uploads,
+)
 from webapp.storage import get_storage
 
 from .conftest import assert_clean_error
@@ -320,7 +328,7 @@ def test_seed_demo_adds_symbol_sets_of_every_status_with_real_objects(app, run):
         assert len({row.created_at.date() for row in rows}) > 5
 
         # The pending uploads are real ones: once their URLs are long expired, the command fails them.
-        assert symbol_sets.expire_pending(now=utcnow() + timedelta(hours=1)) == 6
+        assert symbol_uploads.expire_pending(now=utcnow() + timedelta(hours=1)) == 6
 
 
 def test_seeded_symbol_sets_download_through_the_api(app, run, client):

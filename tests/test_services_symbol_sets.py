@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import ActivityLog, Project, SymbolSet
-from webapp.services import failure_reasons, symbol_data, symbol_sets
+from webapp.services import failure_reasons, symbol_data, symbol_sets, symbol_uploads
 from webapp.services.errors import ValidationError
 
 from .symbol_blobs import (
@@ -244,7 +244,7 @@ def test_no_reason_describes_as_none():
 # --- expire_pending and mark_failed ------------------------------------------------------------------
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-LIFETIME_AND_GRACE = timedelta(seconds=symbol_sets.UPLOAD_URL_SECONDS) + symbol_sets.EXPIRY_GRACE
+LIFETIME_AND_GRACE = timedelta(seconds=symbol_uploads.UPLOAD_URL_SECONDS) + symbol_uploads.EXPIRY_GRACE
 
 
 @pytest.fixture
@@ -277,7 +277,7 @@ def test_expire_pending_fails_uploads_never_finished(project):
     just_in_time = add_set(project, "recent", upload_started_at=T0 + timedelta(seconds=1))
     now = T0 + LIFETIME_AND_GRACE + timedelta(seconds=1)
 
-    assert symbol_sets.expire_pending(now=now) == 1
+    assert symbol_uploads.expire_pending(now=now) == 1
 
     stale, just_in_time = reload(stale), reload(just_in_time)
     assert stale.status == "failed"
@@ -293,8 +293,8 @@ def test_expire_pending_fails_uploads_never_finished(project):
 
 def test_expire_pending_keeps_uploads_within_the_url_lifetime_and_grace(project):
     item = add_set(project, "in-flight", upload_started_at=T0)
-    assert symbol_sets.expire_pending(now=T0 + LIFETIME_AND_GRACE) == 0
-    assert symbol_sets.expire_pending(now=T0 + timedelta(minutes=5)) == 0
+    assert symbol_uploads.expire_pending(now=T0 + LIFETIME_AND_GRACE) == 0
+    assert symbol_uploads.expire_pending(now=T0 + timedelta(minutes=5)) == 0
     assert reload(item).status == "pending"
 
 
@@ -303,7 +303,7 @@ def test_expire_pending_leaves_uploaded_and_already_failed_sets_alone(project):
     failed = add_set(project, "bad", upload_started_at=T0, failure_reason="The source map is not valid JSON.")
     never_started = add_set(project, "marked", upload_started_at=None)
 
-    assert symbol_sets.expire_pending(now=T0 + timedelta(days=30)) == 0
+    assert symbol_uploads.expire_pending(now=T0 + timedelta(days=30)) == 0
 
     assert reload(uploaded).status == "uploaded"
     assert reload(failed).failure_reason == "The source map is not valid JSON."
@@ -312,9 +312,9 @@ def test_expire_pending_leaves_uploaded_and_already_failed_sets_alone(project):
 
 def test_expire_pending_honours_a_custom_grace(project):
     item = add_set(project, "a", upload_started_at=T0)
-    now = T0 + timedelta(seconds=symbol_sets.UPLOAD_URL_SECONDS + 61)
-    assert symbol_sets.expire_pending(now=now, grace=timedelta(minutes=2)) == 0
-    assert symbol_sets.expire_pending(now=now, grace=timedelta(minutes=1)) == 1
+    now = T0 + timedelta(seconds=symbol_uploads.UPLOAD_URL_SECONDS + 61)
+    assert symbol_uploads.expire_pending(now=now, grace=timedelta(minutes=2)) == 0
+    assert symbol_uploads.expire_pending(now=now, grace=timedelta(minutes=1)) == 1
     assert reload(item).status == "failed"
 
 

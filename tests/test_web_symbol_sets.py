@@ -11,7 +11,7 @@ import pytest
 from webapp.extensions import db
 from webapp.models import Release, SymbolSet
 from webapp.models.types import utcnow
-from webapp.services import accounts, symbol_sets
+from webapp.services import accounts, symbol_sets, symbol_uploads
 from webapp.storage import get_storage
 
 HX = {"HX-Request": "true"}
@@ -41,7 +41,7 @@ def make_set(app, user_id, project_id):
             db.session.commit()
             set_id = row.id
             if state == "uploaded":
-                symbol_sets.replace_from_files(
+                symbol_uploads.replace_from_files(
                     target, user, set_id, io.BytesIO(minified(ref)), io.BytesIO(GOOD_MAP)
                 )
             elif state == "failed":

@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup, with_appcontext
 
 from .models import MembershipLevel
-from .services import accounts, api_keys, demo, failure_reasons, symbol_sets
+from .services import accounts, api_keys, demo, failure_reasons, symbol_sets, symbol_uploads
 from .services.errors import ServiceError
 from .storage import StorageError
 
@@ -147,15 +147,15 @@ def _plural(count: int, noun: str) -> str:
 @click.option(
     "--grace-minutes",
     type=click.IntRange(min=0),
-    default=int(symbol_sets.EXPIRY_GRACE.total_seconds() // 60),
+    default=int(symbol_uploads.EXPIRY_GRACE.total_seconds() // 60),
     show_default=True,
     help="How long past the upload URL's lifetime "
-    f"({symbol_sets.UPLOAD_URL_SECONDS // 60} minutes) an upload may still finish.",
+    f"({symbol_uploads.UPLOAD_URL_SECONDS // 60} minutes) an upload may still finish.",
 )
 def expire_pending(grace_minutes):
     """Mark uploads that were started but never finished as failed (run it from cron)."""
     try:
-        count = symbol_sets.expire_pending(grace=timedelta(minutes=grace_minutes))
+        count = symbol_uploads.expire_pending(grace=timedelta(minutes=grace_minutes))
     except ServiceError as error:
         raise _fail(error) from None
     if count:

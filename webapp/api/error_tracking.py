@@ -2,7 +2,7 @@
 
 from flask import current_app, g, jsonify, request
 
-from ..services import releases, symbol_sets
+from ..services import releases, symbol_sets, symbol_uploads
 from ..services.errors import ValidationError
 from . import serializers
 from .auth import project_endpoint
@@ -63,20 +63,20 @@ def _issued(upload) -> dict:
 @bp.post("/error_tracking/symbol_sets/bulk_start_upload/")
 @project_endpoint("error_tracking")
 def bulk_start_upload():
-    issued = symbol_sets.start_uploads(g.project, g.api_user, request_body())
+    issued = symbol_uploads.start_uploads(g.project, g.api_user, request_body())
     return jsonify(id_map={upload.chunk_id: _issued(upload) for upload in issued}), 201
 
 
 @bp.post("/error_tracking/symbol_sets/bulk_check_upload/")
 @project_endpoint("error_tracking")
 def bulk_check_upload():
-    return jsonify(chunk_ids_to_upload=symbol_sets.check_uploads(g.project, request_body()))
+    return jsonify(chunk_ids_to_upload=symbol_uploads.check_uploads(g.project, request_body()))
 
 
 @bp.post("/error_tracking/symbol_sets/bulk_finish_upload/")
 @project_endpoint("error_tracking")
 def bulk_finish_upload():
-    symbol_sets.finish_uploads(g.project, g.api_user, request_body())
+    symbol_uploads.finish_uploads(g.project, g.api_user, request_body())
     return jsonify(success=True), 201
 
 
@@ -84,7 +84,7 @@ def bulk_finish_upload():
 @project_endpoint("error_tracking")
 def start_upload():
     """Deprecated single-chunk form: `?chunk_id=&release_id=`."""
-    upload = symbol_sets.start_single_upload(
+    upload = symbol_uploads.start_single_upload(
         g.project, g.api_user, request.args.get("chunk_id"), request.args.get("release_id")
     )
     return jsonify(_issued(upload)), 201
@@ -94,7 +94,7 @@ def start_upload():
 @project_endpoint("error_tracking")
 def finish_upload(symbol_set_id):
     """Deprecated single-set form."""
-    symbol_sets.finish_single_upload(g.project, g.api_user, symbol_set_id, request_body())
+    symbol_uploads.finish_single_upload(g.project, g.api_user, symbol_set_id, request_body())
     return jsonify(success=True)
 
 

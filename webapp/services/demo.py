@@ -21,7 +21,7 @@ from ..extensions import db
 from ..models import ActivityLog, Evaluation, Project, Release, SymbolSet, User
 from ..models.types import utcnow
 from ..storage import Storage, StorageError, get_storage
-from . import accounts, activity, releases, symbol_data, symbol_sets
+from . import accounts, activity, releases, symbol_data, symbol_sets, symbol_uploads
 from .errors import NotFound
 from .evaluations import EDITABLE_FIELDS, SCOPE
 
@@ -677,11 +677,11 @@ def _demo_set(
         history.append(_entry(row, None, "failed", changes, created_at))
     elif failure == "expired":
         failed_at = min(
-            now, created_at + timedelta(seconds=symbol_sets.UPLOAD_URL_SECONDS) + timedelta(minutes=15)
+            now, created_at + timedelta(seconds=symbol_uploads.UPLOAD_URL_SECONDS) + timedelta(minutes=15)
         )
         row.update(
             upload_started_at=created_at,
-            failure_reason=symbol_sets.expired_upload_reason(created_at),
+            failure_reason=symbol_uploads.expired_upload_reason(created_at),
             failed_at=failed_at,
         )
         changes = [{"field": "failure_reason", "before": None, "after": row["failure_reason"]}]
@@ -731,7 +731,7 @@ def _store_objects(storage: Storage, objects: list[tuple[str, bytes]]) -> None:
 
     def put(item: tuple[str, bytes]) -> None:
         key, blob = item
-        storage.put(key, io.BytesIO(blob), symbol_sets.MAX_UPLOAD_BYTES)
+        storage.put(key, io.BytesIO(blob), symbol_uploads.MAX_UPLOAD_BYTES)
 
     try:
         with ThreadPoolExecutor(max_workers=STORE_THREADS) as pool:

@@ -6,7 +6,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..extensions import csrf
-from ..services import symbol_sets
+from ..services import symbol_sets, symbol_uploads
 from ..services.errors import NotFound, ValidationError
 from .htmx import is_htmx, is_partial_request, local_url, origin_page_args, render, see_other
 from .projects import project_or_404
@@ -95,7 +95,7 @@ def _render_detail(project, item, status: int = 200, replace_error: str | None =
         item=item,
         history=symbol_sets.history(project, item),
         replace_error=replace_error,
-        max_upload_mib=symbol_sets.MAX_UPLOAD_BYTES // (1024 * 1024),
+        max_upload_mib=symbol_uploads.MAX_UPLOAD_BYTES // (1024 * 1024),
     )
 
 
@@ -120,7 +120,7 @@ def download(project_id, symbol_set_id):
 def replace(project_id, symbol_set_id):
     project = project_or_404(project_id)
     item = _get(project, symbol_set_id)
-    limit_mib = symbol_sets.MAX_UPLOAD_BYTES // (1024 * 1024)
+    limit_mib = symbol_uploads.MAX_UPLOAD_BYTES // (1024 * 1024)
     # The app-wide limit is for ordinary forms; Werkzeug spools these file parts to temporary files.
     request.max_content_length = UPLOAD_BODY_LIMIT
     try:
@@ -136,7 +136,7 @@ def replace(project_id, symbol_set_id):
             project, item, status=422, replace_error="Choose both the minified file and its source map."
         )
     try:
-        item = symbol_sets.replace_from_files(
+        item = symbol_uploads.replace_from_files(
             project, current_user, item.id, source.stream, source_map.stream
         )
     except NotFound:
