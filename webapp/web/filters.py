@@ -82,11 +82,24 @@ FIELD_LABELS = {
 }
 
 
+def file_size(size: int) -> str:
+    """'815 bytes', '1.2 KiB', '3.4 MiB'."""
+    if size < 1024:
+        return f"{size} byte{'' if size == 1 else 's'}"
+    value, unit = size / 1024, "KiB"
+    for larger in ("MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, larger
+    return f"{value:.1f} {unit}"
+
+
 def register(app) -> None:
     app.add_template_filter(ago)
     app.add_template_filter(operator_words)
     app.add_template_filter(type_words)
     app.add_template_filter(value_words)
     app.add_template_filter(percent)
+    app.add_template_filter(file_size)
     app.add_template_filter(describe, "failure_sentence")
     app.add_template_global(FIELD_LABELS, "field_labels")
