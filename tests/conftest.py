@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from webapp import create_app
 from webapp.extensions import db
@@ -172,6 +172,23 @@ def assert_clean_error(result, message, exit_code=1):
     assert isinstance(result.exception, SystemExit), result.exception
     assert message in result.stderr
     assert "Traceback" not in result.output
+
+
+@contextmanager
+def count_statements(app):
+    """Collect the SQL statements run inside the block (for N+1 checks)."""
+    statements = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 S3_BUCKET = "test-objects"

@@ -2,16 +2,17 @@
 
 import json
 import uuid
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from webapp.extensions import db
 from webapp.models import ActivityLog, Evaluation, Project, User
 from webapp.services import accounts, evaluations
+
+from .conftest import count_statements
 
 USER_FIELDS = {
     "id",
@@ -956,22 +957,6 @@ def test_bad_query_parameters_are_400_naming_the_parameter(client, auth, base, p
 
 
 # --- N+1 --------------------------------------------------------------------------------------
-
-
-@contextmanager
-def count_statements(app):
-    statements = []
-
-    def record(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def test_list_costs_the_same_statements_for_1_row_as_for_100(app, client, auth, base, project_id, make_user):

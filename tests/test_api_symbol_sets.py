@@ -15,6 +15,7 @@ from webapp.models import ActivityLog, Project, Release, SymbolSet
 from webapp.services import accounts, symbol_uploads
 from webapp.storage.local import LocalStorage
 
+from .conftest import count_statements
 from .symbol_blobs import (
     cli_blob,
     minified_source,
@@ -1218,3 +1219,30 @@ def test_activity_log_entries_for_upload_replacement_failure_and_deletion(app, e
         "before": None,
         "after": "The source map has no 'mappings' or 'sources' field.",
     } in entries[4][2]["changes"]
+
+
+def _with_own_release(app, project_id, ref):
+    release = insert_release(app, project_id, version=f"v-{ref}")
+    insert_set(app, project_id, ref, release_id=uuid.UUID(release))
+
+
+def test_list_costs_the_same_statements_for_1_row_as_for_100(app, client, auth, project_id, logged_in):
+    """Neither the API list nor the page loads each row's release on its own (no N+1)."""
+    api = f"/api/projects/{project_id}/error_tracking/symbol_sets/"
+    page = f"/project/{project_id}/symbol-sets/"
+    _with_own_release(app, project_id, "first")
+    client.get(api, headers=auth)  # the key's first use writes last_used_at
+    with count_statements(app) as api_one:
+        assert len(client.get(api, query_string={"limit": "100"}, headers=auth).json["results"]) == 1
+    with count_statements(app) as page_one:
+        assert client.get(page, query_string={"limit": "100"}).status_code == 200
+
+    for index in range(99):
+        _with_own_release(app, project_id, f"chunk-{index}")
+
+    with count_statements(app) as api_hundred:
+        assert len(client.get(api, query_string={"limit": "100"}, headers=auth).json["results"]) == 100
+    with count_statements(app) as page_hundred:
+        assert client.get(page, query_string={"limit": "100"}).status_code == 200
+    assert len(api_hundred) == len(api_one)
+    assert len(page_hundred) == len(page_one)
