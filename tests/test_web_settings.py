@@ -4,6 +4,9 @@ import re
 
 from webapp.extensions import db
 from webapp.models import PersonalAPIKey
+from webapp.services import accounts
+
+from .conftest import PASSWORD, csrf_token_from
 
 
 def test_create_key_shows_raw_key_once_and_it_works(client, logged_in, project_id):
@@ -88,3 +91,72 @@ def test_logout_requires_post_with_csrf(client, logged_in):
     assert client.post("/logout").status_code == 403
     assert client.post("/logout", data={"csrf_token": logged_in}).status_code == 303
     assert client.get("/settings/api-keys").status_code == 302
+
+
+def test_profile_name_can_be_changed(client, logged_in, app, user_id):
+    response = client.post(
+        "/settings/profile", data={"csrf_token": logged_in, "first_name": " Ada ", "last_name": "Lovelace"}
+    )
+    assert response.status_code == 303
+    assert "Saved your name." in client.get("/settings/profile").get_data(as_text=True)
+    with app.app_context():
+        user = accounts.get_user(user_id)
+        assert (user.first_name, user.last_name) == ("Ada", "Lovelace")
+    too_long = client.post("/settings/profile", data={"csrf_token": logged_in, "first_name": "x" * 151})
+    assert too_long.status_code == 422
+    assert 'id="first_name-error"' in too_long.get_data(as_text=True)
+
+
+def test_password_change_checks_the_old_one_and_the_new_one(client, logged_in):
+    cases = [
+        (
+            {
+                "current_password": "wrong",
+                "new_password": "new password 1",
+                "confirm_password": "new password 1",
+            },
+            "That is not your current password.",
+        ),
+        (
+            {"current_password": PASSWORD, "new_password": "short", "confirm_password": "short"},
+            "at least 8 characters",
+        ),
+        (
+            {"current_password": PASSWORD, "new_password": "new password 1", "confirm_password": "other one"},
+            "The two new passwords are not the same.",
+        ),
+    ]
+    for form, message in cases:
+        response = client.post("/settings/password", data={"csrf_token": logged_in, **form})
+        assert response.status_code == 422
+        assert message in response.get_data(as_text=True)
+
+
+def test_password_change_logs_out_other_sessions_but_not_this_one(client, logged_in, app, api_key):
+    other = app.test_client()
+    token = csrf_token_from(other.get("/login").get_data(as_text=True))
+    other.post("/login", data={"email": "ada@example.com", "password": PASSWORD, "csrf_token": token})
+    assert other.get("/settings/profile").status_code == 200
+
+    response = client.post(
+        "/settings/password",
+        data={
+            "csrf_token": logged_in,
+            "current_password": PASSWORD,
+            "new_password": "a brand new one",
+            "confirm_password": "a brand new one",
+        },
+    )
+    assert response.status_code == 303
+    assert client.get("/settings/profile").status_code == 200
+    assert other.get("/settings/profile").status_code == 302
+    api = app.test_client().get("/api/projects/", headers={"Authorization": f"Bearer {api_key}"})
+    assert api.status_code == 200
+    fresh = app.test_client()
+    token = csrf_token_from(fresh.get("/login").get_data(as_text=True))
+    old = fresh.post("/login", data={"email": "ada@example.com", "password": PASSWORD, "csrf_token": token})
+    assert old.status_code == 400
+    new = fresh.post(
+        "/login", data={"email": "ada@example.com", "password": "a brand new one", "csrf_token": token}
+    )
+    assert new.status_code == 303

@@ -1,5 +1,7 @@
 """Browser sessions: Flask-Login wiring; htmx requests get HX-Redirect to the login page."""
 
+import secrets
+
 from flask import redirect, request, url_for
 
 from .extensions import login_manager
@@ -7,9 +9,13 @@ from .services import accounts
 
 
 @login_manager.user_loader
-def load_user(user_id: str):
+def load_user(session_id: str):
+    """The user a session names, while that session's token is still the user's current one."""
+    user_id, _, token = session_id.partition(":")
     user = accounts.get_user(int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.is_active else None
+    if user is None or not user.is_active or not secrets.compare_digest(token, user.session_token):
+        return None
+    return user
 
 
 @login_manager.unauthorized_handler

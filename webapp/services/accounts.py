@@ -150,6 +150,39 @@ def resolve_project(user: User, project_ref: str | int) -> Project:
     return project
 
 
+MAX_NAME_LENGTH = 150
+
+
+def update_profile(user: User, first_name: str, last_name: str) -> User:
+    """Change the user's display name."""
+    names = {"first_name": (first_name or "").strip(), "last_name": (last_name or "").strip()}
+    for field, value in names.items():
+        if len(value) > MAX_NAME_LENGTH:
+            raise ValidationError(field, "max_length", f"Keep it to {MAX_NAME_LENGTH} characters or fewer.")
+    with write_transaction() as session:
+        row = session.get(User, user.id)
+        row.first_name, row.last_name = names["first_name"], names["last_name"]
+    return get_user(user.id)
+
+
+def change_password(user: User, current_password: str, new_password: str) -> User:
+    """Set a new password after checking the current one; every other session is logged out."""
+    if not check_password_hash(user.password_hash, current_password or ""):
+        raise ValidationError("current_password", "invalid", "That is not your current password.")
+    if len(new_password or "") < MIN_PASSWORD_LENGTH:
+        raise ValidationError(
+            "new_password",
+            "password_too_short",
+            f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.",
+        )
+    password_hash = generate_password_hash(new_password)
+    with write_transaction() as session:
+        row = session.get(User, user.id)
+        row.password_hash = password_hash
+        row.session_token = secrets.token_hex(16)
+    return get_user(user.id)
+
+
 def get_project(project_id: int) -> Project:
     """A project by id, for commands that act without a user (no membership check)."""
     project = db.session.get(Project, project_id)

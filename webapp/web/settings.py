@@ -1,7 +1,7 @@
-"""Settings: personal API keys."""
+"""Settings: personal API keys, profile and password."""
 
 from flask import Blueprint, flash, make_response, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, login_user
 
 from ..services import accounts
 from ..services import api_keys as keys
@@ -82,3 +82,44 @@ def delete_api_key(key_id):
     label = keys.delete_key(current_user, key_id)
     flash(f"Deleted the key “{label}”. Scripts using it now get 401 errors.", "success")
     return see_other(url_for(".api_keys"))
+
+
+def _profile_page(status=200, errors=None, values=None):
+    return (
+        render_template("settings/profile.html", errors=errors or {}, values=values or {}),
+        status,
+    )
+
+
+@bp.get("/profile")
+def profile():
+    return _profile_page()
+
+
+@bp.post("/profile")
+def update_profile():
+    values = {
+        "first_name": request.form.get("first_name", ""),
+        "last_name": request.form.get("last_name", ""),
+    }
+    try:
+        accounts.update_profile(current_user, values["first_name"], values["last_name"])
+    except ValidationError as error:
+        return _profile_page(422, errors={error.attr: error.detail}, values=values)
+    flash("Saved your name.", "success")
+    return see_other(url_for(".profile"))
+
+
+@bp.post("/password")
+def change_password():
+    new, confirmation = request.form.get("new_password", ""), request.form.get("confirm_password", "")
+    if new != confirmation:
+        return _profile_page(422, errors={"confirm_password": "The two new passwords are not the same."})
+    try:
+        user = accounts.change_password(current_user, request.form.get("current_password", ""), new)
+    except ValidationError as error:
+        return _profile_page(422, errors={error.attr: error.detail})
+    # The session token changed with the password: renew this session, the others are now void.
+    login_user(user)
+    flash("Password changed. Every other session of yours is logged out.", "success")
+    return see_other(url_for(".profile"))
