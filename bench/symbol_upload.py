@@ -171,19 +171,58 @@ class MultipartFile:
 # --- measuring ----------------------------------------------------------------------------------------
 
 
-class Phase:
-    """Wall time of a block and, when traced, the peak of Python memory allocated within it (MiB).
+class AppMeter:
+    """WSGI middleware: while tracemalloc runs, the peak of Python memory allocated while the app
+    handles each request (from the call to the last byte of its response; responses here are small)."""
 
-    tracemalloc sees every thread of this process: the server's request threads and the client alike.
+    def __init__(self, app):
+        self.app = app
+        self.peaks: list[int] = []
+
+    def __call__(self, environ, start_response):
+        if not tracemalloc.is_tracing():
+            return self.app(environ, start_response)
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        body = self.app(environ, start_response)
+        try:
+            chunks = list(body)
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+        self.peaks.append(tracemalloc.get_traced_memory()[1] - before)
+        return chunks
+
+
+def settle(timeout: float = 5.0) -> None:
+    """Wait (bounded) until the server's earlier request threads are gone: after answering, werkzeug's
+    development server drains the socket with `rfile.read(10_000_000)`, a 10 MB buffer that would
+    otherwise land in the next phase's numbers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(
+        "process_request_thread" in thread.name for thread in threading.enumerate()
+    ):
+        time.sleep(0.005)
+
+
+class Phase:
+    """Wall time of a block; when traced, the peak of Python memory allocated while the app handled
+    the block's request (MiB; None when the request did not reach the app).
+
+    Measured inside the app: tracemalloc sees every thread, and the process as a whole also holds the
+    client's buffers and, now and then, the development server's 10 MB drain buffer (see settle()).
     """
 
-    def __init__(self, traced: bool):
+    def __init__(self, meter: AppMeter, traced: bool):
+        self.meter = meter
         self.traced = traced
         self.seconds = 0.0
-        self.peak_mib: float | None = None
+        self.app_mib: float | None = None
 
     def __enter__(self):
+        settle()
         if self.traced:
+            self.meter.peaks.clear()
             tracemalloc.start()
         self.started = time.perf_counter()
         return self
@@ -191,9 +230,13 @@ class Phase:
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.started
         if self.traced:
-            self.peak_mib = tracemalloc.get_traced_memory()[1] / MiB
             tracemalloc.stop()
+            if self.meter.peaks:
+                self.app_mib = max(self.meter.peaks) / MiB
         return False
+
+    def app_peak(self) -> str:
+        return "-" if self.app_mib is None else f"{self.app_mib:.1f} MiB"
 
 
 def max_rss_mib() -> float:
@@ -211,13 +254,14 @@ def check(response: requests.Response, status: int, what: str) -> requests.Respo
 
 @contextmanager
 def serving(app):
-    """The app on a real threaded HTTP server on 127.0.0.1 (werkzeug's, one thread per request)."""
+    """The app on a real threaded HTTP server on 127.0.0.1 (werkzeug's, one thread per request);
+    yields its base URL and the AppMeter around it."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per request
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, AppMeter(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="bench-server", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://127.0.0.1:{server.server_port}", server.app
     finally:
         server.shutdown()
         thread.join(timeout=30)
@@ -294,7 +338,8 @@ def make_app(workdir: str, storage: dict):
 class Client:
     """What the CLI does, over one kept-alive connection pool (as its HTTP client has)."""
 
-    def __init__(self, base: str, project_id: int, raw_key: str):
+    def __init__(self, base: str, meter: AppMeter, project_id: int, raw_key: str):
+        self.meter = meter
         self.api = f"{base}/api/environments/{project_id}/error_tracking/symbol_sets"
         self.http = requests.Session()
         self.auth = {"Authorization": f"Bearer {raw_key}"}
@@ -334,9 +379,9 @@ class Client:
 def one_blob(client: Client, path: str, chunk_id: str, sha: str, traced: bool) -> tuple[Phase, Phase, str]:
     """start, upload, finish one blob; check it ended up uploaded; return the two measured phases."""
     issued = client.start({chunk_id: sha})[chunk_id]
-    with Phase(traced) as upload:
+    with Phase(client.meter, traced) as upload:
         client.upload(issued["presigned_url"], path)
-    with Phase(traced) as finish:
+    with Phase(client.meter, traced) as finish:
         client.finish({issued["symbol_set_id"]: sha})
     item = client.get(issued["symbol_set_id"])
     if item["status"] != "uploaded" or item["size_bytes"] != os.path.getsize(path):
@@ -345,19 +390,19 @@ def one_blob(client: Client, path: str, chunk_id: str, sha: str, traced: bool) -
 
 
 def bench_sizes(client: Client, workdir: str, sizes_mib: list[float], backend: str) -> None:
-    if backend == "s3":
-        print(
-            "The app takes no part in the upload here: the client posts straight to the bucket (moto, in "
-            "another process), so `upload peak` is this process's client side only."
-        )
     print(
         "Each size: one untraced run for the times, then the same upload again (after DELETE) under "
         "tracemalloc for the memory."
     )
+    if backend == "s3":
+        print(
+            "The app takes no part in the upload here: the client posts straight to the bucket (moto, "
+            "in another process), so there is no app peak for the upload."
+        )
     print(f"max RSS before the first upload: {max_rss_mib():.0f} MiB\n")
     header = (
-        f"{'blob':>9} {'map':>9} | {'upload':>8} {'MiB/s':>6} | {'finish':>8} {'MiB/s':>6} | "
-        f"{'upload peak':>11} {'finish peak':>11} | {'max RSS':>8}"
+        f"{'blob':>8} {'map':>8} | {'upload':>7} {'MiB/s':>5} | {'finish':>7} {'MiB/s':>5} | "
+        f"{'upload peak':>11} {'finish peak':>11} | {'max RSS':>7}"
     )
     print(header)
     print("-" * len(header))
@@ -375,16 +420,17 @@ def bench_sizes(client: Client, workdir: str, sizes_mib: list[float], backend: s
         traced_upload, traced_finish, _ = one_blob(client, path, chunk_id, sha, traced=True)
         os.unlink(path)
         print(
-            f"{total / MiB:>5.0f} MiB {map_mib:>5.1f} MiB | "
-            f"{upload.seconds:>6.2f} s {total / MiB / upload.seconds:>6.0f} | "
-            f"{finish.seconds:>6.2f} s {total / MiB / finish.seconds:>6.0f} | "
-            f"{traced_upload.peak_mib:>7.1f} MiB {traced_finish.peak_mib:>7.1f} MiB | "
-            f"{max_rss_mib():>4.0f} MiB",
+            f"{total / MiB:>4.0f} MiB {map_mib:>4.1f} MiB | "
+            f"{upload.seconds:>5.2f} s {total / MiB / upload.seconds:>5.0f} | "
+            f"{finish.seconds:>5.2f} s {total / MiB / finish.seconds:>5.0f} | "
+            f"{traced_upload.app_peak():>11} {traced_finish.app_peak():>11} | "
+            f"{max_rss_mib():>3.0f} MiB",
             flush=True,
         )
     print(
-        "(times: untraced run; peaks: Python allocations during the request, server and client threads; "
-        "max RSS: this process so far)"
+        "(times: the untraced run, client side, from sending the request to the response. Peaks: the most\n"
+        " Python memory (tracemalloc) allocated at once while the app handled the request. Max RSS: this\n"
+        " process's high-water mark so far, getrusage; it holds the app and the client.)"
     )
 
 
@@ -449,8 +495,8 @@ def run_backend(backend: str, sizes_mib: list[float], count: int, size_kib: int)
         storage_config(backend) as storage,
     ):
         app, project_id, raw_key = make_app(workdir, storage)
-        with serving(app) as base:
-            client = Client(base, project_id, raw_key)
+        with serving(app) as (base, meter):
+            client = Client(base, meter, project_id, raw_key)
             try:
                 bench_sizes(client, workdir, sizes_mib, backend)
                 bench_many(client, workdir, count, size_kib)
