@@ -50,14 +50,15 @@ class _Reader:
     def read_exact(self, size: int, what: str) -> bytes:
         if size > self.budget:
             raise InvalidSymbolData(f"The {what} is larger than the data allows.")
-        data = self.stream.read(size)
-        while len(data) < size:
-            more = self.stream.read(size - len(data))
-            if not more:
+        parts, missing = [], size
+        while missing:
+            part = self.stream.read(missing)
+            if not part:
                 raise InvalidSymbolData(f"The file ends in the middle of the {what}.")
-            data += more
+            parts.append(part)
+            missing -= len(part)
         self.budget -= size
-        return data
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def skip(self, size: int, what: str) -> bytes:
         """Read and drop `size` bytes in chunks; return the last few KiB (for the chunkId comment)."""
@@ -85,7 +86,9 @@ def inspect(stream: BinaryIO) -> SymbolDataInfo:
             "The file is neither PostHog symbol data (it does not start with the "
             "posthog_error_tracking header) nor a source map (a JSON object)."
         )
-    _check_source_map(data, "file")
+    text = _decode(data, "file")
+    del data  # parse from the text alone: a large map is otherwise held three times over
+    _check_source_map(text, "file")
     return SymbolDataInfo(kind="source_map", data_type=None, chunk_id=None)
 
 
@@ -119,7 +122,8 @@ def _inspect_source_and_map(reader: _Reader) -> SymbolDataInfo:
     (source_length,) = struct.unpack("<Q", reader.read_exact(8, "minified source length"))
     tail = reader.skip(source_length, "minified source")
     (map_length,) = struct.unpack("<Q", reader.read_exact(8, "source map length"))
-    source_map = reader.read_exact(map_length, "source map")
+    # Decoded straight away, so the bytes are freed before the JSON is parsed.
+    source_map = _decode(reader.read_exact(map_length, "source map"), "source map")
     if not reader.at_end():
         raise InvalidSymbolData("There are unexpected bytes after the source map.")
     if source_length == 0:
@@ -130,11 +134,16 @@ def _inspect_source_and_map(reader: _Reader) -> SymbolDataInfo:
     return SymbolDataInfo(kind="symbol_data", data_type=SOURCE_AND_MAP, chunk_id=chunk_id)
 
 
-def _check_source_map(data: bytes, what: str) -> None:
+def _decode(data: bytes, what: str) -> str:
     try:
-        document = json.loads(data)
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidSymbolData(f"The {what} is not UTF-8 text.") from None
+
+
+def _check_source_map(text: str, what: str) -> None:
+    try:
+        document = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as error:
         detail = f" ({error.msg} at line {error.lineno})" if isinstance(error, json.JSONDecodeError) else ""
         raise InvalidSymbolData(f"The {what} is not valid JSON{detail}.") from None

@@ -8,6 +8,7 @@ import hashlib
 import re
 import tempfile
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, BinaryIO
@@ -21,7 +22,7 @@ from ..extensions import db
 from ..models import Project, Release, SymbolSet, User
 from ..models.types import utcnow
 from ..storage import get_storage
-from ..storage.base import ObjectNotFound, PresignedPost
+from ..storage.base import ObjectNotFound, PresignedPost, Storage
 from . import activity, symbol_data
 from .errors import NotFound, ValidationError
 from .releases import parse_uuid
@@ -32,6 +33,8 @@ UPLOAD_URL_SECONDS = 300
 EXPIRY_GRACE = timedelta(minutes=10)
 MAX_SETS_PER_REQUEST = 1000
 SHA512_HEX = re.compile(r"^[0-9a-f]{128}$")
+# Stored objects checked at once on finish; bounded so a large batch cannot exhaust memory.
+CHECK_CONCURRENCY = 4
 
 
 class UploadError(ValidationError):
@@ -325,7 +328,7 @@ class _Checked:
     code: str | None = None
 
 
-def _check_object(target: _Target, size: int) -> _Checked:
+def _check_object(storage: Storage, target: _Target, size: int) -> _Checked:
     """Read the stored bytes once: their sha512, and whether they are usable symbols."""
     problem = "The uploaded file is empty." if size == 0 else None
     if size > MAX_UPLOAD_BYTES:
@@ -334,7 +337,7 @@ def _check_object(target: _Target, size: int) -> _Checked:
         return _Checked(target, None, size, problem, "file_too_large")
     failure = code = None
     try:
-        with get_storage().open(target.key) as stream:
+        with storage.open(target.key) as stream:
             reader = _HashingReader(stream)
             try:
                 info = symbol_data.inspect(reader)
@@ -364,15 +367,19 @@ def _file_not_found(target: _Target) -> UploadError:
 
 
 def _check_all(targets: list[_Target]) -> list[_Checked]:
-    """Every object's head first (one missing changes nothing), then each one's bytes."""
+    """Check every object (a few at a time: each is a round trip to S3); one missing changes nothing."""
     storage = get_storage()
-    sizes = []
-    for target in targets:
+
+    def check(target: _Target) -> _Checked:
         info = storage.head(target.key) if target.key else None
         if info is None:
             raise _file_not_found(target)
-        sizes.append(info.size)
-    return [_check_object(target, size) for target, size in zip(targets, sizes, strict=True)]
+        return _check_object(storage, target, info.size)
+
+    if len(targets) == 1:
+        return [check(targets[0])]
+    with ThreadPoolExecutor(max_workers=CHECK_CONCURRENCY) as pool:
+        return list(pool.map(check, targets))
 
 
 def _record(
@@ -501,7 +508,7 @@ def replace_from_files(
         size = symbol_data.write_source_and_map(blob, source, source_size, source_map, map_size)
         blob.seek(0)
         get_storage().put(target.key, blob, MAX_UPLOAD_BYTES)
-    results = [_check_object(target, size)]
+    results = [_check_object(get_storage(), target, size)]
     obsolete = _record(project, actor, results, adopt_key=True)
     delete_objects(obsolete)
     if target.key in obsolete:
