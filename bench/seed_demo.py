@@ -57,7 +57,10 @@ def bench(url: str, evaluations: int, repeat: int, workdir: str) -> None:
     app = fresh_app(url, workdir)
 
     started = time.perf_counter()
-    result = app.test_cli_runner().invoke(args=["seed-demo", "--evaluations", str(evaluations)])
+    # No symbol sets: this measures evaluations alone.
+    result = app.test_cli_runner().invoke(
+        args=["seed-demo", "--evaluations", str(evaluations), "--symbol-sets", "0"]
+    )
     seconds = time.perf_counter() - started
     if result.exit_code != 0:
         raise SystemExit(f"seed-demo failed:\n{result.output}")
