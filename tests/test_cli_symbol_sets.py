@@ -3,6 +3,8 @@
 import hashlib
 import io
 import json
+import os
+import time
 from datetime import timedelta
 
 import pytest
@@ -396,3 +398,23 @@ def test_seed_demo_refuses_a_bad_symbol_set_count(run, count):
     result = run("seed-demo", "--symbol-sets", count)
 
     assert_clean_error(result, "Invalid value for '--symbol-sets'", exit_code=2)
+
+
+def test_expire_pending_also_removes_partial_files_of_crashed_uploads(app, run):
+    with app.app_context():
+        root = get_storage().root
+    folder = os.path.join(root, "symbol_sets", "crashed")
+    os.makedirs(folder, exist_ok=True)
+    old, recent = os.path.join(folder, ".a.111.part"), os.path.join(folder, ".b.222.part")
+    for path in (old, recent):
+        with open(path, "wb") as partial:
+            partial.write(b"half")
+    two_hours_ago = time.time() - 2 * 3600
+    os.utime(old, (two_hours_ago, two_hours_ago))
+
+    result = run("symbol-sets", "expire-pending")
+
+    assert result.exit_code == 0, result.output
+    assert "Removed 1 partial object left by interrupted uploads." in result.stdout
+    assert not os.path.exists(old) and os.path.exists(recent)
+    os.unlink(recent)

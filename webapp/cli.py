@@ -153,15 +153,21 @@ def _plural(count: int, noun: str) -> str:
     f"({symbol_uploads.UPLOAD_URL_SECONDS // 60} minutes) an upload may still finish.",
 )
 def expire_pending(grace_minutes):
-    """Mark uploads that were started but never finished as failed (run it from cron)."""
+    """Mark uploads that were started but never finished as failed (run it from cron).
+
+    Also removes partial objects (older than an hour) that a crashed process left in storage.
+    """
     try:
         count = symbol_uploads.expire_pending(grace=timedelta(minutes=grace_minutes))
-    except ServiceError as error:
-        raise _fail(error) from None
+        removed = symbol_uploads.remove_abandoned_uploads()
+    except (ServiceError, StorageError) as error:
+        raise click.ClickException(getattr(error, "detail", None) or str(error)) from None
     if count:
         click.echo(f"Marked {_plural(count, 'pending upload')} as failed.")
     else:
         click.echo("No pending uploads have expired.")
+    if removed:
+        click.echo(f"Removed {_plural(removed, 'partial object')} left by interrupted uploads.")
 
 
 @symbol_sets_cli.command("mark-failed")

@@ -558,3 +558,11 @@ def expire_pending(now: datetime | None = None, grace: timedelta = EXPIRY_GRACE)
                 [{"field": "failure_reason", "before": None, "after": row.failure_reason}],
             )
     return len(rows)
+
+
+ABANDONED_AFTER = timedelta(hours=1)
+
+
+def remove_abandoned_uploads(now: datetime | None = None, older_than: timedelta = ABANDONED_AFTER) -> int:
+    """Clean up partial objects left by processes that died mid-upload; return how many."""
+    return get_storage().remove_abandoned((now or utcnow()) - older_than)

@@ -5,6 +5,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO
 
 
@@ -77,6 +78,10 @@ class Storage(ABC):
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove the object; no error when it is already gone."""
+
+    @abstractmethod
+    def remove_abandoned(self, started_before: datetime) -> int:
+        """Remove partial writes a crashed process left behind before the cutoff; return how many."""
 
     def iter_chunks(self, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
         """The object's bytes in chunks (for hashing without holding the whole object)."""

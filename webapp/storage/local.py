@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -178,6 +179,21 @@ class LocalStorage(Storage):
                 os.unlink(temporary)
             raise
         return size
+
+    def remove_abandoned(self, started_before: datetime) -> int:
+        """Delete `put()`'s temporary files (`.<name>.<random>.part`) last written before the cutoff."""
+        cutoff = started_before.timestamp()
+        removed = 0
+        for folder, _, names in os.walk(self.root):
+            for name in names:
+                if not (name.startswith(".") and name.endswith(".part")):
+                    continue
+                path = os.path.join(folder, name)
+                with suppress(FileNotFoundError):
+                    if os.stat(path).st_mtime < cutoff:
+                        os.unlink(path)
+                        removed += 1
+        return removed
 
     def delete(self, key: str) -> None:
         path = self._path(key)

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from typing import BinaryIO
 from urllib.parse import quote
 
@@ -175,6 +176,22 @@ class S3Storage(Storage):
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=s3_key, UploadId=upload_id)
             raise
         return size
+
+    def remove_abandoned(self, started_before: datetime) -> int:
+        """Abort multipart uploads under our prefix that a crashed process started before the cutoff."""
+        removed = 0
+        with _s3_call("list uploads in", f"s3://{self.bucket}/{self.prefix}"):
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=self.prefix
+            )
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"] < started_before:
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                        removed += 1
+        return removed
 
     def delete(self, key: str) -> None:
         with _s3_call("delete", self._where(key)):
