@@ -159,3 +159,19 @@ def test_create_key_use_it_then_revoke(signed_in_page, live_server, project_id):
     expect(page.locator("#flash")).to_contain_text("Deleted the key “curl from my laptop”")
     status, body = call_api(url, key)
     assert status == 401 and body["code"] == "authentication_failed"
+
+
+def test_keyboard_only_search_and_toggle(signed_in_page, app, user_id):
+    """Search and the enable switch work from the keyboard alone."""
+    page = signed_in_page
+    seed(app, user_id, "Keyboard judge", "Mouse judge")
+    page.reload()
+    page.get_by_label("Search evaluations").focus()
+    page.keyboard.type("keyboard")
+    expect(rows(page)).to_have_count(1)
+    switch = page.get_by_role("switch", name="Enabled: Keyboard judge")
+    switch.focus()
+    page.keyboard.press("Space")
+    expect(page.get_by_role("switch", name="Enabled: Keyboard judge")).to_be_checked()
+    page.reload()
+    expect(page.get_by_role("switch", name="Enabled: Keyboard judge")).to_be_checked()
