@@ -6,6 +6,7 @@ import uuid
 import pytest
 from sqlalchemy import event, select
 
+from webapp.database import SQLITE_BUSY_TIMEOUT_MS
 from webapp.extensions import db
 from webapp.models import ActivityLog, Evaluation, Project, User
 from webapp.services import evaluations
@@ -240,18 +241,28 @@ def test_stale_expected_version_raises_conflict_and_changes_nothing(project, act
     assert fresh(item).name == "Second edit"
 
 
-def test_concurrent_stale_edit_cannot_overwrite_on_postgresql(app, project, actor):
-    """A second editor saving between the first one's read and write must not be lost silently."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite's BEGIN IMMEDIATE lets one writer in at a time; the race needs PostgreSQL")
+def test_concurrent_stale_edit_cannot_overwrite(app, project, actor):
+    """A second editor saving between the first one's read and write must not be lost silently.
+
+    PostgreSQL: the first editor's row lock makes the second wait. SQLite: BEGIN IMMEDIATE keeps the
+    second writer out. Either way the second one gives up (a short timeout here) instead of overwriting.
+    """
     item = new(project, actor, name="Original")
     engine = db.engine
+    sqlite = engine.dialect.name == "sqlite"
     state = {"armed": True, "lock_timeout": False, "second": None}
 
-    def short_lock_timeout(connection):
+    def short_lock_timeout(dbapi_connection, _record, _proxy):
+        # The second editor runs on this thread, so it must give up instead of waiting forever.
         if state["lock_timeout"]:
-            # The second editor runs on this thread, so it must give up instead of waiting forever.
-            connection.exec_driver_sql("SET LOCAL lock_timeout = '200ms'")
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA busy_timeout = 200" if sqlite else "SET lock_timeout = '200ms'")
+            cursor.close()
+
+    def restore_timeout(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}" if sqlite else "RESET lock_timeout")
+        cursor.close()
 
     def second_editor_saves(_conn, _cursor, statement, *_args):
         if not (state["armed"] and statement.lstrip().startswith("SELECT evaluations.pk")):
@@ -270,13 +281,15 @@ def test_concurrent_stale_edit_cannot_overwrite_on_postgresql(app, project, acto
                 state["lock_timeout"] = False
                 db.session.remove()
 
-    event.listen(engine, "begin", short_lock_timeout)
+    event.listen(engine.pool, "checkout", short_lock_timeout)
+    event.listen(engine.pool, "checkin", restore_timeout)
     event.listen(engine, "after_cursor_execute", second_editor_saves)
     try:
         first = evaluations.update_evaluation(project, actor, item.id, {"name": "First"}, expected_version=1)
     finally:
         event.remove(engine, "after_cursor_execute", second_editor_saves)
-        event.remove(engine, "begin", short_lock_timeout)
+        event.remove(engine.pool, "checkin", restore_timeout)
+        event.remove(engine.pool, "checkout", short_lock_timeout)
 
     assert state["armed"] is False, "the first editor's read was not seen"
     assert isinstance(state["second"], Exception), "both editors saved with the same expected_version"
