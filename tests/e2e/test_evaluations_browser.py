@@ -168,10 +168,13 @@ def test_keyboard_only_search_and_toggle(signed_in_page, app, user_id):
     page.reload()
     page.get_by_label("Search evaluations").focus()
     page.keyboard.type("keyboard")
+    expect(page).to_have_url(re.compile(r"search=keyboard"))
     expect(rows(page)).to_have_count(1)
-    switch = page.get_by_role("switch", name="Enabled: Keyboard judge")
-    switch.focus()
-    page.keyboard.press("Space")
+    # The swapped-in row must be wired up by htmx before a key press can reach it.
+    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
+    page.get_by_role("switch", name="Enabled: Keyboard judge").focus()
+    with page.expect_response(lambda response: response.url.endswith("/enabled")):
+        page.keyboard.press("Space")
     expect(page.get_by_role("switch", name="Enabled: Keyboard judge")).to_be_checked()
     page.reload()
     expect(page.get_by_role("switch", name="Enabled: Keyboard judge")).to_be_checked()
