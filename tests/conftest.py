@@ -6,7 +6,10 @@ import uuid
 from contextlib import contextmanager
 
 import pytest
+from flask import session
+from flask_login import login_user
 from flask_migrate import upgrade
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import event, text
 
 from webapp import create_app
@@ -31,6 +34,8 @@ def app(database_url, tmp_path_factory):
         "DATABASE_URL": database_url,
         "SECRET_KEY": "test-secret-key",
         "STORAGE_URL": "file://" + str(instance / "storage"),
+        # scrypt costs ~0.1 s a hash and almost every test makes a user; production keeps it.
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1",
     }
     schema = None
     if database_url.startswith(("postgres://", "postgresql")):
@@ -143,16 +148,28 @@ def csrf_token_from(html: str) -> str:
     return match.group(1)
 
 
+def log_in(client, user_id: int) -> str:
+    """Put a logged-in session for the user into the client's cookie; return its CSRF token.
+
+    Skips the login form (tests of the form itself post /login): Flask-Login's own login_user
+    writes the session keys, so the per-user session token check applies as after a real login.
+    """
+    app = client.application
+    with app.test_request_context(environ_base=client.environ_base):
+        login_user(accounts.get_user(user_id))
+        token = generate_csrf()
+        values = dict(session)
+        db.session.remove()
+    with client.session_transaction() as client_session:
+        client_session.clear()
+        client_session.update(values)
+    return token
+
+
 @pytest.fixture
 def logged_in(client, user_id):
     """Log the client in as the default user; return the CSRF token for later requests."""
-    page = client.get("/login")
-    token = csrf_token_from(page.get_data(as_text=True))
-    response = client.post(
-        "/login", data={"email": "ada@example.com", "password": PASSWORD, "csrf_token": token}
-    )
-    assert response.status_code == 303, response.get_data(as_text=True)
-    return token
+    return log_in(client, user_id)
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
-"""Login throttling."""
+"""Login throttling and password hashing."""
 
 import re
 
 from tests.conftest import PASSWORD
-from webapp.services import login_throttle
+from webapp.config import DefaultConfig
+from webapp.services import accounts, login_throttle
 
 
 def _token(client):
@@ -44,3 +45,20 @@ def test_success_clears_earlier_failures(client, user_id, app):
     assert response.status_code == 303
     with app.app_context():
         assert login_throttle.retry_after("ada@example.com", "127.0.0.1") is None
+
+
+def test_new_passwords_get_scrypt_by_default_and_old_hashes_survive_a_method_change(app, monkeypatch):
+    """The suite hashes cheaply; production must not, and changing the method locks nobody out."""
+    assert DefaultConfig.PASSWORD_HASH_METHOD == "scrypt"
+    monkeypatch.setitem(app.config, "PASSWORD_HASH_METHOD", DefaultConfig.PASSWORD_HASH_METHOD)
+    with app.app_context():
+        assert accounts.create_user("grace@example.com", PASSWORD, "Navy Labs").password_hash.startswith(
+            "scrypt:"
+        )
+    monkeypatch.setitem(app.config, "PASSWORD_HASH_METHOD", "pbkdf2:sha256:1")
+    with app.app_context():
+        assert accounts.authenticate("grace@example.com", PASSWORD) is not None
+        assert accounts.authenticate("grace@example.com", "not the password") is None
+        assert accounts.create_user("ada@example.com", PASSWORD, "Navy Labs").password_hash.startswith(
+            "pbkdf2:"
+        )

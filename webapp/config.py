@@ -22,6 +22,8 @@ class DefaultConfig:
     UI_PAGE_SIZE = 20
     # Touching last_used_at on every request would turn every read into a write.
     API_KEY_TOUCH_INTERVAL_SECONDS = 3600
+    # werkzeug's generate_password_hash method; slow on purpose (tests set a cheap one).
+    PASSWORD_HASH_METHOD = "scrypt"
 
 
 def normalize_database_url(url: str) -> str:

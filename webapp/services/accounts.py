@@ -2,7 +2,9 @@
 
 import re
 import secrets
+from functools import cache
 
+from flask import current_app
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -14,8 +16,17 @@ from .errors import Conflict, NotFound, ValidationError
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 8
 PROJECT_NOT_FOUND = "Project not found."
-# Compared against when the email is unknown, so a login takes as long either way.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    """Hash with the configured method (scrypt unless PASSWORD_HASH_METHOD says otherwise)."""
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+@cache
+def _dummy_hash(method: str) -> str:
+    """A hash to compare against when the email is unknown, so a login takes as long either way."""
+    return generate_password_hash("not-a-real-password", method=method)
 
 
 def normalize_email(email: str) -> str:
@@ -46,7 +57,7 @@ def create_user(
         )
     if not organization_name.strip():
         raise ValidationError("organization", "blank", "The organization name may not be blank.")
-    password_hash = generate_password_hash(password)
+    password_hash = hash_password(password)
     with write_transaction() as session:
         if session.scalar(select(User.id).where(User.email == email)) is not None:
             raise Conflict(f"A user with the email {email} already exists.", code="email_taken")
@@ -88,7 +99,7 @@ def authenticate(email: str, password: str) -> User | None:
     """Return the active user with these credentials, else None."""
     user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password)
         return None
     if not check_password_hash(user.password_hash, password) or not user.is_active:
         return None
@@ -175,7 +186,7 @@ def change_password(user: User, current_password: str, new_password: str) -> Use
             "password_too_short",
             f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.",
         )
-    password_hash = generate_password_hash(new_password)
+    password_hash = hash_password(new_password)
     with write_transaction() as session:
         row = session.get(User, user.id)
         row.password_hash = password_hash
