@@ -306,10 +306,47 @@ def test_current_resolves_to_the_users_current_project(app, client, auth, user_i
     assert [item["id"] for item in response.json["results"]] == [in_other]
 
 
-def test_current_with_a_key_limited_to_another_project_is_403(app, client, make_key, user_id, project_id):
-    other_project = add_project(app, user_id, "Staging")
-    headers = {"Authorization": f"Bearer {make_key(user_id, scoped_teams=[other_project])}"}
-    assert client.get(evaluations_url("@current"), headers=headers).status_code == 403
+def test_current_and_me_use_the_project_a_key_is_limited_to(app, client, make_key, user_id, project_id):
+    staging = add_project(app, user_id, "Staging")
+    production = add_project(app, user_id, "Production")
+    in_default = add_evaluation(app, user_id, project_id, "In default")
+    in_production = add_evaluation(app, user_id, production, "In production")
+    # The user's current project is the default one; the key may only use production.
+    headers = {"Authorization": f"Bearer {make_key(user_id, scoped_teams=[production])}"}
+    for prefix in ("environments", "projects"):
+        response = client.get(evaluations_url("@current", prefix), headers=headers)
+        assert response.status_code == 200
+        assert [item["id"] for item in response.json["results"]] == [in_production]
+    created = client.post(evaluations_url("@current"), json=NEW_EVALUATION, headers=headers)
+    assert created.status_code == 201
+    assert client.get(evaluations_url(production), headers=headers).json["count"] == 2
+    assert client.get("/api/users/@me/", headers=headers).json["team"]["id"] == production
+    # A key limited to several projects keeps the user's current one when it may use it...
+    both = {"Authorization": f"Bearer {make_key(user_id, scoped_teams=[project_id, staging])}"}
+    assert client.get("/api/users/@me/", headers=both).json["team"]["id"] == project_id
+    response = client.get(evaluations_url("@current"), headers=both)
+    assert [item["id"] for item in response.json["results"]] == [in_default]
+    # ...else takes the first one it may use; an unlimited key follows the user.
+    later = {"Authorization": f"Bearer {make_key(user_id, scoped_teams=[production, staging])}"}
+    assert client.get("/api/users/@me/", headers=later).json["team"]["id"] == staging
+    assert (
+        client.get("/api/users/@me/", headers={"Authorization": f"Bearer {make_key(user_id)}"}).json["team"][
+            "id"
+        ]
+        == project_id
+    )
+
+
+def test_me_with_a_key_whose_projects_are_all_gone_has_no_team(app, client, make_key, user_id, project_id):
+    staging = add_project(app, user_id, "Staging")
+    headers = {"Authorization": f"Bearer {make_key(user_id, scoped_teams=[staging])}"}
+    with app.app_context():
+        db.session.execute(db.delete(Project).where(Project.id == staging))
+        db.session.commit()
+    response = client.get("/api/users/@me/", headers=headers)
+    assert response.status_code == 200
+    assert response.json["team"] is None
+    assert client.get(evaluations_url("@current"), headers=headers).status_code == 404
 
 
 def _fullwidth(number):

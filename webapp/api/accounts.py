@@ -3,7 +3,9 @@
 from flask import g, jsonify
 
 from ..services import accounts
+from ..services.errors import NotFound
 from . import serializers
+from .auth import key_projects
 from .routing import ApiBlueprint
 
 bp = ApiBlueprint("accounts_api", __name__)
@@ -12,9 +14,9 @@ bp = ApiBlueprint("accounts_api", __name__)
 @bp.get("/projects/")
 def list_projects():
     projects = accounts.user_projects(g.api_user)
-    key = g.get("api_key")
-    if key is not None and key.scoped_teams:
-        projects = [project for project in projects if project.id in key.scoped_teams]
+    limit = key_projects()
+    if limit:
+        projects = [project for project in projects if project.id in limit]
     return jsonify(
         count=len(projects),
         next=None,
@@ -26,7 +28,10 @@ def list_projects():
 @bp.get("/users/@me/")
 def me():
     user = g.api_user
-    current = accounts.resolve_project(user, "@current") if accounts.user_projects(user) else None
+    try:
+        current = accounts.resolve_project(user, "@current", within=key_projects())
+    except NotFound:
+        current = None
     body = serializers.user_basic(user)
     body["team"] = serializers.project(current) if current else None
     body["organizations"] = [

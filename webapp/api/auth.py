@@ -50,6 +50,12 @@ def authenticate() -> None:
     raise ApiError(401, "not_authenticated", "Authentication credentials were not provided.")
 
 
+def key_projects() -> list[int] | None:
+    """The projects the calling key is limited to; None for all (or for a session)."""
+    key = g.get("api_key")
+    return key.scoped_teams if key is not None else None
+
+
 def require_scope(scope: str) -> None:
     """Refuse a key that lacks `scope`; session callers have every scope."""
     key = g.get("api_key")
@@ -63,12 +69,12 @@ def project_endpoint(scope_object: str):
     def decorator(view):
         @functools.wraps(view)
         def wrapper(project_id, **kwargs):
+            limit = key_projects()
             try:
-                g.project = accounts.resolve_project(g.api_user, project_id)
+                g.project = accounts.resolve_project(g.api_user, project_id, within=limit)
             except ServiceError as error:
                 raise from_service_error(error) from None
-            key = g.get("api_key")
-            if key is not None and key.scoped_teams and g.project.id not in key.scoped_teams:
+            if limit and g.project.id not in limit:
                 raise ApiError(
                     403, "permission_denied", "API key does not have access to the requested project."
                 )

@@ -138,12 +138,16 @@ def membership_level(user: User, project: Project) -> int | None:
     )
 
 
-def resolve_project(user: User, project_ref: str | int) -> Project:
-    """Find a project the user belongs to by integer id or `@current`; else NotFound."""
+def resolve_project(user: User, project_ref: str | int, within: list[int] | None = None) -> Project:
+    """Find a project the user belongs to by integer id or `@current`; else NotFound.
+
+    `within` (a key's project limit) makes `@current` the user's current project if the key may
+    use it, else the first project the key may use.
+    """
     if project_ref == "@current":
         project_id = user.current_project_id
-        if project_id is None:
-            projects = user_projects(user)
+        if project_id is None or (within and project_id not in within):
+            projects = [p for p in user_projects(user) if not within or p.id in within]
             project_id = projects[0].id if projects else None
     else:
         text = str(project_ref)
