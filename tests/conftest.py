@@ -26,9 +26,9 @@ def database_url(tmp_path_factory):
     return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.sqlite3")
 
 
-@pytest.fixture(scope="session")
-def app(database_url, tmp_path_factory):
-    instance = tmp_path_factory.mktemp("instance")
+@contextmanager
+def unmigrated_app(database_url, instance):
+    """An app on an empty database of its own: the SQLite file given, or a new PostgreSQL schema."""
     config = {
         "TESTING": True,
         "DATABASE_URL": database_url,
@@ -44,24 +44,32 @@ def app(database_url, tmp_path_factory):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"options": f"-csearch_path={schema},public"}}
     app = create_app(config)
     app.instance_path = str(instance)
-    with app.app_context():
-        if schema:
-            with db.engine.begin() as connection:
-                # Extensions are database-wide: keep pg_trgm in public, shared by every run.
-                connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
-                connection.execute(text(f"CREATE SCHEMA {schema}"))
-            # public stays on the search path for pg_trgm's operators; the version table must not
-            # be found there, or a database someone migrated by hand would skip our migrations.
-            app.extensions["migrate"].configure_args["version_table_schema"] = schema
-        upgrade()
-        db.session.remove()
-    yield app
     if schema:
+        with app.app_context(), db.engine.begin() as connection:
+            # Extensions are database-wide: keep pg_trgm in public, shared by every run.
+            connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
+            connection.execute(text(f"CREATE SCHEMA {schema}"))
+        # public stays on the search path for pg_trgm's operators; the version table must not
+        # be found there, or a database someone migrated by hand would skip our migrations.
+        app.extensions["migrate"].configure_args["version_table_schema"] = schema
+    try:
+        yield app
+    finally:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
-            with db.engine.begin() as connection:
-                connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            if schema:
+                with db.engine.begin() as connection:
+                    connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+
+
+@pytest.fixture(scope="session")
+def app(database_url, tmp_path_factory):
+    with unmigrated_app(database_url, tmp_path_factory.mktemp("instance")) as app:
+        with app.app_context():
+            upgrade()
+            db.session.remove()
+        yield app
 
 
 @pytest.fixture(autouse=True)
@@ -123,9 +131,12 @@ def project_id(app, user_id):
 
 @pytest.fixture
 def make_key(app):
-    def make(user_id, scopes="*", scoped_teams=None, label="test key"):
+    def make(user_id, scopes="*", scoped_teams=None, label=None):
         with app.app_context():
-            _, raw = api_keys.create_key(accounts.get_user(user_id), label, scopes, scoped_teams)
+            user = accounts.get_user(user_id)
+            _, raw = api_keys.create_key(
+                user, label or api_keys.unused_label(user, "test key"), scopes, scoped_teams
+            )
             db.session.remove()
         return raw
 

@@ -124,6 +124,19 @@ def test_keys_create_with_scopes_label_and_projects(app, run, client, user_id, p
         assert key.scoped_teams == [project_id]
 
 
+def test_keys_create_numbers_the_default_label_and_refuses_a_taken_one(app, run, user_id):
+    for _ in range(3):
+        assert run("keys", "create", "ada@example.com", "--scopes", "*").exit_code == 0
+
+    result = run("keys", "create", "ada@example.com", "--scopes", "*", "--label", "CLI key 2")
+
+    assert_clean_error(result, "You already have a key labelled “CLI key 2”.")
+    assert "phx_" not in result.output
+    with app.app_context():
+        labels = [key.label for key in api_keys.list_keys(accounts.get_user(user_id))]
+        assert sorted(labels) == ["CLI key", "CLI key 2", "CLI key 3"]
+
+
 def test_keys_create_for_an_unknown_user(run):
     result = run("keys", "create", "nobody@example.com", "--scopes", "*")
 

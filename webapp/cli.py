@@ -68,7 +68,7 @@ def create_user(email, password, organization, first_name, last_name):
     help="'*' or a comma-separated list, e.g. evaluation:read,evaluation:write. "
     f"Known scopes: {', '.join(api_keys.ALL_SCOPES)}.",
 )
-@click.option("--label", default="CLI key", show_default=True)
+@click.option("--label", help="Unique among the user's keys; default: 'CLI key' (numbered if taken).")
 @click.option(
     "--projects",
     callback=_project_ids,
@@ -78,7 +78,9 @@ def create_key(email, scopes, label, projects):
     """Create a personal API key for EMAIL; print the raw key on the last line."""
     try:
         user = accounts.find_user_by_email(email)
-        key, raw_key = api_keys.create_key(user, label, scopes, projects)
+        key, raw_key = api_keys.create_key(
+            user, label or api_keys.unused_label(user, "CLI key"), scopes, projects
+        )
     except ServiceError as error:
         raise _fail(error) from None
     scope_text = ", ".join(key.scopes)

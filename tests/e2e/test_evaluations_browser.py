@@ -135,14 +135,20 @@ def call_api(url, key, method="GET", body=None):
         return error.code, json.loads(error.read() or b"null")
 
 
-def test_create_key_use_it_then_revoke(signed_in_page, live_server, project_id):
-    page = signed_in_page
-    page.get_by_role("link", name="Settings").click()
-    page.get_by_label("Label").fill("curl from my laptop")
+def create_key_in_page(page, label):
+    page.get_by_label("Label").fill(label)
     page.get_by_label("Evaluations write").check()
     page.get_by_role("button", name="Create key").click()
-    key = page.get_by_label("New API key").input_value()
+    expect(page.get_by_role("heading", name=re.compile(f"Key “{label}” .* created"))).to_be_visible()
+    return page.get_by_label("New API key").input_value()
+
+
+def test_create_key_use_it_then_revoke_exactly_that_key(signed_in_page, live_server, project_id):
+    page = signed_in_page
+    page.get_by_role("link", name="Settings").click()
+    key = create_key_in_page(page, "curl from my laptop")
     assert key.startswith("phx_")
+    assert page.url == f"{live_server}/settings/api-keys"  # redirected: a reload cannot re-post
     page.get_by_role("button", name="Copy").click()
     expect(page.locator("[data-copy-status]")).to_have_text("Copied to the clipboard.")
 
@@ -152,13 +158,22 @@ def test_create_key_use_it_then_revoke(signed_in_page, live_server, project_id):
     status, body = call_api(url, key)
     assert status == 200 and body["count"] == 1
 
-    page.goto("/settings/api-keys")
-    expect(page.get_by_role("cell", name=f"{key[:4]}...{key[-4:]}")).to_be_visible()
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Delete key curl from my laptop").click()
-    expect(page.locator("#flash")).to_contain_text("Deleted the key “curl from my laptop”")
+    page.reload()
+    mask = f"{key[:4]}...{key[-4:]}"
+    expect(page.locator("#flash")).to_contain_text(f"The key “curl from my laptop” ({mask}) was shown once")
+    expect(page.get_by_label("New API key")).to_have_count(0)
+    expect(page.get_by_role("cell", name=mask, exact=True)).to_have_count(1)  # no second key
+    other = create_key_in_page(page, "curl from my desktop")
+
+    messages = accept_next_dialog(page)
+    page.get_by_role("button", name=f"Delete key curl from my laptop ({mask})").click()
+    expect(page.locator("#flash")).to_contain_text(f"Deleted the key “curl from my laptop” ({mask})")
+    assert messages == [
+        f"Delete the key “curl from my laptop” ({mask})? Scripts using it will get 401 errors."
+    ]
     status, body = call_api(url, key)
     assert status == 401 and body["code"] == "authentication_failed"
+    assert call_api(url, other)[0] == 200
 
 
 def test_keyboard_only_search_and_toggle(signed_in_page, app, user_id):

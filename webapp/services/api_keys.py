@@ -1,11 +1,12 @@
-"""Personal API keys: creation, lookup by hash, scopes."""
+"""Personal API keys: creation, the one showing of a new key, lookup by hash, scopes."""
 
 import hashlib
 import secrets
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..database import write_transaction
 from ..extensions import db
@@ -26,6 +27,8 @@ SCOPE_ACTIONS = {
 ALL_SCOPES = tuple(f"{obj}:{action}" for obj, actions in SCOPE_ACTIONS.items() for action in actions)
 MAX_KEYS_PER_USER = 10
 MAX_LABEL_LENGTH = 40
+# A new key can be shown for this long after its creation, and only once.
+REVEAL_SECONDS = 600
 
 
 def hash_key(raw_key: str) -> str:
@@ -58,10 +61,78 @@ def has_scope(granted: list[str], required: str) -> bool:
     return action == "read" and f"{scope_object}:write" in granted
 
 
+def describe(key: PersonalAPIKey) -> str:
+    """Name a key the way every message does: its label and its mask."""
+    return f"“{key.label}” ({key.mask_value})"
+
+
 def create_key(
     user: User, label: str, scopes: list[str] | str, scoped_teams: list[int] | None = None
 ) -> tuple[PersonalAPIKey, str]:
     """Create a key; return it with the raw value, which is never stored."""
+    raw_key = KEY_PREFIX + secrets.token_urlsafe(36)
+    return _insert_key(user, label, scopes, scoped_teams, raw_key, sealed=None), raw_key
+
+
+def create_key_to_reveal(
+    user: User, label: str, scopes: list[str] | str, scoped_teams: list[int] | None = None
+) -> tuple[PersonalAPIKey, bytes]:
+    """Create a key to show once on a later page; return it with the pad that unseals it.
+
+    The row keeps the raw key XOR a random pad as long as the key; the caller keeps the pad (in
+    the creating browser's session). Neither half alone tells anything about the key, and
+    reveal_key() destroys the row's half on first use.
+    """
+    raw_key = KEY_PREFIX + secrets.token_urlsafe(36)
+    pad = secrets.token_bytes(len(raw_key))
+    return _insert_key(user, label, scopes, scoped_teams, raw_key, sealed=_xor(raw_key.encode(), pad)), pad
+
+
+def reveal_key(user: User, key_id: str, pad: bytes) -> str | None:
+    """The raw value of a key created by create_key_to_reveal, the first time only; else None."""
+    key_uuid = _parse_id(key_id)
+    if key_uuid is None:
+        return None
+    with write_transaction() as session:
+        key = session.scalar(
+            select(PersonalAPIKey)
+            .where(PersonalAPIKey.id == key_uuid, PersonalAPIKey.user_id == user.id)
+            .with_for_update()
+        )
+        if key is None or key.reveal_sealed is None:
+            return None
+        sealed, key.reveal_sealed = key.reveal_sealed, None
+        fresh = utcnow() - key.created_at < timedelta(seconds=REVEAL_SECONDS)
+        secure_value = key.secure_value
+    if not fresh or len(sealed) != len(pad):
+        return None
+    raw_key = _xor(sealed, pad).decode("ascii", "replace")
+    # Only ever show the key this row authenticates.
+    return raw_key if secrets.compare_digest(hash_key(raw_key), secure_value) else None
+
+
+def unused_label(user: User, base: str) -> str:
+    """`base`, or `base 2`, `base 3`... whichever the user has no key with yet."""
+    labels = set(db.session.scalars(select(PersonalAPIKey.label).where(PersonalAPIKey.user_id == user.id)))
+    label, number = base, 2
+    while label in labels:
+        label, number = f"{base} {number}", number + 1
+    return label
+
+
+def _xor(data: bytes, pad: bytes) -> bytes:
+    return bytes(a ^ b for a, b in zip(data, pad, strict=True))
+
+
+def _insert_key(
+    user: User,
+    label: str,
+    scopes: list[str] | str,
+    scoped_teams: list[int] | None,
+    raw_key: str,
+    sealed: bytes | None,
+) -> PersonalAPIKey:
+    """Check the input, then store the key's hash (and, when given, its sealed copy)."""
     label = (label or "").strip()
     if not label:
         raise ValidationError("label", "blank", "Give the key a label.")
@@ -76,23 +147,37 @@ def create_key(
         if unknown:
             raise ValidationError("scoped_teams", "invalid", f"You are not a member of project {unknown[0]}.")
         scoped_teams = sorted(set(scoped_teams))
-    raw_key = KEY_PREFIX + secrets.token_urlsafe(36)
-    with write_transaction() as session:
-        count = session.scalar(select(func.count(PersonalAPIKey.id)).where(PersonalAPIKey.user_id == user.id))
-        if count >= MAX_KEYS_PER_USER:
-            raise ValidationError(
-                None, "too_many_keys", f"You can have at most {MAX_KEYS_PER_USER} keys; delete one first."
+    try:
+        with write_transaction() as session:
+            keys = session.scalars(
+                select(PersonalAPIKey.label).where(PersonalAPIKey.user_id == user.id)
+            ).all()
+            if label in keys:
+                raise _label_taken(label)
+            if len(keys) >= MAX_KEYS_PER_USER:
+                raise ValidationError(
+                    None, "too_many_keys", f"You can have at most {MAX_KEYS_PER_USER} keys; delete one first."
+                )
+            key = PersonalAPIKey(
+                user_id=user.id,
+                label=label,
+                secure_value=hash_key(raw_key),
+                mask_value=mask_key(raw_key),
+                scopes=scopes,
+                scoped_teams=scoped_teams or None,
+                reveal_sealed=sealed,
             )
-        key = PersonalAPIKey(
-            user_id=user.id,
-            label=label,
-            secure_value=hash_key(raw_key),
-            mask_value=mask_key(raw_key),
-            scopes=scopes,
-            scoped_teams=scoped_teams or None,
-        )
-        session.add(key)
-    return key, raw_key
+            session.add(key)
+    except IntegrityError:
+        # Another request of this user took the label between our check and our insert.
+        raise _label_taken(label) from None
+    return key
+
+
+def _label_taken(label: str) -> ValidationError:
+    return ValidationError(
+        "label", "unique", f"You already have a key labelled “{label}”. Give this one another label."
+    )
 
 
 def list_keys(user: User) -> list[PersonalAPIKey]:
@@ -105,24 +190,32 @@ def list_keys(user: User) -> list[PersonalAPIKey]:
     )
 
 
-def get_key(user: User, key_id: str) -> PersonalAPIKey:
+def _parse_id(key_id: str) -> uuid.UUID | None:
     try:
-        key_uuid = uuid.UUID(str(key_id))
+        return uuid.UUID(str(key_id))
     except ValueError:
-        raise NotFound("API key not found.") from None
-    key = db.session.get(PersonalAPIKey, key_uuid)
+        return None
+
+
+def get_key(user: User, key_id: str) -> PersonalAPIKey:
+    key_uuid = _parse_id(key_id)
+    key = db.session.get(PersonalAPIKey, key_uuid) if key_uuid else None
     if key is None or key.user_id != user.id:
         raise NotFound("API key not found.")
     return key
 
 
 def delete_key(user: User, key_id: str) -> str:
-    """Delete one of the user's keys; return its label."""
-    key = get_key(user, key_id)
-    label = key.label
+    """Delete one of the user's keys; return its description for the message."""
+    key_uuid = _parse_id(key_id)
     with write_transaction() as session:
-        session.delete(session.get(PersonalAPIKey, key.id))
-    return label
+        query = select(PersonalAPIKey).where(PersonalAPIKey.id == key_uuid, PersonalAPIKey.user_id == user.id)
+        key = session.scalar(query) if key_uuid else None
+        if key is None:
+            raise NotFound("API key not found.")
+        description = describe(key)
+        session.delete(key)
+    return description
 
 
 def authenticate_key(raw_key: str, touch_interval: timedelta) -> PersonalAPIKey | None:

@@ -1,6 +1,6 @@
 """Settings: personal API keys, profile and password."""
 
-from flask import Blueprint, flash, make_response, render_template, request, url_for
+from flask import Blueprint, flash, make_response, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user
 
 from ..services import accounts
@@ -24,7 +24,12 @@ def require_login():
     """Settings are the signed-in user's own."""
 
 
-def _page(status=200, created_key=None, raw_key=None, errors=None, values=None):
+# The session entry that lets the page after the create redirect show the new key once.
+REVEAL = "api_key_reveal"
+
+
+def _page(status=200, errors=None, values=None):
+    reveal = _reveal_once()
     response = make_response(
         render_template(
             "settings/api_keys.html",
@@ -32,16 +37,47 @@ def _page(status=200, created_key=None, raw_key=None, errors=None, values=None):
             projects=accounts.user_projects(current_user),
             scope_actions=keys.SCOPE_ACTIONS,
             scope_labels=SCOPE_LABELS,
-            created_key=created_key,
-            raw_key=raw_key,
+            describe=keys.describe,
             errors=errors or {},
             values=values or {},
+            **reveal,
         ),
         status,
     )
     # The one page that shows a raw key must never be stored by a cache or the back button.
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _reveal_once() -> dict:
+    """The key created just before, for the page to show once; after that, a note that it is gone.
+
+    The session (a signed, readable cookie) holds only the key's id and a one-time pad; the row
+    holds the key XOR the pad, and reveal_key() clears it on first use. So the key never sits in
+    a cookie or a URL, and replaying an old cookie cannot show it again.
+    """
+    pending = session.pop(REVEAL, None)
+    if not pending:
+        return {}
+    try:
+        key = keys.get_key(current_user, pending["id"])
+    except NotFound:
+        return {}
+    raw_key = (
+        keys.reveal_key(current_user, pending["id"], bytes.fromhex(pending["pad"]))
+        if "pad" in pending
+        else None
+    )
+    if raw_key is None:
+        flash(
+            f"The key {keys.describe(key)} was shown once and cannot be shown again. "
+            "If you did not copy it, delete it and create another.",
+            "info",
+        )
+        return {}
+    # Keep the id without the pad, so a reload says why the key is no longer there.
+    session[REVEAL] = {"id": pending["id"]}
+    return {"created_key": key, "raw_key": raw_key}
 
 
 @bp.get("/api-keys")
@@ -63,24 +99,26 @@ def create_api_key():
         "all_access": bool(request.form.get("all_access")),
     }
     try:
-        key, raw_key = keys.create_key(current_user, label, scopes, project_ids or None)
+        key, pad = keys.create_key_to_reveal(current_user, label, scopes, project_ids or None)
     except ValidationError as error:
         return _page(422, errors={error.attr or "__all__": error.detail}, values=values)
-    # Shown in this response only (not via redirect + flash): the raw key must not sit in a cookie.
-    return _page(201, created_key=key, raw_key=raw_key)
+    # Post/Redirect/Get: a reload re-runs the GET, never the create; the GET shows the key once.
+    session[REVEAL] = {"id": str(key.id), "pad": pad.hex()}
+    return see_other(url_for(".api_keys"))
 
 
 @bp.post("/api-keys/<key_id>/delete")
 def delete_api_key(key_id):
+    """Confirm first (the page names the key by label and mask), then delete exactly that key."""
     try:
         key = keys.get_key(current_user, key_id)
+        if request.form.get("confirmed") != "1":
+            return render_template("settings/confirm_delete_key.html", key=key, describe=keys.describe)
+        description = keys.delete_key(current_user, key_id)
     except NotFound:
         flash("That key no longer exists.", "warning")
         return see_other(url_for(".api_keys"))
-    if request.form.get("confirmed") != "1":
-        return render_template("settings/confirm_delete_key.html", key=key)
-    label = keys.delete_key(current_user, key_id)
-    flash(f"Deleted the key “{label}”. Scripts using it now get 401 errors.", "success")
+    flash(f"Deleted the key {description}. Scripts using it now get 401 errors.", "success")
     return see_other(url_for(".api_keys"))
 
 
