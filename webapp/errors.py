@@ -1,10 +1,14 @@
 """App-wide error pages: JSON in the PostHog shape under /api, HTML elsewhere; never a traceback."""
 
+from contextlib import suppress
+
 from flask import current_app, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .api.errors import ApiError, error_response
+from .availability import describe, is_unavailable
 from .extensions import db
 
 API_CODES = {
@@ -16,10 +20,50 @@ API_CODES = {
     429: "throttled",
 }
 
+# When to retry after an outage: about what a database restart or failover takes.
+RETRY_AFTER_SECONDS = 5
+
 
 def _wants_json() -> bool:
     # API clients and the presigned storage URLs' callers (build tools) read JSON, not HTML.
     return request.path.startswith(("/api/", "/storage/"))
+
+
+def _discard_transaction() -> None:
+    # The connection may be gone already: the error being answered matters, not the rollback's.
+    with suppress(SQLAlchemyError):
+        db.session.rollback()
+
+
+def unavailable_response(error: BaseException):
+    """Answer 503 with Retry-After: the error shape for the API, a page that needs no database for HTML."""
+    _discard_transaction()
+    current_app.logger.error("Unavailable on %s %s: %s", request.method, request.path, describe(error))
+    if _wants_json():
+        response = error_response(
+            ApiError(
+                503, "service_unavailable", "The service is unavailable for a moment; try again shortly."
+            )
+        )
+    else:
+        # Not render_template: its context processors look up the signed-in user and their projects.
+        page = current_app.jinja_env.get_template("errors/unavailable.html").render(
+            retry_after=RETRY_AFTER_SECONDS
+        )
+        response = current_app.response_class(page, 503, mimetype="text/html")
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _error_page(error: HTTPException, status: int, message: str | None = None):
+    """The error page in the site's layout, or the plain 503 page when the layout needs the database."""
+    try:
+        return render_template("errors/error.html", error=error, message=message), status
+    except Exception as failure:
+        if not is_unavailable(failure):
+            raise
+        return unavailable_response(failure)
 
 
 def handle_http_error(error: HTTPException):
@@ -28,31 +72,28 @@ def handle_http_error(error: HTTPException):
             error.code, error.description
         )
         return error_response(ApiError(error.code, API_CODES.get(error.code, "error"), detail))
-    return render_template("errors/error.html", error=error), error.code
+    return _error_page(error, error.code)
 
 
 def handle_csrf_error(error: CSRFError):
     if _wants_json():
         return error_response(ApiError(403, "permission_denied", f"CSRF Failed: {error.description}"))
-    return (
-        render_template(
-            "errors/error.html",
-            error=error,
-            message="Your form expired or came from another site. Go back, reload the page and try again.",
-        ),
-        403,
-    )
+    message = "Your form expired or came from another site. Go back, reload the page and try again."
+    return _error_page(error, 403, message)
 
 
 def handle_unexpected_error(error: Exception):
-    db.session.rollback()
     if isinstance(error, HTTPException):
+        _discard_transaction()
         return handle_http_error(error)
+    if is_unavailable(error):
+        return unavailable_response(error)
+    _discard_transaction()
     # The traceback goes to the log; the client only sees a generic message.
     current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
     if _wants_json():
         return error_response(ApiError(500, "error", "A server error occurred."))
-    return render_template("errors/error.html", error=InternalServerError()), 500
+    return _error_page(InternalServerError(), 500)
 
 
 def init_app(app) -> None:

@@ -15,6 +15,7 @@ ERROR_TYPES = {
     415: "invalid_request",
     429: "throttled_error",
     500: "server_error",
+    503: "server_error",
 }
 
 

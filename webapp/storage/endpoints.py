@@ -14,9 +14,11 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
+from ..availability import is_unavailable
+from ..errors import unavailable_response
 from ..extensions import csrf
 from . import get_storage
-from .base import ObjectNotFound, ObjectTooLarge, StorageError
+from .base import ObjectNotFound, ObjectTooLarge
 from .local import ExpiredGrant, InvalidGrant, LocalStorage
 
 READ_SIZE = 64 * 1024
@@ -55,14 +57,10 @@ def _http_error(error: HTTPException):
     return _error(error.code or 400, error.name.lower().replace(" ", "_"), error.description or error.name)
 
 
-@bp.errorhandler(StorageError)
-def _storage_error(error: StorageError):
-    current_app.logger.error("Local storage failed on %s: %s", request.path, error)
-    return _error(503, "storage_unavailable", "The storage is unavailable; try again later.")
-
-
 @bp.errorhandler(Exception)
 def _unexpected_error(error: Exception):
+    if is_unavailable(error):  # a full disk, an unwritable folder, the database down
+        return unavailable_response(error)
     # Clients of these URLs are build tools and scripts: JSON, even for a bug.
     current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
     return _error(500, "error", "A server error occurred.")
