@@ -6,7 +6,6 @@ import uuid
 import pytest
 from sqlalchemy import event, select
 
-from webapp.database import SQLITE_BUSY_TIMEOUT_MS
 from webapp.extensions import db
 from webapp.models import ActivityLog, Evaluation, Project, User
 from webapp.services import evaluations
@@ -261,7 +260,8 @@ def test_concurrent_stale_edit_cannot_overwrite(app, project, actor):
 
     def restore_timeout(dbapi_connection, _record):
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}" if sqlite else "RESET lock_timeout")
+        busy_timeout = app.config["SQLITE_BUSY_TIMEOUT_MS"]
+        cursor.execute(f"PRAGMA busy_timeout = {busy_timeout}" if sqlite else "RESET lock_timeout")
         cursor.close()
 
     def second_editor_saves(_conn, _cursor, statement, *_args):

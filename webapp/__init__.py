@@ -31,7 +31,7 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     with app.app_context():
-        configure_engine(db.engine)
+        configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
 
     from . import api, auth, cli, errors, models, storage, web  # noqa: F401 (models: register the tables)
 

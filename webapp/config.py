@@ -10,7 +10,10 @@ ENVIRONMENT_KEYS = ("DATABASE_URL", "SECRET_KEY", "STORAGE_URL", "S3_ENDPOINT_UR
 class DefaultConfig:
     """Values used when nothing else sets them."""
 
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # Test each pooled connection before use: after a database restart a stale one is replaced
+    # instead of failing the request that drew it. Options set elsewhere are merged over this.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    SQLITE_BUSY_TIMEOUT_MS = 10_000  # how long a SQLite writer waits for another's lock before a 503
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -60,6 +63,10 @@ def configure(app, overrides: dict | None) -> None:
         if os.environ.get(key):
             app.config[key] = os.environ[key]
     app.config.update(overrides or {})
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        **DefaultConfig.SQLALCHEMY_ENGINE_OPTIONS,
+        **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+    }
 
     database_url = app.config.get("DATABASE_URL") or (
         "sqlite:///" + os.path.join(app.instance_path, "webapp.sqlite3")

@@ -7,10 +7,8 @@ from sqlalchemy.engine import Engine
 
 from .extensions import db
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
 
-
-def configure_engine(engine: Engine) -> None:
+def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
     """Make SQLite safe for concurrent writers: WAL, a busy timeout, BEGIN IMMEDIATE for writes."""
     if engine.dialect.name != "sqlite":
         return
@@ -21,7 +19,7 @@ def configure_engine(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
