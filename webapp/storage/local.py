@@ -134,7 +134,10 @@ class LocalStorage(Storage):
         path = self._path(key)
         try:
             info = path.stat()
-        except (FileNotFoundError, NotADirectoryError):
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            self._require_folder()
             return None
         except OSError as error:
             raise StorageError(f"Cannot read {path}: {error.strerror}") from error
@@ -147,9 +150,15 @@ class LocalStorage(Storage):
         try:
             return path.open("rb")  # a file is its own context manager
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
+            self._require_folder()
             raise ObjectNotFound(key) from error
         except OSError as error:
             raise StorageError(f"Cannot read {path}: {error.strerror}") from error
+
+    def _require_folder(self) -> None:
+        """Raise StorageError when a file stands where the store's folder should be: no object is readable."""
+        if self.root.exists() and not self.root.is_dir():
+            raise StorageError(f"Cannot read {self.root}: it is not a folder.")
 
     def put(self, key: str, stream: BinaryIO, max_bytes: int) -> int:
         path = self._path(key)
