@@ -9,6 +9,7 @@ import io
 import os
 import socket
 import sqlite3
+import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,6 +106,24 @@ def test_the_api_with_the_database_down_is_503_in_the_error_shape(down_app, auth
     client = down_app.test_client()
     assert_unavailable_json(client.get("/api/users/@me/", headers=auth))
     assert_unavailable_json(client.post(evaluations_url(project_id), json={"name": "n"}, headers=auth))
+
+
+def test_a_database_host_that_never_answers_is_503_after_the_connect_timeout(make_app, auth):
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # listens, never accepts, never answers
+        port = silent.getsockname()[1]
+        app = make_app(
+            DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/webapp",
+            SQLALCHEMY_ENGINE_OPTIONS={},
+            DATABASE_CONNECT_TIMEOUT=2,
+        )
+        answers = []
+        request = threading.Thread(
+            target=lambda: answers.append(app.test_client().get("/api/users/@me/", headers=auth))
+        )
+        request.start()
+        request.join(timeout=60)  # without a connect timeout the request would wait for minutes
+        assert answers, "the request still waits for the database"
+    assert_unavailable_json(answers[0])
 
 
 def test_logging_in_with_the_database_down_is_the_plain_503_page(down_app, user_id):

@@ -4,6 +4,8 @@ import os
 import secrets
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 ENVIRONMENT_KEYS = ("DATABASE_URL", "SECRET_KEY", "STORAGE_URL", "S3_ENDPOINT_URL")
 
 
@@ -14,6 +16,7 @@ class DefaultConfig:
     # instead of failing the request that drew it. Options set elsewhere are merged over this.
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     SQLITE_BUSY_TIMEOUT_MS = 10_000  # how long a SQLite writer waits for another's lock before a 503
+    DATABASE_CONNECT_TIMEOUT = 5  # seconds to reach PostgreSQL before a 503
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -35,6 +38,17 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def engine_options(config) -> dict:
+    """The configured engine options over the defaults, with a connect timeout for PostgreSQL."""
+    options = {**DefaultConfig.SQLALCHEMY_ENGINE_OPTIONS, **config["SQLALCHEMY_ENGINE_OPTIONS"]}
+    url = make_url(config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        # A host that drops packets would hold the request until the worker is killed: answer 503 sooner.
+        connect_args = options.get("connect_args", {})
+        options["connect_args"] = {"connect_timeout": config["DATABASE_CONNECT_TIMEOUT"], **connect_args}
+    return options
 
 
 def load_secret_key(instance_path: str) -> str:
@@ -63,15 +77,12 @@ def configure(app, overrides: dict | None) -> None:
         if os.environ.get(key):
             app.config[key] = os.environ[key]
     app.config.update(overrides or {})
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-        **DefaultConfig.SQLALCHEMY_ENGINE_OPTIONS,
-        **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
-    }
 
     database_url = app.config.get("DATABASE_URL") or (
         "sqlite:///" + os.path.join(app.instance_path, "webapp.sqlite3")
     )
     app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(database_url)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
     if not app.config.get("STORAGE_URL"):
