@@ -66,7 +66,14 @@ def make_app(app):
     made = []
 
     def make(**overrides):
-        keys = ("TESTING", "SECRET_KEY", "STORAGE_URL", "DATABASE_URL", "SQLALCHEMY_ENGINE_OPTIONS")
+        keys = (
+            "TESTING",
+            "SECRET_KEY",
+            "STORAGE_URL",
+            "DATABASE_URL",
+            "SQLALCHEMY_ENGINE_OPTIONS",
+            "PASSWORD_HASH_METHOD",
+        )
         other = create_app({**{key: app.config[key] for key in keys}, **overrides})
         made.append(other)
         return other
@@ -271,6 +278,7 @@ def sqlite_app(tmp_path):
             "DATABASE_URL": f"sqlite:///{tmp_path / 'full.sqlite3'}",
             "SECRET_KEY": "test-secret-key",
             "STORAGE_URL": f"file://{tmp_path / 'storage'}",
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1",
         }
     )
     with app.app_context():

@@ -263,6 +263,7 @@ def test_concurrent_stale_edit_cannot_overwrite(app, project, actor):
         busy_timeout = app.config["SQLITE_BUSY_TIMEOUT_MS"]
         cursor.execute(f"PRAGMA busy_timeout = {busy_timeout}" if sqlite else "RESET lock_timeout")
         cursor.close()
+        dbapi_connection.commit()  # back in the pool idle, not in a transaction the pre-ping would trip on
 
     def second_editor_saves(_conn, _cursor, statement, *_args):
         if not (state["armed"] and statement.lstrip().startswith("SELECT evaluations.pk")):
