@@ -79,6 +79,8 @@ def _empty_database(request):
     if "app" not in request.fixturenames:
         return
     app = request.getfixturevalue("app")
+    # Ids restart in every test, so a user's (and an address's) rate-limit counters would carry over.
+    app.extensions["rate_limiter"].reset()
     with app.app_context():
         db.session.remove()
         tables = [table.name for table in db.metadata.sorted_tables]

@@ -5,6 +5,7 @@ import os
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .body_timeout import BodyTimeoutMiddleware
 from .config import configure
 from .database import configure_engine
 from .extensions import csrf, db, login_manager, migrate
@@ -23,6 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
         # Behind a reverse proxy: take the client address (login throttling) and scheme from it.
         count = int(app.config["TRUSTED_PROXY_COUNT"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+    app.wsgi_app = BodyTimeoutMiddleware(app.wsgi_app, app.config)
     # The PostHog CLI calls API routes without a trailing slash; accept both everywhere.
     app.url_map.strict_slashes = False
 
@@ -33,10 +35,11 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
 
-    from . import api, auth, cli, errors, models, storage, web  # noqa: F401 (models: register the tables)
+    from . import api, auth, cli, errors, models, ratelimit, storage, web  # noqa: F401 (models: the tables)
 
     auth.init_app(app)
     errors.init_app(app)
+    ratelimit.init_app(app)
     storage.init_app(app)
     api.init_app(app)
     web.init_app(app)

@@ -6,7 +6,17 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-ENVIRONMENT_KEYS = ("DATABASE_URL", "SECRET_KEY", "STORAGE_URL", "S3_ENDPOINT_URL")
+ENVIRONMENT_KEYS = (
+    "DATABASE_URL",
+    "SECRET_KEY",
+    "STORAGE_URL",
+    "S3_ENDPOINT_URL",
+    "RATELIMIT_STORAGE_URI",
+    "API_RATE_LIMITS",
+    "UPLOAD_RATE_LIMITS",
+)
+# Numbers read from the environment (as text) and converted, so a typo stops startup.
+NUMERIC_ENVIRONMENT_KEYS = ("UPLOAD_STALL_TIMEOUT_SECONDS", "UPLOAD_MIN_RATE_BYTES_PER_SECOND")
 
 
 class DefaultConfig:
@@ -30,6 +40,17 @@ class DefaultConfig:
     API_KEY_TOUCH_INTERVAL_SECONDS = 3600
     # werkzeug's generate_password_hash method; slow on purpose (tests set a cheap one).
     PASSWORD_HASH_METHOD = "scrypt"
+    # PostHog's limits per personal API key (or logged-in user); uploads have a budget of their own.
+    API_RATE_LIMITS = "480/minute;4800/hour"
+    UPLOAD_RATE_LIMITS = "1200/minute"
+    RATELIMIT_STORAGE_URI = ""  # e.g. redis://127.0.0.1:6379; empty: each worker counts on its own
+    # Like Django REST framework's throttles: no double burst at a window's boundary.
+    RATELIMIT_STRATEGY = "moving-window"
+    RATELIMIT_KEY_PREFIX = "webapp"
+    # A request body that sends nothing for this long, or arrives slower than the minimum rate (after
+    # that same allowance), is cut with a 408, like Apache's `RequestReadTimeout body=20,MinRate=500`.
+    UPLOAD_STALL_TIMEOUT_SECONDS = 20.0
+    UPLOAD_MIN_RATE_BYTES_PER_SECOND = 500.0
 
 
 def normalize_database_url(url: str) -> str:
@@ -76,6 +97,9 @@ def configure(app, overrides: dict | None) -> None:
     for key in ENVIRONMENT_KEYS:
         if os.environ.get(key):
             app.config[key] = os.environ[key]
+    for key in NUMERIC_ENVIRONMENT_KEYS:
+        if os.environ.get(key):
+            app.config[key] = float(os.environ[key])
     app.config.update(overrides or {})
 
     database_url = app.config.get("DATABASE_URL") or (

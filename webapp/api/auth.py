@@ -17,7 +17,7 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 KEY_FIELD = "personal_api_key"
 
 
-def _raw_key() -> str | None:
+def raw_key() -> str | None:
     """The key from `Authorization: Bearer`, else the body, else the query string."""
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -31,10 +31,10 @@ def _raw_key() -> str | None:
 
 def authenticate() -> None:
     """Set g.api_user and g.api_key for this request, or raise a 401/403 ApiError."""
-    raw_key = _raw_key()
-    if raw_key is not None:
+    presented = raw_key()
+    if presented is not None:
         interval = timedelta(seconds=current_app.config["API_KEY_TOUCH_INTERVAL_SECONDS"])
-        key = api_keys.authenticate_key(raw_key, interval)
+        key = api_keys.authenticate_key(presented, interval)
         if key is None:
             raise ApiError(401, "authentication_failed", "Personal API key is invalid.")
         g.api_key, g.api_user = key, key.user

@@ -2,6 +2,7 @@
 
 from flask import current_app, g, jsonify, request
 
+from ..ratelimit import counts_as_upload
 from ..services import releases, symbol_sets, symbol_uploads
 from ..services.errors import ValidationError
 from . import serializers
@@ -61,6 +62,7 @@ def _issued(upload) -> dict:
 
 
 @bp.post("/error_tracking/symbol_sets/bulk_start_upload/")
+@counts_as_upload
 @project_endpoint("error_tracking")
 def bulk_start_upload():
     issued = symbol_uploads.start_uploads(g.project, g.api_user, request_body())
@@ -74,6 +76,7 @@ def bulk_check_upload():
 
 
 @bp.post("/error_tracking/symbol_sets/bulk_finish_upload/")
+@counts_as_upload
 @project_endpoint("error_tracking")
 def bulk_finish_upload():
     symbol_uploads.finish_uploads(g.project, g.api_user, request_body())
@@ -81,6 +84,7 @@ def bulk_finish_upload():
 
 
 @bp.post("/error_tracking/symbol_sets/start_upload/")
+@counts_as_upload
 @project_endpoint("error_tracking")
 def start_upload():
     """Deprecated single-chunk form: `?chunk_id=&release_id=`."""
@@ -91,6 +95,7 @@ def start_upload():
 
 
 @bp.put("/error_tracking/symbol_sets/<symbol_set_id>/finish_upload/")
+@counts_as_upload
 @project_endpoint("error_tracking")
 def finish_upload(symbol_set_id):
     """Deprecated single-set form."""

@@ -23,7 +23,13 @@ class ApiError(Exception):
     """An error response raised from anywhere in an API request."""
 
     def __init__(
-        self, status: int, code: str, detail: str, attr: str | None = None, type_: str | None = None
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        attr: str | None = None,
+        type_: str | None = None,
+        retry_after: int | None = None,
     ):
         super().__init__(detail)
         self.status = status
@@ -31,11 +37,14 @@ class ApiError(Exception):
         self.detail = detail
         self.attr = attr
         self.type = type_ or ERROR_TYPES.get(status, "invalid_request")
+        self.retry_after = retry_after
 
 
 def error_response(error: ApiError):
     response = jsonify(type=error.type, code=error.code, detail=error.detail, attr=error.attr)
     response.status_code = error.status
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 

@@ -17,6 +17,7 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 from ..availability import is_unavailable
 from ..errors import unavailable_response
 from ..extensions import csrf
+from ..ratelimit import counts_as_upload
 from . import get_storage
 from .base import ObjectNotFound, ObjectTooLarge
 from .local import ExpiredGrant, InvalidGrant, LocalStorage
@@ -167,6 +168,7 @@ class _FilePart(io.RawIOBase):
 
 
 @bp.post("/upload")
+@counts_as_upload
 def upload():
     """Store one file under the key a presigned upload token grants (answers 204, like S3)."""
     storage = _local_storage()
