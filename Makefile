@@ -26,7 +26,7 @@ install-dev: $(VENV)/.dev
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo --if-empty
-	$(BIN)/gunicorn --workers 2 --bind 127.0.0.1:5000 --access-logfile - wsgi:app
+	$(BIN)/gunicorn --worker-class gthread --workers 2 --threads 8 --bind 127.0.0.1:5000 --access-logfile - wsgi:app
 
 # Browser tests drive Debian's Chromium (never a downloaded browser).
 browser:

@@ -160,3 +160,9 @@ def test_an_unreachable_redis_falls_back_to_counting_in_the_worker(app, api_key,
             assert client.get(PROJECTS, headers=bearer(api_key)).status_code == 200
         assert_throttled(client.get(PROJECTS, headers=bearer(api_key)), 60)
     assert any(re.search("falling back to in-memory", record.message) for record in caplog.records)
+
+
+def test_a_limit_that_does_not_parse_stops_startup(app):
+    config = {name: app.config[name] for name in ("TESTING", "DATABASE_URL", "SECRET_KEY", "STORAGE_URL")}
+    with pytest.raises(ValueError, match="API_RATE_LIMITS: .*'480 a minute'"):
+        create_app(config | {"API_RATE_LIMITS": "480 a minute"})

@@ -13,6 +13,7 @@ import time
 from flask import Flask, current_app, request
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 from flask_login import current_user
+from limits import parse_many
 
 from .api.auth import raw_key
 from .api.errors import ApiError, error_response
@@ -80,6 +81,11 @@ def throttled(_error: RateLimitExceeded):
 
 def init_app(app: Flask) -> None:
     """Give this app a limiter of its own (several apps may share a process: tests, benchmarks)."""
+    for setting in ("API_RATE_LIMITS", "UPLOAD_RATE_LIMITS"):
+        try:
+            parse_many(app.config[setting])  # a typo stops startup, not every API call
+        except ValueError as error:
+            raise ValueError(f"{setting}: {error} (write e.g. 480/minute;4800/hour)") from None
     limiter = Limiter(
         key_func=_caller,
         application_limits=[_budget(API), _budget(UPLOADS)],
