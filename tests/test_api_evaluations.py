@@ -423,7 +423,11 @@ def test_create_validation_error_names_the_field(app, client, auth, base, body, 
 )
 def test_values_a_database_cannot_store_are_400_not_500(app, client, auth, base, raw, attr):
     response = client.post(base, data=raw, content_type="application/json", headers=auth)
-    assert_validation_error(response, attr)
+    if "ud800" in raw:
+        assert_validation_error(response, attr)
+    else:
+        # Not JSON at all (RFC 8259 has no NaN or Infinity): refused while parsing, at the exact path.
+        assert_error(response, 400, "invalid_request", "parse_error", attr)
     assert evaluation_count(app) == 0
 
 

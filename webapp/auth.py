@@ -5,14 +5,18 @@ import secrets
 from flask import redirect, request, url_for
 
 from .extensions import login_manager
-from .services import accounts
+from .services import accounts, validation
+from .services.errors import ValidationError
 
 
 @login_manager.user_loader
 def load_user(session_id: str):
     """The user a session names, while that session's token is still the user's current one."""
     user_id, _, token = session_id.partition(":")
-    user = accounts.get_user(int(user_id)) if user_id.isdigit() else None
+    try:
+        user = accounts.get_user(validation.integer(user_id, None, minimum=1, maximum=validation.INT32_MAX))
+    except ValidationError:
+        user = None
     if user is None or not user.is_active or not secrets.compare_digest(token, user.session_token):
         return None
     return user

@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup, with_appcontext
 
 from .models import MembershipLevel
-from .services import accounts, api_keys, demo, failure_reasons, symbol_sets, symbol_uploads
+from .services import accounts, api_keys, demo, failure_reasons, symbol_sets, symbol_uploads, validation
 from .services.errors import ServiceError
 from .storage import StorageError
 
@@ -21,13 +21,17 @@ def _fail(error: ServiceError | StorageError) -> click.ClickException:
     return click.ClickException(error.detail if isinstance(error, ServiceError) else str(error))
 
 
+def _project_id(text: str) -> int:
+    try:
+        return validation.integer(text, None, minimum=1, maximum=validation.INT32_MAX)
+    except ServiceError:
+        raise click.BadParameter(f"{validation.shown(text)} is not a project id (a whole number)") from None
+
+
 def _project_ids(_ctx, _param, value: str | None) -> list[int] | None:
     if not value:
         return None
-    try:
-        return [int(part) for part in value.split(",") if part.strip()]
-    except ValueError:
-        raise click.BadParameter("use project ids separated by commas, e.g. 1,2") from None
+    return [_project_id(part.strip()) for part in value.split(",") if part.strip()]
 
 
 @users_cli.command("create")
@@ -173,7 +177,7 @@ def expire_pending(grace_minutes):
 
 
 @symbol_sets_cli.command("mark-failed")
-@click.argument("project_id", type=int)
+@click.argument("project_id", callback=lambda _ctx, _param, value: _project_id(value))
 @click.argument("ref")
 @click.option(
     "--reason",

@@ -1,9 +1,8 @@
 """Read an API request body as a flat dict: JSON, form-encoded or multipart."""
 
-import json
-
 from flask import g, request
 
+from ..services import validation
 from .errors import ApiError
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -13,7 +12,10 @@ def request_body() -> dict:
     """Parse once per request; bad JSON is 400 parse_error, other media types 415."""
     if "api_body" in g:
         return g.api_body
-    g.api_body = _parse()
+    try:
+        g.api_body = _parse()
+    except validation.InvalidJSON as error:
+        raise ApiError(400, "parse_error", f"JSON parse error - {error.detail}", error.attr) from None
     return g.api_body
 
 
@@ -22,11 +24,8 @@ def _parse() -> dict:
     if mimetype == "application/json" or mimetype.endswith("+json"):
         if not request.get_data(cache=True):
             return {}
-        try:
-            # Not get_json(silent=True): it answers None for bad JSON and for a valid `null` alike.
-            data = json.loads(request.get_data(cache=True))
-        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-            raise ApiError(400, "parse_error", "JSON parse error - the body is not valid JSON.") from None
+        # Not get_json(silent=True): it answers None for bad JSON and for a valid `null` alike.
+        data = validation.loads_json(request.get_data(cache=True))
         if not isinstance(data, dict):
             raise ApiError(
                 400,

@@ -11,10 +11,14 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ..database import write_transaction
 from ..extensions import db
 from ..models import Membership, MembershipLevel, Organization, Project, User
+from . import validation
 from .errors import Conflict, NotFound, ValidationError
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 8
+MAX_NAME_LENGTH = 150
+MAX_EMAIL_LENGTH = 254
+MAX_ORGANIZATION_LENGTH = 200  # the columns' sizes: longer is a database error on PostgreSQL
 PROJECT_NOT_FOUND = "Project not found."
 
 
@@ -47,8 +51,9 @@ def create_user(
     Without an explicit level the creator of a new organization owns it; others join as members.
     """
     email = normalize_email(email)
-    if not EMAIL_PATTERN.match(email):
+    if not EMAIL_PATTERN.fullmatch(email) or len(email) > MAX_EMAIL_LENGTH or validation.text_problem(email):
         raise ValidationError("email", "invalid", "Enter a valid email address.")
+    validation.clean_text(password, "password")  # a lone surrogate cannot even be hashed
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError(
             "password",
@@ -57,6 +62,8 @@ def create_user(
         )
     if not organization_name.strip():
         raise ValidationError("organization", "blank", "The organization name may not be blank.")
+    organization_name = validation.text(organization_name, "organization", max_length=MAX_ORGANIZATION_LENGTH)
+    first_name, last_name = _names(first_name, last_name)
     password_hash = hash_password(password)
     with write_transaction() as session:
         if session.scalar(select(User.id).where(User.email == email)) is not None:
@@ -92,12 +99,16 @@ def create_user(
 
 
 def find_organization(name: str) -> Organization | None:
+    if validation.text_problem(name):
+        return None  # no organization has such a name, and PostgreSQL cannot compare with it
     return db.session.scalar(select(Organization).where(Organization.name == name.strip()))
 
 
 def authenticate(email: str, password: str) -> User | None:
     """Return the active user with these credentials, else None."""
-    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    user = None
+    if not validation.text_problem(email):
+        user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
         check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password)
         return None
@@ -111,6 +122,7 @@ def get_user(user_id: int) -> User | None:
 
 
 def find_user_by_email(email: str) -> User:
+    validation.clean_text(email, "email")
     user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
     if user is None:
         raise NotFound(f"No user with the email {normalize_email(email)}.")
@@ -150,9 +162,10 @@ def resolve_project(user: User, project_ref: str | int, within: list[int] | None
             projects = [p for p in user_projects(user) if not within or p.id in within]
             project_id = projects[0].id if projects else None
     else:
-        text = str(project_ref)
-        # isdigit() accepts "²" and "１", which int() rejects or reads as another id.
-        project_id = int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
+        try:
+            project_id = validation.integer(project_ref, None, minimum=1, maximum=validation.INT32_MAX)
+        except ValidationError:
+            project_id = None
     if project_id is None:
         raise NotFound(PROJECT_NOT_FOUND)
     project = db.session.scalar(
@@ -165,18 +178,21 @@ def resolve_project(user: User, project_ref: str | int, within: list[int] | None
     return project
 
 
-MAX_NAME_LENGTH = 150
+def _names(first_name: str, last_name: str) -> tuple[str, str]:
+    names = {"first_name": first_name or "", "last_name": last_name or ""}
+    for field, value in names.items():
+        names[field] = validation.clean_text(value, field).strip()
+        if len(names[field]) > MAX_NAME_LENGTH:
+            raise ValidationError(field, "max_length", f"Keep it to {MAX_NAME_LENGTH} characters or fewer.")
+    return names["first_name"], names["last_name"]
 
 
 def update_profile(user: User, first_name: str, last_name: str) -> User:
     """Change the user's display name."""
-    names = {"first_name": (first_name or "").strip(), "last_name": (last_name or "").strip()}
-    for field, value in names.items():
-        if len(value) > MAX_NAME_LENGTH:
-            raise ValidationError(field, "max_length", f"Keep it to {MAX_NAME_LENGTH} characters or fewer.")
+    first_name, last_name = _names(first_name, last_name)
     with write_transaction() as session:
         row = session.get(User, user.id)
-        row.first_name, row.last_name = names["first_name"], names["last_name"]
+        row.first_name, row.last_name = first_name, last_name
     return get_user(user.id)
 
 
@@ -184,6 +200,7 @@ def change_password(user: User, current_password: str, new_password: str) -> Use
     """Set a new password after checking the current one; every other session is logged out."""
     if not check_password_hash(user.password_hash, current_password or ""):
         raise ValidationError("current_password", "invalid", "That is not your current password.")
+    validation.clean_text(new_password or "", "new_password")
     if len(new_password or "") < MIN_PASSWORD_LENGTH:
         raise ValidationError(
             "new_password",

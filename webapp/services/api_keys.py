@@ -14,6 +14,7 @@ from ..models import PersonalAPIKey, User
 from ..models.types import utcnow
 from .accounts import user_projects
 from .errors import NotFound, ValidationError
+from .validation import INT32_MAX, clean_text, integer, parse_uuid, text_problem
 
 KEY_PREFIX = "phx_"
 SCOPE_OBJECTS = ("evaluation", "error_tracking", "project", "organization")
@@ -90,7 +91,7 @@ def create_key_to_reveal(
 
 def reveal_key(user: User, key_id: str, pad: bytes) -> str | None:
     """The raw value of a key created by create_key_to_reveal, the first time only; else None."""
-    key_uuid = _parse_id(key_id)
+    key_uuid = parse_uuid(key_id)
     if key_uuid is None:
         return None
     with write_transaction() as session:
@@ -133,7 +134,7 @@ def _insert_key(
     sealed: bytes | None,
 ) -> PersonalAPIKey:
     """Check the input, then store the key's hash (and, when given, its sealed copy)."""
-    label = (label or "").strip()
+    label = clean_text(label or "", "label").strip()
     if not label:
         raise ValidationError("label", "blank", "Give the key a label.")
     if len(label) > MAX_LABEL_LENGTH:
@@ -142,6 +143,7 @@ def _insert_key(
         )
     scopes = parse_scopes(scopes)
     if scoped_teams:
+        scoped_teams = [integer(team, "scoped_teams", minimum=1, maximum=INT32_MAX) for team in scoped_teams]
         allowed = {project.id for project in user_projects(user)}
         unknown = sorted(set(scoped_teams) - allowed)
         if unknown:
@@ -190,15 +192,8 @@ def list_keys(user: User) -> list[PersonalAPIKey]:
     )
 
 
-def _parse_id(key_id: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(key_id))
-    except ValueError:
-        return None
-
-
 def get_key(user: User, key_id: str) -> PersonalAPIKey:
-    key_uuid = _parse_id(key_id)
+    key_uuid = parse_uuid(key_id)
     key = db.session.get(PersonalAPIKey, key_uuid) if key_uuid else None
     if key is None or key.user_id != user.id:
         raise NotFound("API key not found.")
@@ -207,7 +202,7 @@ def get_key(user: User, key_id: str) -> PersonalAPIKey:
 
 def delete_key(user: User, key_id: str) -> str:
     """Delete one of the user's keys; return its description for the message."""
-    key_uuid = _parse_id(key_id)
+    key_uuid = parse_uuid(key_id)
     with write_transaction() as session:
         query = select(PersonalAPIKey).where(PersonalAPIKey.id == key_uuid, PersonalAPIKey.user_id == user.id)
         key = session.scalar(query) if key_uuid else None
@@ -220,6 +215,8 @@ def delete_key(user: User, key_id: str) -> str:
 
 def authenticate_key(raw_key: str, touch_interval: timedelta) -> PersonalAPIKey | None:
     """Find the key with this raw value and note its use (at most once per interval)."""
+    if text_problem(raw_key):
+        return None  # a lone surrogate cannot even be hashed: no key looks like that
     key = db.session.scalar(
         select(PersonalAPIKey).where(PersonalAPIKey.secure_value == hash_key(raw_key.strip()))
     )

@@ -1,7 +1,5 @@
 """Evaluations: validation, listing, create/update/archive/duplicate, with activity entries."""
 
-import json
-import math
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -13,9 +11,9 @@ from ..database import write_transaction
 from ..extensions import db
 from ..models import Evaluation, Project, User
 from ..models.types import utcnow
-from . import activity
+from . import activity, validation
 from .errors import Conflict, NotFound, ValidationError
-from .listing import ListQuery, ListSpec, Page, paginate, parse_bool, parse_text, parse_uuid_list
+from .listing import ListQuery, ListSpec, Page, paginate, parse_text
 
 SCOPE = "Evaluation"
 NAME_MAX_LENGTH = 400
@@ -46,7 +44,7 @@ BULK_ACTIONS = ("enable", "disable", "archive", "restore")
 LIST_SPEC = ListSpec(
     order_fields=("created_at", "updated_at", "name"),
     default_order="-created_at",
-    filters={"enabled": parse_bool, "id__in": parse_uuid_list, "search": parse_text},
+    filters={"enabled": validation.boolean, "id__in": validation.uuid_list, "search": parse_text},
 )
 # Trigram full-text search needs at least three characters.
 MIN_INDEXED_SEARCH_LENGTH = 3
@@ -60,60 +58,29 @@ def _text(data: Mapping, name: str, *, required: bool, allow_blank: bool) -> str
         if required:
             raise ValidationError(name, "required", "This field is required.")
         return None
-    value = data[name]
-    if value is None:
+    if data[name] is None:
         raise ValidationError(name, "null", "This field may not be null.")
-    if not isinstance(value, str):
-        raise ValidationError(name, "invalid", "Not a valid string.")
-    # JSON can carry NUL and lone surrogates ("\ud800"), which neither database will store.
-    if "\x00" in value or not _encodes_as_utf8(value):
-        raise ValidationError(name, "invalid", "The text contains characters that cannot be stored.")
-    value = value.strip()
-    if not value and not allow_blank:
-        raise ValidationError(name, "blank", "This field may not be blank.")
-    return value
+    return validation.text(data[name], name, allow_blank=allow_blank)
 
 
 def _boolean(data: Mapping, name: str) -> bool | None:
-    if name not in data:
-        return None
-    value = data[name]
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        try:
-            return parse_bool(name, value)
-        except ValidationError:
-            pass
-    raise ValidationError(name, "invalid", "Must be a valid boolean.")
-
-
-def _encodes_as_utf8(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return validation.boolean(data[name], name) if name in data else None
 
 
 def _is_scalar(value: Any) -> bool:
-    # NaN and Infinity are not JSON: PostgreSQL refuses them and clients cannot parse them back.
-    return isinstance(value, str | int | bool) or (isinstance(value, float) and math.isfinite(value))
+    return isinstance(value, str | bool) or validation.is_finite_number(value)
 
 
 def validate_conditions(value: Any) -> list[dict]:
     """Check the condition-set shape; return it normalized. Errors name the exact path."""
     if isinstance(value, str):
+        # A form-encoded body carries conditions as JSON text.
         try:
-            value = json.loads(value) if value.strip() else []
-        except (json.JSONDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
-            raise ValidationError("conditions", "invalid", "Conditions must be valid JSON.") from None
+            value = validation.loads_json(value) if value.strip() else []
+        except ValidationError as error:
+            attr = f"conditions__{error.attr}" if error.attr else "conditions"
+            prefix = "Conditions must be valid JSON: " if isinstance(error, validation.InvalidJSON) else ""
+            raise ValidationError(attr, "invalid", prefix + error.detail) from None
     if value is None:
         return []
     if not isinstance(value, list):
@@ -134,10 +101,12 @@ def _validate_condition_set(item: Any, path: str) -> dict:
         set_id = str(uuid.uuid4())
     elif not isinstance(set_id, str):
         raise ValidationError(f"{path}__id", "invalid", "The condition set id must be a string.")
+    else:
+        validation.clean_text(set_id, f"{path}__id")
     rollout = item.get("rollout_percentage", 100)
     if rollout is None:
         rollout = 100
-    if not _is_number(rollout) or not 0 <= rollout <= 100:
+    if not validation.is_finite_number(rollout) or not 0 <= rollout <= 100:
         raise ValidationError(
             f"{path}__rollout_percentage",
             "invalid",
@@ -172,13 +141,16 @@ def _validate_property(prop: Any, path: str) -> dict:
     key = prop.get("key")
     if not isinstance(key, str) or not key.strip():
         raise ValidationError(f"{path}__key", "required", "Every property needs a key.")
+    validation.clean_text(key, f"{path}__key")
     operator = prop.get("operator") or "exact"
     if operator not in OPERATORS:
-        raise ValidationError(f"{path}__operator", "invalid_choice", f"'{operator}' is not a valid operator.")
+        raise ValidationError(
+            f"{path}__operator", "invalid_choice", f"{validation.shown(operator)} is not a valid operator."
+        )
     prop_type = prop.get("type") or "event"
     if prop_type not in PROPERTY_TYPES:
         raise ValidationError(
-            f"{path}__type", "invalid_choice", f"'{prop_type}' is not a valid property type."
+            f"{path}__type", "invalid_choice", f"{validation.shown(prop_type)} is not a valid property type."
         )
     value = prop.get("value")
     if operator in VALUELESS_OPERATORS:
@@ -189,6 +161,8 @@ def _validate_property(prop: Any, path: str) -> dict:
         raise ValidationError(
             f"{path}__value", "invalid", "A value must be text, a number, a boolean or a list of them."
         )
+    else:
+        validation.check_json(value, f"{path}__value")
     return {"key": key.strip(), "value": value, "operator": operator, "type": prop_type}
 
 
@@ -264,10 +238,9 @@ def list_evaluations(project: Project, query: ListQuery, *, archived: bool = Fal
 def _find(
     project: Project, evaluation_id: Any, *, include_deleted: bool, for_update: bool = False
 ) -> Evaluation:
-    try:
-        key = evaluation_id if isinstance(evaluation_id, uuid.UUID) else uuid.UUID(str(evaluation_id))
-    except ValueError:
-        raise NotFound() from None
+    key = validation.parse_uuid(evaluation_id)
+    if key is None:
+        raise NotFound()
     statement = (
         select(Evaluation)
         .options(selectinload(Evaluation.created_by))
@@ -406,7 +379,7 @@ def bulk_update(project: Project, actor: User | None, ids: list[str], action: st
     """Enable, disable, archive or restore several evaluations in one transaction; return how many changed."""
     if action not in BULK_ACTIONS:
         raise ValidationError("action", "invalid_choice", f"'{action}' is not a bulk action.")
-    uuids = parse_uuid_list("ids", ",".join(ids))
+    uuids = validation.uuid_list(ids, "ids")
     if not uuids:
         raise ValidationError("ids", "required", "Select at least one evaluation.")
     change = {

@@ -1,7 +1,5 @@
 """One list-query parser for the API and the UI: filters, search, order, limit/offset."""
 
-import re
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,65 +7,29 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from . import validation
 from .errors import ValidationError
 
-TRUE_VALUES = {"true", "1", "yes", "on"}
-FALSE_VALUES = {"false", "0", "no", "off"}
-# int() also takes "1_000" and non-ASCII digits; a query string should not.
-INTEGER_PATTERN = re.compile(r"-?[0-9]+")
-# Both databases store OFFSET as a signed 64-bit integer; a larger one is an error, not a 500.
-MAX_OFFSET = 2**63 - 1
-
-
-def parse_bool(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in TRUE_VALUES:
-        return True
-    if lowered in FALSE_VALUES:
-        return False
-    raise ValidationError(name, "invalid", f"'{value}' is not a valid boolean; use true or false.")
-
-
-def parse_uuid_list(name: str, value: str) -> list[uuid.UUID]:
-    result = []
-    for part in value.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            result.append(uuid.UUID(part))
-        except ValueError:
-            raise ValidationError(name, "invalid", f"'{part}' is not a valid UUID.") from None
-    return result
+# Both databases store OFFSET as a signed 64-bit integer.
+MAX_OFFSET = validation.INT64_MAX
 
 
 def parse_choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
-    def parse(name: str, value: str) -> str:
+    def parse(value: str, name: str) -> str:
         if value not in choices:
             raise ValidationError(
-                name, "invalid_choice", f"'{value}' is not a valid choice; use one of {', '.join(choices)}."
+                name,
+                "invalid_choice",
+                f"{validation.shown(value)} is not a valid choice; use one of {', '.join(choices)}.",
             )
         return value
 
     return parse
 
 
-def parse_text(name: str, value: str) -> str:
-    if "\x00" in value:
-        # PostgreSQL refuses NUL in text; SQLite's full-text query fails on it.
-        raise ValidationError(name, "invalid", "The text may not contain null characters.")
-    return value.strip()
-
-
-def _parse_int(name: str, value: str, minimum: int, maximum: int | None = None) -> int:
-    if not INTEGER_PATTERN.fullmatch(value.strip()):
-        raise ValidationError(name, "invalid", f"'{value}' is not a whole number.")
-    number = int(value.strip())
-    if number < minimum:
-        raise ValidationError(name, "invalid", f"{name} must be {minimum} or more.")
-    if maximum is not None and number > maximum:
-        raise ValidationError(name, "invalid", f"{name} must be {maximum} or less.")
-    return number
+def parse_text(value: str, name: str) -> str:
+    # PostgreSQL refuses NUL in text; SQLite's full-text query fails on it.
+    return validation.clean_text(value, name).strip()
 
 
 @dataclass(frozen=True)
@@ -101,16 +63,16 @@ class ListSpec:
         for name, parser in self.filters.items():
             raw = present(name)
             if raw is not None:
-                filters[name] = parser(name, raw)
+                filters[name] = parser(raw, name)
         order_by = present("order_by") or self.default_order
-        parse_choice(self.order_choices)("order_by", order_by)
+        parse_choice(self.order_choices)(order_by, "order_by")
         limit = present("limit")
         offset = present("offset")
         return ListQuery(
             filters=filters,
             order_by=order_by,
-            limit=min(_parse_int("limit", limit, 1), max_limit) if limit else default_limit,
-            offset=_parse_int("offset", offset, 0, MAX_OFFSET) if offset else 0,
+            limit=min(validation.integer(limit, "limit", minimum=1), max_limit) if limit else default_limit,
+            offset=validation.integer(offset, "offset", minimum=0, maximum=MAX_OFFSET) if offset else 0,
         )
 
 

@@ -1,7 +1,6 @@
 """Releases: the software version a symbol set was built from (the PostHog CLI creates them)."""
 
 import hashlib
-import uuid
 from collections.abc import Mapping
 
 from sqlalchemy import select
@@ -10,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from ..database import write_transaction
 from ..extensions import db
 from ..models import Project, Release
+from . import validation
 from .errors import NotFound, ValidationError
 from .listing import ListQuery, ListSpec, Page, paginate
 
@@ -29,16 +29,7 @@ def _text(data: Mapping, name: str, *, required: bool, max_length: int = MAX_TEX
         if required:
             raise ValidationError(name, "required", "This field is required.")
         return None
-    if not isinstance(value, str):
-        raise ValidationError(name, "invalid", "Not a valid string.")
-    value = value.strip()
-    if not value or "\x00" in value:
-        raise ValidationError(name, "blank", "This field may not be blank.")
-    if len(value) > max_length:
-        raise ValidationError(
-            name, "max_length", f"Ensure this field has no more than {max_length} characters."
-        )
-    return value
+    return validation.text(value, name, max_length=max_length)
 
 
 def create_release(project: Project, data: Mapping) -> Release:
@@ -51,6 +42,7 @@ def create_release(project: Project, data: Mapping) -> Release:
     metadata = data.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise ValidationError("metadata", "invalid", "Metadata must be a JSON object.")
+    validation.check_json(metadata, "metadata")
     duplicate = ValidationError("hash_id", "unique", "A release with this hash_id already exists.")
     try:
         with write_transaction() as session:
@@ -73,15 +65,8 @@ def create_release(project: Project, data: Mapping) -> Release:
     return release
 
 
-def parse_uuid(value) -> uuid.UUID | None:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except (ValueError, AttributeError, TypeError):
-        return None
-
-
 def get_release(project: Project, release_id) -> Release:
-    key = parse_uuid(release_id)
+    key = validation.parse_uuid(release_id)
     release = db.session.get(Release, key) if key else None
     if release is None or release.project_id != project.id:
         raise NotFound()
@@ -89,6 +74,7 @@ def get_release(project: Project, release_id) -> Release:
 
 
 def get_by_hash(project: Project, hash_id: str) -> Release:
+    validation.clean_text(hash_id, "hash_id")
     release = db.session.scalar(
         select(Release).where(Release.project_id == project.id, Release.hash_id == hash_id)
     )

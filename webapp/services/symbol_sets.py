@@ -22,7 +22,7 @@ from ..storage.base import StorageError
 from . import activity
 from .errors import NotFound, ValidationError
 from .listing import ListQuery, ListSpec, Page, paginate, parse_choice, parse_text
-from .releases import parse_uuid
+from .validation import clean_text, parse_uuid, text_problem
 
 SCOPE = "SymbolSet"
 DOWNLOAD_URL_SECONDS = 300
@@ -155,10 +155,12 @@ def validate_ref(value: Any, attr: str) -> str:
     """A ref (chunk id): non-empty text of at most MAX_REF_LENGTH characters."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(attr, "invalid_chunk_ids", "Every chunk id must be a non-empty string.")
-    if len(value) > MAX_REF_LENGTH or "\x00" in value:
+    if len(value) > MAX_REF_LENGTH:
         raise ValidationError(
             attr, "invalid_chunk_ids", f"Chunk ids are at most {MAX_REF_LENGTH} characters."
         )
+    if text_problem(value):
+        raise ValidationError(attr, "invalid_chunk_ids", text_problem(value))
     return value
 
 
@@ -224,6 +226,7 @@ def mark_failed(project: Project, ref: str, reason: str) -> SymbolSet:
     ref = validate_ref(ref, "ref")
     if not reason or not reason.strip():
         raise ValidationError("reason", "blank", "Give the failure reason.")
+    clean_text(reason, "reason")
     with write_transaction() as session:
         row = session.scalar(
             select(SymbolSet)

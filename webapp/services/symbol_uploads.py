@@ -25,14 +25,14 @@ from ..storage import get_storage
 from ..storage.base import ObjectNotFound, PresignedPost, Storage
 from . import activity, symbol_data
 from .errors import NotFound, ValidationError
-from .releases import parse_uuid
 from .symbol_sets import SCOPE, delete_objects, get_symbol_set, new_object_key, validate_ref
+from .validation import boolean, parse_uuid
 
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 UPLOAD_URL_SECONDS = 300
 EXPIRY_GRACE = timedelta(minutes=10)
 MAX_SETS_PER_REQUEST = 1000
-SHA512_HEX = re.compile(r"^[0-9a-f]{128}$")
+SHA512_HEX = re.compile(r"[0-9a-f]{128}")
 # Stored objects checked at once on finish; bounded so a large batch cannot exhaust memory.
 CHECK_CONCURRENCY = 4
 
@@ -82,26 +82,18 @@ class _Plan:
         return [item.chunk_id for item in self.create] + [item.chunk_id for item, _ in self.reissue]
 
 
-def _flag(body: Mapping, name: str) -> bool:
-    value = body.get(name, False)
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
-        return value.lower() in ("true", "1")
-    raise ValidationError(name, "invalid", "Must be a valid boolean.")
-
-
 def _content_hash(value: Any, attr: str) -> str | None:
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or not SHA512_HEX.match(value.lower()):
+    if not isinstance(value, str) or not SHA512_HEX.fullmatch(value.lower()):
         raise ValidationError(attr, "invalid_content_hash", "content_hash must be a sha512 hex digest.")
     return value.lower()
 
 
 def parse_start_request(body: Mapping) -> StartRequest:
     """Read the current body ({"symbol_sets": [...]}) or the legacy one ({"chunk_ids": [...]})."""
-    force, skip = _flag(body, "force"), _flag(body, "skip_on_conflict")
+    force = boolean(body.get("force", False), "force")
+    skip = boolean(body.get("skip_on_conflict", False), "skip_on_conflict")
     if force and skip:
         raise ValidationError(
             None, "invalid_conflict_handling", "Use either force or skip_on_conflict, not both."

@@ -9,13 +9,14 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
 from ..services import accounts, login_throttle
+from .forms import storable_text
 from .htmx import local_url, see_other
 
 bp = Blueprint("auth", __name__)
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email.")])
+    email = EmailField("Email", validators=[DataRequired("Enter your email."), storable_text])
     password = PasswordField("Password", validators=[DataRequired("Enter your password.")])
 
 

@@ -8,11 +8,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..services import evaluations
+from ..services import evaluations, validation
 from ..services.errors import ValidationError
 
-SET_FIELD = re.compile(r"^conditions-(\d+)-(id|rollout_percentage)$")
-PROPERTY_FIELD = re.compile(r"^conditions-(\d+)-properties-(\d+)-(key|value|operator|type)$")
+# Indexes are small ASCII numbers: `\d` would also match "٣", and int() chokes on 5000 digits.
+INDEX = "(0|[1-9][0-9]{0,3})"
+SET_FIELD = re.compile(rf"conditions-{INDEX}-(id|rollout_percentage)")
+PROPERTY_FIELD = re.compile(rf"conditions-{INDEX}-properties-{INDEX}-(key|value|operator|type)")
+# The editor's buttons: verb -> how many indexes follow it (`remove_property:0:1`).
+EDITOR_ACTIONS = {"add_set": 0, "remove_set": 1, "add_property": 1, "remove_property": 2}
+DAMAGED = "The form was damaged on its way here ({}). Reload the page and make your changes again."
 COMPARISON_OPERATORS = ("gt", "gte", "lt", "lte")
 LIST_OPERATORS = ("exact", "is_not")
 MAX_INDEX = evaluations.MAX_CONDITION_SETS * 4
@@ -59,17 +64,23 @@ class EvaluationForm:
 
     @classmethod
     def from_post(cls, form: Mapping) -> "EvaluationForm":
+        """Read the posted fields; a field the editor never sends leaves a form-wide error."""
+        problems = []
         sets: dict[int, dict] = {}
         for name, value in form.items():
-            if match := SET_FIELD.match(name):
+            if match := SET_FIELD.fullmatch(name):
                 index = int(match.group(1))
                 if index < MAX_INDEX:
                     sets.setdefault(index, {"properties": {}})[match.group(2)] = value
-            elif match := PROPERTY_FIELD.match(name):
+                    continue
+            elif match := PROPERTY_FIELD.fullmatch(name):
                 index, prop_index = int(match.group(1)), int(match.group(2))
                 if index < MAX_INDEX and prop_index < MAX_INDEX:
                     props = sets.setdefault(index, {"properties": {}})["properties"]
                     props.setdefault(prop_index, {})[match.group(3)] = value
+                    continue
+            if name.startswith("conditions"):
+                problems.append(f"unknown field {validation.shown(name)}")
         condition_sets = [
             {
                 "id": sets[i].get("id", ""),
@@ -86,29 +97,49 @@ class EvaluationForm:
             }
             for i in sorted(sets)
         ]
-        version = form.get("version", "")
-        return cls(
+        version = enabled = None
+        try:
+            if form.get("version"):
+                version = validation.integer(form["version"], "version", minimum=0)
+        except ValidationError as error:
+            problems.append(f"version: {error.detail}")
+        try:
+            # An unticked checkbox sends nothing; a ticked one sends "on".
+            enabled = validation.boolean(form.get("enabled", "false"), "enabled")
+        except ValidationError as error:
+            problems.append(f"enabled: {error.detail}")
+        result = cls(
             name=form.get("name", ""),
             description=form.get("description", ""),
             prompt=form.get("prompt", ""),
-            enabled=form.get("enabled") in ("on", "true", "1"),
-            version=int(version) if version.isdigit() else None,
+            enabled=bool(enabled),
+            version=version,
             condition_sets=condition_sets,
         )
+        if problems:
+            result.errors["__all__"] = DAMAGED.format(problems[0])
+        return result
 
     def apply_editor_action(self, action: str) -> None:
         """Add or remove a condition set or property row (a non-saving submit)."""
         verb, _, where = action.partition(":")
-        indexes = [int(part) for part in where.split(":") if part.isdigit()]
+        try:
+            indexes = [validation.integer(part, "editor", minimum=0) for part in where.split(":") if where]
+        except ValidationError as error:
+            self.errors["__all__"] = DAMAGED.format(f"editor: {error.detail}")
+            return
+        if EDITOR_ACTIONS.get(verb) != len(indexes):
+            self.errors["__all__"] = DAMAGED.format(f"unknown editor action {validation.shown(action)}")
+            return
         if verb == "add_set" and len(self.condition_sets) < evaluations.MAX_CONDITION_SETS:
             self.condition_sets.append({"id": "", "rollout_percentage": "100", "properties": [_blank_row()]})
-        elif verb == "remove_set" and indexes and indexes[0] < len(self.condition_sets):
+        elif verb == "remove_set" and indexes[0] < len(self.condition_sets):
             del self.condition_sets[indexes[0]]
-        elif verb == "add_property" and indexes and indexes[0] < len(self.condition_sets):
+        elif verb == "add_property" and indexes[0] < len(self.condition_sets):
             properties = self.condition_sets[indexes[0]]["properties"]
             if len(properties) < evaluations.MAX_PROPERTIES_PER_SET:
                 properties.append(_blank_row())
-        elif verb == "remove_property" and len(indexes) == 2 and indexes[0] < len(self.condition_sets):
+        elif verb == "remove_property" and indexes[0] < len(self.condition_sets):
             properties = self.condition_sets[indexes[0]]["properties"]
             if indexes[1] < len(properties):
                 del properties[indexes[1]]
@@ -182,11 +213,8 @@ def _parse_number(text: str, default):
     text = text.strip()
     if not text:
         return default
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return int(number) if number.is_integer() else number
+    number = validation.number_from_text(text)
+    return text if number is None else number
 
 
 def _parse_value(text: str, operator: str):

@@ -4,7 +4,7 @@ from flask import Blueprint, abort, current_app, flash, render_template, request
 from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
-from ..services import evaluations
+from ..services import evaluations, validation
 from ..services.errors import Conflict, NotFound, ValidationError
 from .evaluation_form import EvaluationForm
 from .htmx import is_htmx, is_partial_request, local_url, origin_page_args, render, see_other
@@ -107,9 +107,11 @@ def new(project_id):
 def create(project_id):
     project = project_or_404(project_id)
     form = EvaluationForm.from_post(request.form)
-    if request.form.get("editor"):
+    if request.form.get("editor") and not form.errors:
         form.apply_editor_action(request.form["editor"])
-        return _render_form(project, form)
+    if form.errors or request.form.get("editor"):
+        # A damaged form (fields the editor never sends) is a 400, shown with its message.
+        return _render_form(project, form, status=400 if form.errors else 200)
     data = form.validate()
     if data is None:
         return _render_form(project, form, status=422)
@@ -134,9 +136,10 @@ def update(project_id, evaluation_id):
     project = project_or_404(project_id)
     evaluation = _get(project, evaluation_id)
     form = EvaluationForm.from_post(request.form)
-    if request.form.get("editor"):
+    if request.form.get("editor") and not form.errors:
         form.apply_editor_action(request.form["editor"])
-        return _render_form(project, form, evaluation)
+    if form.errors or request.form.get("editor"):
+        return _render_form(project, form, evaluation, status=400 if form.errors else 200)
     data = form.validate()
     if data is None:
         return _render_form(project, form, evaluation, status=422)
@@ -158,7 +161,10 @@ def update(project_id, evaluation_id):
 def set_enabled(project_id, evaluation_id):
     project = project_or_404(project_id)
     _get(project, evaluation_id)
-    enabled = request.form.get("enabled") in ("true", "on", "1")
+    try:
+        enabled = validation.boolean(request.form.get("enabled", "false"), "enabled")
+    except ValidationError as error:
+        abort(400, error.detail)
     evaluation = evaluations.update_evaluation(project, current_user, evaluation_id, {"enabled": enabled})
     if is_htmx():
         return render_template("evaluations/_switch.html", project=project, evaluation=evaluation)
@@ -231,7 +237,11 @@ def bulk(project_id):
         return see_other(back)
     if request.form.get("confirmed") != "1":
         # Without JavaScript the confirmation is its own page.
-        query = evaluations.parse_list_query({"id__in": ",".join(ids)}, 100, 100)
+        try:
+            query = evaluations.parse_list_query({"id__in": ",".join(ids)}, 100, 100)
+        except ValidationError as error:
+            flash(error.detail, "error")
+            return see_other(back)
         selected = evaluations.list_evaluations(project, query, archived=action == "restore")
         return render_template(
             "evaluations/confirm_bulk.html",

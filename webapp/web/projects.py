@@ -3,8 +3,8 @@
 from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from ..services import accounts
-from ..services.errors import NotFound
+from ..services import accounts, validation
+from ..services.errors import NotFound, ValidationError
 from .htmx import see_other
 
 bp = Blueprint("projects", __name__)
@@ -31,11 +31,12 @@ def home():
 @bp.post("/projects/switch")
 @login_required
 def switch():
-    project_id = request.form.get("project_id", "")
-    if not project_id.isdigit():
-        abort(404)
     try:
-        project = accounts.switch_project(current_user, int(project_id))
+        project_id = validation.integer(request.form.get("project_id", ""), "project_id", minimum=1)
+    except ValidationError:
+        abort(400, "Choose a project from the list.")
+    try:
+        project = accounts.switch_project(current_user, project_id)
     except NotFound:
         abort(404)
     return see_other(url_for("evaluations.index", project_id=project.id))

@@ -91,7 +91,7 @@ def create_api_key():
     scopes = request.form.getlist("scopes")
     if request.form.get("all_access"):
         scopes = ["*"]
-    project_ids = [int(p) for p in request.form.getlist("projects") if p.isdigit()]
+    project_ids = request.form.getlist("projects")
     values = {
         "label": label,
         "scopes": scopes,
