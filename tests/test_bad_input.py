@@ -455,6 +455,14 @@ def test_list_pages_show_the_message_for_bad_query_values(client, logged_in, pro
     assert not failures, "\n".join(failures)
 
 
+def test_page_urls_take_ascii_project_ids_only(client, logged_in, project_id):
+    assert project_id == 1
+    assert client.get("/project/1/evaluations/").status_code == 200
+    for value in ("１", "٣", "²", "9" * 5000, "1%00"):
+        for page in ("evaluations/", "symbol-sets/", "evaluations/new"):
+            assert client.get(f"/project/{value}/{page}").status_code == 404, (value, page)
+
+
 def test_project_switch_refuses_text_that_is_not_an_id(client, logged_in, project_id):
     for value in ("²", "٣", "１", "9" * 5000, "1\x00", "", " 1"):
         response = client.post("/projects/switch", data={"csrf_token": logged_in, "project_id": value})

@@ -2,6 +2,7 @@
 
 from flask import g
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter
 
 from ..services import accounts
 from . import auth, evaluations, filters, projects, settings, symbol_sets
@@ -16,7 +17,14 @@ def _navigation_context():
     return {"nav_projects": g.nav_projects}
 
 
+class AsciiIntegerConverter(IntegerConverter):
+    """`<int:...>` for ASCII digits only: Werkzeug's `\\d+` also matches "٣" and "１" (3 and 1 again)."""
+
+    regex = r"[0-9]+"
+
+
 def init_app(app) -> None:
+    app.url_map.converters["int"] = AsciiIntegerConverter
     app.context_processor(_navigation_context)
     filters.register(app)
     for blueprint in (auth.bp, projects.bp, evaluations.bp, symbol_sets.bp, settings.bp):
