@@ -222,3 +222,26 @@ def test_a_steady_upload_through_the_guard_is_stored(server, api_key, project_id
         timeout=GIVE_UP_SECONDS,
     )
     assert finished.status_code == 201, finished.text
+
+
+def test_an_api_call_whose_body_stalls_is_cut_with_408_in_the_api_shape(server, api_key, project_id):
+    base_url, _ = server
+    url = urlsplit(base_url)
+    body = b'{"name": "Never finished", "prompt": "'
+    head = (
+        f"POST /api/environments/{project_id}/evaluations/ HTTP/1.1\r\nHost: {url.netloc}\r\n"
+        f"Authorization: Bearer {api_key}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    ).encode()
+    with socket.create_connection((url.hostname, url.port)) as connection:
+        connection.sendall(head + body)
+        status, answer = read_response(connection)
+    assert status == 408, answer
+    # A body that stopped within its first few KiB meets both limits at once; either reason is right.
+    assert answer.pop("detail").startswith("The request body")
+    assert answer == {"type": "invalid_request", "code": "request_timeout", "attr": None}
+    listed = requests.get(
+        f"{base_url}/api/environments/{project_id}/evaluations/",
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=GIVE_UP_SECONDS,
+    )
+    assert listed.json()["count"] == 0
