@@ -48,7 +48,8 @@ def _caller() -> str:
         return ""  # an unreadable body; the view answers it with a 400/415
     if presented:
         # A digest, never the key itself: the counters' store is not a place for secrets.
-        return "key:" + hashlib.sha256(presented.encode()).hexdigest()[:32]
+        # surrogatepass: a JSON body may carry a lone surrogate ("\ud800"); the API answers it 401.
+        return "key:" + hashlib.sha256(presented.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     if current_user.is_authenticated:
         return f"user:{current_user.id}"
     return ""
