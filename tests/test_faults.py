@@ -453,6 +453,35 @@ def downloaded(client, auth, project_id, store, app, symbol_set_id: str) -> byte
     return store.get(app, response.get_json()["url"])
 
 
+def test_uploading_with_the_store_down_is_503_and_the_upload_can_be_repeated(
+    app, client, auth, project_id, store
+):
+    data = cli_blob("chunk-1")
+    started = client.post(
+        symbol_sets_url(project_id, "bulk_start_upload"),
+        json={"symbol_sets": [{"chunk_id": "chunk-1", "content_hash": sha512(data)}]},
+        headers=auth,
+    )
+    issued = started.get_json()["id_map"]["chunk-1"]
+
+    store.down()
+    if store.name == "local":  # the app itself takes the upload, and answers in the error shape
+        response = app.test_client().post(
+            urlsplit(issued["presigned_url"]["url"]).path,
+            data={**issued["presigned_url"]["fields"], "file": (io.BytesIO(data), "file")},
+            content_type="multipart/form-data",
+        )
+        assert_unavailable_json(response)
+    else:  # S3 itself is unreachable: the client's upload fails before reaching it
+        with pytest.raises(requests.ConnectionError):
+            store.post(app, issued["presigned_url"], data)
+
+    store.up()
+    assert store.post(app, issued["presigned_url"], data) == 204
+    assert finish(client, auth, project_id, issued["symbol_set_id"], data).status_code == 201
+    assert downloaded(client, auth, project_id, store, app, issued["symbol_set_id"]) == data
+
+
 def test_finishing_with_the_store_down_is_503_and_finishes_later(app, client, auth, project_id, store):
     data = cli_blob("chunk-1")
     set_id = upload_set(client, auth, project_id, store, app, "chunk-1", data)
