@@ -1,6 +1,7 @@
 """API rate limits: 429 throttled_error with Retry-After, per key and per user, uploads apart, in Redis."""
 
 import re
+import socket
 import uuid
 from contextlib import contextmanager
 
@@ -77,6 +78,21 @@ def test_browser_session_calls_count_per_user(client, logged_in, limits, make_us
     assert client.get("/project/1/evaluations").status_code == 200  # pages are not API calls
     other_key = make_key(make_user("grace@example.com"))
     assert client.get(PROJECTS, headers=bearer(other_key)).status_code == 200
+
+
+def test_a_session_call_with_the_database_down_is_503_and_the_limiter_keeps_its_storage(
+    app, client, logged_in, caplog
+):
+    with socket.socket() as reserved:
+        reserved.bind(("127.0.0.1", 0))  # bound, never listening: the database refuses every connection
+        down = {"DATABASE_URL": f"postgresql://postgres@127.0.0.1:{reserved.getsockname()[1]}/webapp"}
+        with app_instance(app, SQLALCHEMY_ENGINE_OPTIONS={}, **down) as down_app:
+            browser = down_app.test_client()
+            browser.set_cookie("session", client.get_cookie("session").value)
+            response = browser.get(PROJECTS)
+    assert response.status_code == 503
+    assert response.get_json()["code"] == "service_unavailable"
+    assert not [record for record in caplog.records if "Rate limit storage" in record.message]
 
 
 def test_callers_without_credentials_get_401_and_a_wrong_key_is_counted_like_any(client, limits, caplog):

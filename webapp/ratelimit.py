@@ -17,6 +17,7 @@ from limits import parse_many
 
 from .api.auth import raw_key
 from .api.errors import ApiError, error_response
+from .availability import is_unavailable
 
 API = "api"
 UPLOADS = "uploads"
@@ -50,9 +51,15 @@ def _caller() -> str:
         # A digest, never the key itself: the counters' store is not a place for secrets.
         # surrogatepass: a JSON body may carry a lone surrogate ("\ud800"); the API answers it 401.
         return "key:" + hashlib.sha256(presented.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    if current_user.is_authenticated:
-        return f"user:{current_user.id}"
-    return ""
+    try:
+        signed_in = current_user.is_authenticated
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        # The database is down: the view answers 503. Raising here would tell Flask-Limiter that
+        # its own storage failed.
+        return ""
+    return f"user:{current_user.id}" if signed_in else ""
 
 
 def _budget(scope: str) -> ApplicationLimit:
