@@ -10,6 +10,7 @@ import json
 import re
 
 import pytest
+from markupsafe import escape
 
 from webapp.extensions import db
 from webapp.models import Evaluation, Release, SymbolSet
@@ -577,3 +578,41 @@ def test_commands_refuse_text_no_database_stores(run, app, user_id, project_id):
         exit_code = 2 if message == "not a project id" else 1
         assert_clean_error(result, message, exit_code=exit_code)
     assert _stored_rows(app) == 0
+
+
+# --- the safety net -----------------------------------------------------------------------
+
+
+def test_a_domain_error_no_view_handled_is_its_message_not_a_500(app):
+    """Any ValidationError that escapes a page is a 400 page with its message; under /api the error shape."""
+    from webapp import create_app
+    from webapp.services.errors import Conflict, NotFound, PermissionDenied, ValidationError
+
+    keys = ("TESTING", "SECRET_KEY", "STORAGE_URL", "DATABASE_URL", "SQLALCHEMY_ENGINE_OPTIONS")
+    other = create_app({key: app.config[key] for key in keys})
+    errors = {
+        "invalid": (ValidationError("limit", "invalid", "Bad <limit>."), 400),
+        "missing": (NotFound("No such <thing>."), 404),
+        "denied": (PermissionDenied("Not <yours>."), 403),
+        "stale": (Conflict("Changed <meanwhile>.", code="stale"), 409),
+    }
+
+    def raises(kind):
+        raise errors[kind][0]
+
+    other.add_url_rule("/raises/<kind>", view_func=raises)
+    other.add_url_rule("/api/raises/<kind>", "api_raises", view_func=raises)
+    client = other.test_client()
+    try:
+        for kind, (error, status) in errors.items():
+            page = client.get(f"/raises/{kind}")
+            assert page.status_code == status, kind
+            assert page.mimetype == "text/html"
+            assert str(escape(error.detail)) in page.get_data(as_text=True)
+            answer = client.get(f"/api/raises/{kind}")
+            assert answer.status_code == status, kind
+            assert answer.json["detail"] == error.detail
+        assert client.get("/api/raises/invalid").json["attr"] == "limit"
+    finally:
+        with other.app_context():
+            db.engine.dispose()

@@ -5,11 +5,14 @@ from contextlib import suppress
 from flask import current_app, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, InternalServerError
+from werkzeug.exceptions import Conflict as HTTPConflict
+from werkzeug.exceptions import NotFound as HTTPNotFound
 
-from .api.errors import ApiError, error_response
+from .api.errors import ApiError, error_response, from_service_error
 from .availability import describe, is_unavailable
 from .extensions import db
+from .services.errors import Conflict, NotFound, PermissionDenied, ServiceError
 
 API_CODES = {
     400: "parse_error",
@@ -20,6 +23,9 @@ API_CODES = {
     415: "unsupported_media_type",
     429: "throttled",
 }
+
+# Domain errors a page left unhandled, as HTTP errors; anything else (ValidationError) is a 400.
+WEB_ERRORS = ((NotFound, HTTPNotFound), (PermissionDenied, Forbidden), (Conflict, HTTPConflict))
 
 # When to retry after an outage: about what a database restart or failover takes.
 RETRY_AFTER_SECONDS = 5
@@ -83,6 +89,17 @@ def handle_csrf_error(error: CSRFError):
     return _error_page(error, 403, message)
 
 
+def handle_service_error(error: ServiceError):
+    """A domain error a view left unhandled (bad input, most often): its message, never a 500."""
+    _discard_transaction()
+    if _wants_json():
+        return error_response(from_service_error(error))
+    for kind, http_error in WEB_ERRORS:
+        if isinstance(error, kind):
+            return handle_http_error(http_error(error.detail))
+    return handle_http_error(BadRequest(error.detail))
+
+
 def handle_unexpected_error(error: Exception):
     if isinstance(error, HTTPException):
         _discard_transaction()
@@ -100,4 +117,5 @@ def handle_unexpected_error(error: Exception):
 def init_app(app) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(ServiceError, handle_service_error)
     app.register_error_handler(Exception, handle_unexpected_error)
