@@ -563,19 +563,22 @@ def test_commands_refuse_text_no_database_stores(run, app, user_id, project_id):
         ),
         (("keys", "create", "ada@example.com", "--scopes", "*", "--label", NUL), "null"),
         (("keys", "create", surrogate_email, "--scopes", "*"), "surrogate"),
-        (("keys", "create", "ada@example.com", "--scopes", "*", "--projects", "٣"), "not a project id"),
+        (("keys", "create", "ada@example.com", "--scopes", "*", "--projects", "٣"), "is not a project id"),
         (
             ("keys", "create", "ada@example.com", "--scopes", "*", "--projects", "9" * 5000),
-            "not a project id",
+            "is not a project id",
         ),
-        (("symbol-sets", "mark-failed", "²", "ref", "--reason", "r"), "not a project id"),
-        (("symbol-sets", "mark-failed", "9" * 30, "ref", "--reason", "r"), "not a project id"),
+        (("symbol-sets", "mark-failed", "²", "ref", "--reason", "r"), "is not a project id"),
+        (("symbol-sets", "mark-failed", "9" * 30, "ref", "--reason", "r"), "is not a project id"),
         (("symbol-sets", "mark-failed", str(project_id), NUL, "--reason", "r"), "null"),
+        (("seed-demo", "--evaluations", "٣"), "is not a count"),
+        (("seed-demo", "--symbol-sets", "1_0"), "is not a count"),
+        (("symbol-sets", "expire-pending", "--grace-minutes", "²"), "is not a number of minutes"),
         (("symbol-sets", "mark-failed", str(project_id), "ref", "--reason", "\udcff"), "surrogate"),
     ]
     for args, message in cases:
         result = run(*args)
-        exit_code = 2 if message == "not a project id" else 1
+        exit_code = 2 if message.startswith("is not") else 1
         assert_clean_error(result, message, exit_code=exit_code)
     assert _stored_rows(app) == 0
 

@@ -21,17 +21,29 @@ def _fail(error: ServiceError | StorageError) -> click.ClickException:
     return click.ClickException(error.detail if isinstance(error, ServiceError) else str(error))
 
 
-def _project_id(text: str) -> int:
-    try:
-        return validation.integer(text, None, minimum=1, maximum=validation.INT32_MAX)
-    except ServiceError:
-        raise click.BadParameter(f"{validation.shown(text)} is not a project id (a whole number)") from None
+class WholeNumber(click.ParamType):
+    """ASCII digits within bounds (click's INT calls int(), which also takes "٣" and "1_000")."""
+
+    name = "integer"
+
+    def __init__(self, what: str, minimum: int = 0, maximum: int = validation.INT32_MAX):
+        self.what, self.minimum, self.maximum = what, minimum, maximum
+
+    def convert(self, value, param, ctx) -> int:
+        try:
+            return validation.integer(value, None, minimum=self.minimum, maximum=self.maximum)
+        except ServiceError:
+            bounds = f"{self.minimum} to {self.maximum}"
+            self.fail(f"{validation.shown(value)} is not {self.what}: use digits, {bounds}.", param, ctx)
 
 
-def _project_ids(_ctx, _param, value: str | None) -> list[int] | None:
+PROJECT_ID = WholeNumber("a project id", minimum=1)
+
+
+def _project_ids(ctx, param, value: str | None) -> list[int] | None:
     if not value:
         return None
-    return [_project_id(part.strip()) for part in value.split(",") if part.strip()]
+    return [PROJECT_ID.convert(part.strip(), param, ctx) for part in value.split(",") if part.strip()]
 
 
 @users_cli.command("create")
@@ -102,7 +114,7 @@ def create_key(email, scopes, label, projects):
 @click.option(
     "--evaluations",
     "evaluation_count",
-    type=click.IntRange(min=0),
+    type=WholeNumber("a count"),
     default=demo.DEFAULT_EVALUATIONS,
     show_default=True,
     help="How many evaluations to add to the demo project.",
@@ -110,7 +122,7 @@ def create_key(email, scopes, label, projects):
 @click.option(
     "--symbol-sets",
     "symbol_set_count",
-    type=click.IntRange(min=0, max=demo.MAX_SYMBOL_SETS),
+    type=WholeNumber("a count", maximum=demo.MAX_SYMBOL_SETS),
     default=demo.DEFAULT_SYMBOL_SETS,
     show_default=True,
     help="How many symbol sets to add (uploaded, pending and failed, with two releases). Every uploaded "
@@ -152,7 +164,7 @@ def _plural(count: int, noun: str) -> str:
 @symbol_sets_cli.command("expire-pending")
 @click.option(
     "--grace-minutes",
-    type=click.IntRange(min=0),
+    type=WholeNumber("a number of minutes"),
     default=int(symbol_uploads.EXPIRY_GRACE.total_seconds() // 60),
     show_default=True,
     help="How long past the upload URL's lifetime "
@@ -177,7 +189,7 @@ def expire_pending(grace_minutes):
 
 
 @symbol_sets_cli.command("mark-failed")
-@click.argument("project_id", callback=lambda _ctx, _param, value: _project_id(value))
+@click.argument("project_id", type=PROJECT_ID)
 @click.argument("ref")
 @click.option(
     "--reason",
