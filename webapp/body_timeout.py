@@ -21,6 +21,9 @@ from contextlib import suppress
 
 from werkzeug.exceptions import RequestTimeout
 
+from .services import validation
+from .services.errors import ValidationError
+
 # Progress is counted per step, so the deadline follows bytes as they arrive rather than per large read.
 READ_STEP = 8 * 1024
 
@@ -142,8 +145,11 @@ def _body_length(environ) -> int | None:
     """The announced body length: None for a chunked body, 0 for none."""
     if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         return None
-    length = environ.get("CONTENT_LENGTH", "")
-    return int(length) if length.isdigit() else 0
+    try:
+        # Not isdigit()/int(): a Latin-1 header may say "²", or more digits than int() reads.
+        return validation.integer(environ.get("CONTENT_LENGTH", ""), None, minimum=0)
+    except ValidationError:
+        return 0
 
 
 class BodyTimeoutMiddleware:
