@@ -2,12 +2,14 @@
 
 import hashlib
 import io
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from webapp.extensions import db
@@ -15,7 +17,7 @@ from webapp.models import ActivityLog, Project, Release, SymbolSet
 from webapp.services import accounts, symbol_uploads
 from webapp.storage.local import LocalStorage
 
-from .conftest import count_statements
+from .conftest import count_statements, installed_storage, s3_storage
 from .symbol_blobs import (
     cli_blob,
     minified_source,
@@ -86,12 +88,30 @@ class ErrorTracking:
 
     def upload(self, presigned: dict, data: bytes) -> int:
         """The multipart POST a client makes to the presigned URL (no credentials)."""
+        if not presigned["url"].startswith("http://localhost/"):  # S3 (moto's server)
+            files = {"file": ("file", data)}
+            return requests.post(
+                presigned["url"], data=presigned["fields"], files=files, timeout=30
+            ).status_code
         response = self.client.post(
             urlsplit(presigned["url"]).path,
             data={**presigned["fields"], "file": (io.BytesIO(data), "file")},
             content_type="multipart/form-data",
         )
         return response.status_code
+
+    def download(self, symbol_set_id: str) -> bytes:
+        """The bytes behind the set's download URL (local or S3)."""
+        response = self.get(f"symbol_sets/{symbol_set_id}/download")
+        assert response.status_code == 200, response.get_json()
+        url = response.get_json()["url"]
+        if url.startswith("http://localhost/"):
+            fetched = self.client.get(url)
+            assert fetched.status_code == 200
+            return fetched.get_data()
+        fetched = requests.get(url, timeout=30)
+        assert fetched.status_code == 200
+        return fetched.content
 
     def finish(self, hashes: dict):
         return self.post("symbol_sets/bulk_finish_upload", {"content_hashes": hashes})
@@ -154,11 +174,10 @@ def insert_release(app, project_id, version="9.9.9", project_name="elsewhere") -
     return release_id
 
 
-def stored_object(app, symbol_set_id) -> str | None:
+def stored_object(app, symbol_set_id, column=SymbolSet.storage_ptr) -> str | None:
+    """A key the set's row holds: its checked file (storage_ptr), upload_key or rejected_key."""
     with app.app_context():
-        return db.session.scalar(
-            select(SymbolSet.storage_ptr).where(SymbolSet.id == uuid.UUID(symbol_set_id))
-        )
+        return db.session.scalar(select(column).where(SymbolSet.id == uuid.UUID(symbol_set_id)))
 
 
 def set_count(app) -> int:
@@ -522,14 +541,17 @@ def test_download_serves_the_stored_bytes_and_marks_the_set_used(et):
     assert et.retrieve(row["id"])["last_used"] is not None
 
 
-def test_download_of_a_failed_upload_serves_the_bad_bytes_for_review(et):
+def test_a_failed_upload_has_no_file_to_download_and_its_bytes_stay_for_review(app, et, storage):
     bad = b'{"version": 3, "sources": []}'
     started = et.start({"chunk_id": "bad"}).get_json()["id_map"]["bad"]
     et.upload(started["presigned_url"], bad)
     assert et.finish({started["symbol_set_id"]: sha512(bad)}).status_code == 400
 
-    url = et.get(f"symbol_sets/{started['symbol_set_id']}/download").get_json()["url"]
-    assert et.client.get(url).get_data() == bad
+    # The API's download is the checked file only (a symbolicator must never get rejected bytes) ...
+    assert_error(et.get(f"symbol_sets/{started['symbol_set_id']}/download"), 404, "not_found")
+    # ... the rejected bytes are kept apart, for the detail page's "Download the rejected file".
+    rejected = stored_object(app, started["symbol_set_id"], SymbolSet.rejected_key)
+    assert b"".join(storage.iter_chunks(rejected)) == bad
 
 
 def test_download_without_a_file_is_404(app, et, project_id, other_project_id):
@@ -564,7 +586,12 @@ def test_start_creates_pending_sets_with_presigned_urls(app, et, project_id):
             None,
             False,
         )
-        assert issued["presigned_url"]["fields"]["key"] == row["storage_ptr"]
+        # The URL writes to a staging key of its own, never to where a checked file will live.
+        assert issued["presigned_url"]["fields"]["key"] == stored_object(
+            app, issued["symbol_set_id"], SymbolSet.upload_key
+        )
+        assert issued["presigned_url"]["fields"]["key"].startswith("staging/")
+        assert row["storage_ptr"] is None
     assert set_count(app) == 2
 
 
@@ -644,15 +671,18 @@ def test_a_different_hash_is_a_conflict_unless_skipped_or_forced(app, et, storag
     assert forced.status_code == 201
     issued = forced.get_json()["id_map"]["app"]
     assert issued["symbol_set_id"] == row["id"]
-    reset = et.retrieve(row["id"])
-    assert (reset["status"], reset["content_hash"], reset["has_uploaded_file"]) == ("pending", None, False)
-    assert storage.head(row["storage_ptr"]) is None  # the replaced file is gone
+    # The checked file stays in use until the new bytes pass.
+    assert et.retrieve(row["id"]) == row
+    assert et.download(row["id"]) == old
     assert activity(app, row["id"])[-1][0] == "replacement_started"
 
     assert et.upload(issued["presigned_url"], new) == 204
     assert et.finish({row["id"]: sha512(new)}).status_code == 201
     replaced = et.retrieve(row["id"])
     assert (replaced["status"], replaced["content_hash"]) == ("uploaded", sha512(new))
+    assert replaced["storage_ptr"] != row["storage_ptr"]
+    assert storage.head(row["storage_ptr"]) is None  # the replaced file is gone after the swap
+    assert et.download(row["id"]) == new
     assert activity(app, row["id"])[-1][:2] == ("replaced", user_id)
 
 
@@ -910,7 +940,8 @@ def test_a_bad_file_fails_the_set_with_a_readable_reason(app, et, user_id, name)
     assert row["status"] == "failed"
     assert reason in row["failure_reason"]
     assert "Traceback" not in row["failure_reason"] and "b'" not in row["failure_reason"]
-    assert row["content_hash"] == sha512(data)
+    # Rejected bytes never become the set's file.
+    assert (row["content_hash"], row["storage_ptr"], row["has_uploaded_file"]) == (None, None, False)
     assert refs(et.get("symbol_sets", status="failed")) == ["bad"]
     [(action, actor, detail)] = activity(app, issued["symbol_set_id"])
     assert (action, actor) == ("failed", user_id)
@@ -973,6 +1004,148 @@ def test_an_upload_clears_a_failure_an_external_symbolicator_recorded(app, et, p
     assert (row["status"], row["failure_reason"]) == ("uploaded", None)
 
 
+# --- a checked file never changes ---------------------------------------------------------------
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, app, storage):
+    """The app's store: the test's local folder, or a prefix of moto's S3 server."""
+    if request.param == "local":
+        yield storage
+        return
+    with installed_storage(app, s3_storage(request.getfixturevalue("s3_client"))) as s3:
+        yield s3
+
+
+def all_objects(store) -> list[str]:
+    """Every object key in the store (checked files, rejected bytes and staging objects)."""
+    later = datetime.now(UTC) + timedelta(days=1)
+    return sorted(key for prefix in ("symbol_sets/", "staging/") for key in store.list_keys(prefix, later))
+
+
+def staging_key(store, issued: dict) -> str:
+    """The store's key for what an issued URL writes (S3's form field carries the bucket prefix too)."""
+    key = issued["presigned_url"]["fields"]["key"]
+    return key if isinstance(store, LocalStorage) else key.removeprefix(store.prefix)
+
+
+def test_a_second_post_to_a_used_url_never_changes_the_checked_file(app, et, store):
+    good, evil = cli_blob("app"), cli_blob("app", version=1)
+    issued = et.start({"chunk_id": "app", "content_hash": sha512(good)}).get_json()["id_map"]["app"]
+    assert et.upload(issued["presigned_url"], good) == 204
+    assert et.finish({issued["symbol_set_id"]: sha512(good)}).status_code == 201
+    row = et.retrieve(issued["symbol_set_id"])
+
+    status = et.upload(issued["presigned_url"], evil)
+
+    if isinstance(store, LocalStorage):
+        assert status == 410  # the URL died with its upload
+    # S3 takes any POST its policy allows: the bytes land on the dead staging key, an orphan.
+    assert et.retrieve(row["id"]) == row
+    served = et.download(row["id"])
+    assert served == good
+    assert sha512(served) == row["content_hash"]
+
+
+def test_a_url_takes_one_file_even_before_finish(et):
+    first, second = cli_blob("once"), cli_blob("once", version=1)
+    issued = et.start({"chunk_id": "once"}).get_json()["id_map"]["once"]
+    assert et.upload(issued["presigned_url"], first) == 204
+
+    response = et.client.post(
+        urlsplit(issued["presigned_url"]["url"]).path,
+        data={**issued["presigned_url"]["fields"], "file": (io.BytesIO(second), "file")},
+        content_type="multipart/form-data",
+    )
+
+    assert response.status_code == 409
+    assert response.get_json()["code"] == "already_uploaded"
+    assert et.finish({issued["symbol_set_id"]: sha512(first)}).status_code == 201
+    assert et.download(issued["symbol_set_id"]) == first
+
+
+def test_the_url_of_a_deleted_set_stores_nothing(app, et, storage):
+    issued = et.start({"chunk_id": "gone"}).get_json()["id_map"]["gone"]
+    assert et.delete(f"symbol_sets/{issued['symbol_set_id']}").status_code == 204
+
+    response = et.client.post(
+        urlsplit(issued["presigned_url"]["url"]).path,
+        data={**issued["presigned_url"]["fields"], "file": (io.BytesIO(cli_blob("gone")), "file")},
+        content_type="multipart/form-data",
+    )
+
+    assert response.status_code == 410
+    assert response.get_json()["code"] == "upload_closed"
+    assert "no longer valid" in response.get_json()["detail"]
+    assert all_objects(storage) == []
+    assert not any(files for _, _, files in os.walk(storage.root))  # not even a temporary file
+
+
+def test_a_superseded_url_is_dead_and_its_bytes_are_dropped(app, et, storage):
+    first = et.start({"chunk_id": "twice"}).get_json()["id_map"]["twice"]
+    assert et.upload(first["presigned_url"], cli_blob("twice")) == 204
+    second = et.start({"chunk_id": "twice"}).get_json()["id_map"]["twice"]
+    assert second["symbol_set_id"] == first["symbol_set_id"]
+
+    assert et.upload(first["presigned_url"], cli_blob("twice")) == 410
+    assert all_objects(storage) == []  # the first URL's object went with it
+    body = assert_validation(et.finish({first["symbol_set_id"]: sha512(cli_blob("twice"))}), "file_not_found")
+    assert "presigned URL" in body["detail"]
+    assert et.retrieve(first["symbol_set_id"])["status"] == "pending"
+
+
+def test_a_failed_forced_upload_leaves_an_uploaded_set_exactly_as_it_was(app, et, store, user_id):
+    good = cli_blob("app")
+    row_id = et.upload_set("app", good)["id"]
+    assert et.download(row_id) == good  # sets last_used
+    before = et.retrieve(row_id)
+    bad = symbol_data_blob(source_and_map_payload(minified_source("app"), b"not a map"))
+    issued = et.start({"chunk_id": "app", "content_hash": sha512(bad)}, force=True).get_json()["id_map"][
+        "app"
+    ]
+    assert et.upload(issued["presigned_url"], bad) == 204
+
+    body = assert_validation(et.finish({row_id: sha512(bad)}), "invalid_symbol_data")
+
+    assert "The source map is not valid JSON" in body["detail"]
+    assert et.retrieve(row_id) == before  # status, file, size, hash, last used
+    assert et.download(row_id) == good
+    assert all_objects(store) == [before["storage_ptr"]]  # the rejected bytes are not kept
+    action, actor, detail = activity(app, row_id)[-1]
+    assert (action, actor, detail["changes"]) == ("upload_failed", user_id, [])
+    assert "The source map is not valid JSON" in detail["reason"]
+    # The URL is used up: a retried finish says so instead of checking anything again.
+    assert_validation(et.finish({row_id: sha512(bad)}), "file_not_found")
+
+
+def test_expire_pending_removes_orphaned_staging_objects_only(app, et, store):
+    done = et.start({"chunk_id": "done"}).get_json()["id_map"]["done"]
+    assert et.upload(done["presigned_url"], cli_blob("done")) == 204
+    assert et.finish({done["symbol_set_id"]: sha512(cli_blob("done"))}).status_code == 201
+    deleted = et.start({"chunk_id": "deleted"}).get_json()["id_map"]["deleted"]
+    et.delete(f"symbol_sets/{deleted['symbol_set_id']}")
+    live = et.start({"chunk_id": "live"}).get_json()["id_map"]["live"]
+    assert et.upload(live["presigned_url"], cli_blob("live")) == 204
+    # What dead URLs wrote: S3 takes it; the local store refuses it, so only a crash leaves such files.
+    for issued in (done, deleted):
+        if isinstance(store, LocalStorage):
+            store.put(staging_key(store, issued), io.BytesIO(b"late bytes"), 100)
+        else:
+            assert et.upload(issued["presigned_url"], b"late bytes") == 204
+    orphans = sorted(staging_key(store, issued) for issued in (done, deleted))
+    checked = stored_object(app, done["symbol_set_id"])
+    assert all_objects(store) == sorted([checked, staging_key(store, live), *orphans])
+
+    with app.app_context():
+        # Within the URL lifetime plus grace nothing goes: a client may still be writing.
+        assert symbol_uploads.remove_orphaned_uploads() == 0
+        later = datetime.now(UTC) + timedelta(minutes=16)
+        assert symbol_uploads.remove_orphaned_uploads(now=later) == 2
+
+    assert all_objects(store) == sorted([checked, staging_key(store, live)])
+    assert et.finish({live["symbol_set_id"]: sha512(cli_blob("live"))}).status_code == 201
+
+
 # --- deprecated single-chunk forms --------------------------------------------------------------
 
 
@@ -998,11 +1171,16 @@ def test_deprecated_start_and_finish(app, et):
     )
 
 
-def test_deprecated_start_replaces_an_uploaded_chunk(et):
+def test_deprecated_start_replaces_an_uploaded_chunk_once_the_new_file_passes(et):
     row = et.upload_set("single")
     body = et.post("symbol_sets/start_upload", None, chunk_id="single").get_json()
     assert body["symbol_set_id"] == row["id"]
-    assert et.retrieve(row["id"])["status"] == "pending"
+    assert et.retrieve(row["id"]) == row  # still uploaded, with its file, until the new one passes
+
+    new = cli_blob("single", version=1)
+    assert et.upload(body["presigned_url"], new) == 204
+    assert et.put(f"symbol_sets/{row['id']}/finish_upload", {"content_hash": sha512(new)}).status_code == 200
+    assert et.retrieve(row["id"])["content_hash"] == sha512(new)
 
 
 def test_deprecated_start_without_a_chunk_id_is_400(app, et):
@@ -1207,18 +1385,18 @@ def test_activity_log_entries_for_upload_replacement_failure_and_deletion(app, e
         ("replacement_started", user_id),
         ("replaced", user_id),
         ("replacement_started", user_id),
-        ("failed", user_id),
+        ("upload_failed", user_id),
         ("deleted", user_id),
     ]
     assert all(detail["name"] == "logged" for _, _, detail in entries)
     assert entries[0][2]["changes"] == [{"field": "content_hash", "before": None, "after": sha512(first)}]
-    assert entries[1][2]["changes"] == [{"field": "content_hash", "before": sha512(first), "after": None}]
-    assert entries[2][2]["changes"] == [{"field": "content_hash", "before": None, "after": sha512(second)}]
-    assert {
-        "field": "failure_reason",
-        "before": None,
-        "after": "The source map has no 'mappings' or 'sources' field.",
-    } in entries[4][2]["changes"]
+    assert entries[1][2]["changes"] == []  # the file stays in use while the replacement uploads
+    assert entries[2][2]["changes"] == [
+        {"field": "content_hash", "before": sha512(first), "after": sha512(second)}
+    ]
+    # The failed attempt changed nothing; the log says why it was refused.
+    assert entries[4][2]["changes"] == []
+    assert entries[4][2]["reason"] == "The source map has no 'mappings' or 'sources' field."
 
 
 def _with_own_release(app, project_id, ref):

@@ -68,18 +68,18 @@ def sets_of_every_kind(app, project_id):
             project_id,
             **{
                 "abandoned": {
-                    "storage_ptr": "symbol_sets/x/1",
+                    "upload_key": "staging/x/1",
                     "upload_started_at": now - timedelta(minutes=40),
                 },
                 "a-bit-late": {
-                    "storage_ptr": "symbol_sets/x/2",
+                    "upload_key": "staging/x/2",
                     "upload_started_at": now - timedelta(minutes=12),
                 },
                 "in-flight": {
-                    "storage_ptr": "symbol_sets/x/3",
+                    "upload_key": "staging/x/3",
                     "upload_started_at": now - timedelta(minutes=2),
                 },
-                # A finished upload clears upload_started_at; an old value with a hash must not matter either.
+                # A finished upload clears upload_key; an old upload_started_at must not matter either.
                 "uploaded": {
                     "storage_ptr": "symbol_sets/x/4",
                     "content_hash": hash_,
@@ -87,7 +87,7 @@ def sets_of_every_kind(app, project_id):
                     "uploaded_at": now - timedelta(days=2),
                 },
                 "failed": {
-                    "storage_ptr": "symbol_sets/x/5",
+                    "rejected_key": "symbol_sets/x/5",
                     "upload_started_at": now - timedelta(days=3),
                     "failure_reason": NO_SOURCEMAP,
                     "failed_at": now - timedelta(days=3),
@@ -105,7 +105,7 @@ def test_expire_pending_marks_only_abandoned_uploads_as_failed(app, run, project
     result = run("symbol-sets", "expire-pending")
 
     assert result.exit_code == 0, result.output
-    assert result.stdout == "Marked 1 pending upload as failed.\n"
+    assert result.stdout == "Expired 1 pending upload.\n"
     with app.app_context():
         rows = sets_by_ref(project_id)
         abandoned = rows["abandoned"]
@@ -113,7 +113,7 @@ def test_expire_pending_marks_only_abandoned_uploads_as_failed(app, run, project
         assert "never finished" in abandoned.failure_reason
         assert "bulk_finish_upload" in failure_reasons.describe(abandoned.failure_reason)
         assert abandoned.failed_at >= sets_of_every_kind
-        assert abandoned.content_hash is None and abandoned.storage_ptr == "symbol_sets/x/1"
+        assert (abandoned.content_hash, abandoned.storage_ptr, abandoned.upload_key) == (None, None, None)
         [entry] = activity_for(abandoned)
         assert (entry.activity, entry.user_id, entry.scope) == ("failed", None, symbol_sets.SCOPE)
         assert entry.detail["changes"] == [
@@ -135,7 +135,7 @@ def test_expire_pending_with_a_shorter_grace(app, run, project_id, sets_of_every
     result = run("symbol-sets", "expire-pending", "--grace-minutes", "5")
 
     assert result.exit_code == 0, result.output
-    assert result.stdout == "Marked 2 pending uploads as failed.\n"
+    assert result.stdout == "Expired 2 pending uploads.\n"
     with app.app_context():
         rows = sets_by_ref(project_id)
         assert rows["abandoned"].status == rows["a-bit-late"].status == "failed"
@@ -275,8 +275,18 @@ def test_seed_demo_adds_symbol_sets_of_every_status_with_real_objects(app, run):
         with_objects = 0
         for row in rows:
             assert now - timedelta(days=30) <= row.created_at <= now
-            if row.storage_ptr:
-                assert row.storage_ptr.startswith(f"symbol_sets/{project.id}/{row.id}/")
+            if row.storage_ptr or row.rejected_key:
+                assert (row.storage_ptr or row.rejected_key).startswith(f"symbol_sets/{project.id}/{row.id}/")
+            if row.rejected_key:
+                # Rejected bytes are kept for review, apart from any checked file.
+                assert (row.status, row.storage_ptr, row.content_hash) == ("failed", None, None)
+                with (
+                    storage.open(row.rejected_key) as stream,
+                    pytest.raises(symbol_data.InvalidSymbolData) as rejected,
+                ):
+                    symbol_data.inspect(stream)
+                assert str(rejected.value) == row.failure_reason
+                with_objects += 1
             if row.content_hash is None:
                 continue
             # Every set that claims a file has its own object, and the hash is of exactly those bytes.
@@ -285,14 +295,9 @@ def test_seed_demo_adds_symbol_sets_of_every_status_with_real_objects(app, run):
                 stored = stream.read()
             assert hashlib.sha512(stored).hexdigest() == row.content_hash
             assert len(stored) == row.size_bytes
-            if row.status == "uploaded":
-                info = symbol_data.inspect(io.BytesIO(stored))
-                assert (info.kind, info.chunk_id) == ("symbol_data", row.ref)
-                assert row.uploaded_at is not None and row.failure_reason is None
-            else:
-                with pytest.raises(symbol_data.InvalidSymbolData) as rejected:
-                    symbol_data.inspect(io.BytesIO(stored))
-                assert str(rejected.value) == row.failure_reason
+            info = symbol_data.inspect(io.BytesIO(stored))
+            assert (info.kind, info.chunk_id) == ("symbol_data", row.ref)
+            assert row.uploaded_at is not None and row.failure_reason is None
         assert with_objects >= 15
         assert len({row.storage_ptr for row in rows if row.storage_ptr}) == len(
             [r for r in rows if r.storage_ptr]
@@ -300,7 +305,8 @@ def test_seed_demo_adds_symbol_sets_of_every_status_with_real_objects(app, run):
 
         pending = [row for row in rows if row.status == "pending"]
         for row in pending:
-            assert row.storage_ptr and storage.head(row.storage_ptr) is None
+            assert row.storage_ptr is None and storage.head(row.upload_key) is None
+            assert row.upload_key.startswith(f"staging/symbol_sets/{project.id}/{row.id}/")
             assert now - timedelta(minutes=5) <= row.upload_started_at <= now
 
         failed = [row for row in rows if row.status == "failed"]
@@ -418,3 +424,25 @@ def test_expire_pending_also_removes_partial_files_of_crashed_uploads(app, run):
     assert "Removed 1 partial object left by interrupted uploads." in result.stdout
     assert not os.path.exists(old) and os.path.exists(recent)
     os.unlink(recent)
+
+
+def test_expire_pending_removes_what_dead_upload_urls_wrote(app, run, project_id):
+    live_key = symbol_sets.new_staging_key(project_id, "live-set")
+    orphan = symbol_sets.new_staging_key(project_id, "deleted-set")
+    with app.app_context():
+        add_sets(project_id, live={"upload_key": live_key, "upload_started_at": utcnow()})
+        storage = get_storage()
+        for key in (orphan, live_key):
+            storage.put(key, io.BytesIO(b"bytes"), 100)
+    an_hour_ago = time.time() - 3600
+    for key in (orphan, live_key):
+        os.utime(os.path.join(storage.root, key), (an_hour_ago, an_hour_ago))
+
+    result = run("symbol-sets", "expire-pending")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "No pending uploads have expired.\nRemoved 1 orphaned upload object no pending upload uses.\n"
+    )
+    assert storage.head(orphan) is None
+    assert storage.head(live_key) is not None  # its upload is live: the URL may still be finished

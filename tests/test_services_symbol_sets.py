@@ -11,6 +11,7 @@ from webapp.extensions import db
 from webapp.models import ActivityLog, Project, SymbolSet
 from webapp.services import failure_reasons, symbol_data, symbol_sets, symbol_uploads
 from webapp.services.errors import ValidationError
+from webapp.storage import get_storage
 
 from .symbol_blobs import (
     MAGIC,
@@ -253,7 +254,12 @@ def project(app_context, project_id):
 
 
 def add_set(project, ref, **fields) -> SymbolSet:
-    item = SymbolSet(project_id=project.id, ref=ref, storage_ptr=f"symbol_sets/{project.id}/{ref}", **fields)
+    """A row as the services leave it: a pending upload holds a staging key, a checked file a final key."""
+    if fields.get("upload_started_at"):
+        fields.setdefault("upload_key", f"staging/symbol_sets/{project.id}/{ref}/1")
+    if fields.get("content_hash"):
+        fields.setdefault("storage_ptr", f"symbol_sets/{project.id}/{ref}/1")
+    item = SymbolSet(project_id=project.id, ref=ref, **fields)
     db.session.add(item)
     db.session.commit()
     return item
@@ -299,8 +305,8 @@ def test_expire_pending_keeps_uploads_within_the_url_lifetime_and_grace(project)
 
 
 def test_expire_pending_leaves_uploaded_and_already_failed_sets_alone(project):
-    uploaded = add_set(project, "done", upload_started_at=T0, content_hash="a" * 128, size_bytes=10)
-    failed = add_set(project, "bad", upload_started_at=T0, failure_reason="The source map is not valid JSON.")
+    uploaded = add_set(project, "done", content_hash="a" * 128, size_bytes=10)
+    failed = add_set(project, "bad", failure_reason="The source map is not valid JSON.", failed_at=T0)
     never_started = add_set(project, "marked", upload_started_at=None)
 
     assert symbol_uploads.expire_pending(now=T0 + timedelta(days=30)) == 0
@@ -308,6 +314,23 @@ def test_expire_pending_leaves_uploaded_and_already_failed_sets_alone(project):
     assert reload(uploaded).status == "uploaded"
     assert reload(failed).failure_reason == "The source map is not valid JSON."
     assert reload(never_started).status == "pending"
+
+
+def test_an_expired_replacement_keeps_the_checked_file_and_drops_the_staging_object(project):
+    storage = get_storage()
+    item = add_set(project, "in-use", content_hash="a" * 128, size_bytes=10, upload_started_at=T0)
+    storage.put(item.upload_key, io.BytesIO(b"never finished"), 100)
+    staging, before = item.upload_key, (item.storage_ptr, item.content_hash, item.size_bytes)
+
+    assert symbol_uploads.expire_pending(now=T0 + timedelta(days=1)) == 1
+
+    item = reload(item)
+    assert (item.status, item.upload_key, item.failure_reason) == ("uploaded", None, None)
+    assert (item.storage_ptr, item.content_hash, item.size_bytes) == before
+    assert storage.head(staging) is None
+    [(_, activity, detail)] = activities(item)
+    assert activity == "upload_failed"
+    assert "never finished" in detail["reason"]
 
 
 def test_expire_pending_honours_a_custom_grace(project):

@@ -22,8 +22,8 @@ from werkzeug.http import parse_options_header
 from werkzeug.serving import make_server
 
 from webapp import create_app
-from webapp.storage import build_storage, get_storage
-from webapp.storage.base import ObjectNotFound, ObjectTooLarge, StorageError
+from webapp.storage import build_storage, get_storage, set_upload_check
+from webapp.storage.base import ObjectExists, ObjectNotFound, ObjectTooLarge, StorageError
 from webapp.storage.local import LocalStorage
 from webapp.storage.s3 import S3Storage
 
@@ -106,8 +106,16 @@ class Backend:
         )
 
 
+@pytest.fixture
+def live_keys(app):
+    """The keys the local upload URL treats as live uploads (the services' check is tested with them)."""
+    keys = {KEY}
+    set_upload_check(app, keys.__contains__)
+    return keys
+
+
 @pytest.fixture(params=["local", "s3"])
-def backend(request, app, tmp_path):
+def backend(request, app, tmp_path, live_keys):
     if request.param == "local":
         storage = LocalStorage(tmp_path / "objects", secret_key=app.config["SECRET_KEY"])
     else:
@@ -117,7 +125,7 @@ def backend(request, app, tmp_path):
 
 
 @pytest.fixture
-def local(app, tmp_path):
+def local(app, tmp_path, live_keys):
     storage = LocalStorage(tmp_path / "objects", secret_key=app.config["SECRET_KEY"])
     with installed_storage(app, storage):
         yield Backend("local", storage, app)
@@ -178,6 +186,42 @@ def test_too_large_stores_nothing_and_keeps_the_old_object(backend):
     assert storage.head("other/key") is None
     if backend.name == "local":
         assert backend.stored_files() == [KEY]  # no temporary file left behind
+
+
+def test_move_renames_an_object_within_the_store(backend):
+    storage = backend.storage
+    data = sample(MiB + 7)
+    storage.put("staging/a/1", io.BytesIO(data), max_bytes=2 * MiB)
+    storage.put("final/a/1", io.BytesIO(b"older"), max_bytes=MiB)
+
+    storage.move("staging/a/1", "final/a/1")
+
+    assert storage.head("staging/a/1") is None
+    assert b"".join(storage.iter_chunks("final/a/1")) == data  # replaced whole
+    with pytest.raises(ObjectNotFound):
+        storage.move("staging/a/1", "final/a/2")
+    assert storage.head("final/a/2") is None
+    with pytest.raises(ValueError):
+        storage.move("final/a/1", "../escape")
+    # What is written to the old key later is a new object; the moved one does not change.
+    storage.put("staging/a/1", io.BytesIO(b"late"), max_bytes=MiB)
+    assert b"".join(storage.iter_chunks("final/a/1")) == data
+
+
+def test_list_keys_under_a_prefix_written_before_a_cutoff(backend):
+    storage = backend.storage
+    for key in ("staging/p/1", "staging/p/2", "staging2/x", "other/staging/y"):
+        storage.put(key, io.BytesIO(b"x"), max_bytes=10)
+    if backend.name == "local":  # put()'s temporary files are not objects
+        with open(os.path.join(backend.storage.root, "staging", "p", ".3.abc.part"), "wb") as partial:
+            partial.write(b"half")
+
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    earlier = datetime.now(UTC) - timedelta(minutes=1)
+
+    assert sorted(storage.list_keys("staging/", modified_before=later)) == ["staging/p/1", "staging/p/2"]
+    assert list(storage.list_keys("staging/", modified_before=earlier)) == []
+    assert list(storage.list_keys("nothing/", modified_before=later)) == []
 
 
 @pytest.mark.parametrize(
@@ -350,6 +394,39 @@ def assert_refused(response, status: int, code: str):
     assert response.get_json()["detail"]
 
 
+def test_an_upload_url_takes_one_file_and_never_replaces_it(local):
+    presigned = local.presign_upload()
+    assert upload(local, presigned.fields, b"first").status_code == 204
+
+    assert_refused(upload(local, presigned.fields, b"second"), 409, "already_uploaded")
+    assert b"".join(local.storage.iter_chunks(KEY)) == b"first"
+
+
+def test_two_racing_uploads_to_one_url_store_exactly_one(local):
+    # Both passed the "not written yet" question; the write itself refuses the one that lands second.
+    local.storage.create(KEY, io.BytesIO(b"first"), max_bytes=100)
+    with pytest.raises(ObjectExists):
+        local.storage.create(KEY, io.BytesIO(b"second"), max_bytes=100)
+    assert b"".join(local.storage.iter_chunks(KEY)) == b"first"
+    assert local.stored_files() == [KEY]  # no temporary file left behind
+
+
+def test_an_upload_url_whose_upload_ended_is_refused_before_any_byte(local, live_keys):
+    presigned = local.presign_upload()
+    live_keys.clear()  # finished, superseded or deleted: the services no longer call the key live
+
+    assert_refused(upload(local, presigned.fields, sample(MiB)), 410, "upload_closed")
+    assert local.stored_files() == []
+
+
+def test_without_an_upload_check_every_upload_is_refused(local, app):
+    app.extensions.pop("storage.upload_check")
+    presigned = local.presign_upload()
+
+    assert_refused(upload(local, presigned.fields), 410, "upload_closed")
+    assert local.stored_files() == []
+
+
 def test_upload_url_is_the_app_own(local):
     presigned = local.presign_upload()
     assert presigned.url == "http://localhost/storage/upload"
@@ -377,16 +454,15 @@ def test_key_that_does_not_match_the_policy_is_refused(local):
 
 
 def test_oversize_upload_is_refused_and_stores_nothing(local):
-    local.storage.put(KEY, io.BytesIO(b"previous"), max_bytes=100)
     fields = local.presign_upload(max_bytes=1000).fields
 
     assert_refused(upload(local, fields, b"x" * 1001), 413, "file_too_large")
     # A body far past the limit is refused from its Content-Length, before the file is read.
     assert_refused(upload(local, fields, b"x" * (200 * 1024)), 413, "file_too_large")
 
-    assert local.stored_files() == [KEY]
-    assert b"".join(local.storage.iter_chunks(KEY)) == b"previous"
-    assert upload(local, fields, b"x" * 1000).status_code == 204  # exactly the limit
+    assert local.stored_files() == []
+    assert upload(local, fields, b"x" * 1000).status_code == 204  # exactly the limit (the URL is unused)
+    assert local.storage.head(KEY).size == 1000
 
 
 def test_chunked_upload_without_content_length_is_capped(local):

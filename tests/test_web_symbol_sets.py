@@ -1,5 +1,6 @@
 """HTML views for symbol sets: list with tabs, detail, replace upload, download, delete, summary."""
 
+import hashlib
 import io
 import json
 import re
@@ -13,6 +14,9 @@ from webapp.models import Release, SymbolSet
 from webapp.models.types import utcnow
 from webapp.services import accounts, symbol_sets, symbol_uploads
 from webapp.storage import get_storage
+from webapp.storage.local import LocalStorage
+
+from .conftest import installed_storage
 
 HX = {"HX-Request": "true"}
 GOOD_MAP = json.dumps(
@@ -48,7 +52,7 @@ def make_set(app, user_id, project_id):
                 symbol_sets.mark_failed(target, ref, reason or "The source map is missing.")
             elif state == "pending":
                 row = db.session.get(SymbolSet, row.pk)
-                row.storage_ptr = f"symbol_sets/{target.id}/{set_id}/pending"
+                row.upload_key = symbol_sets.new_staging_key(target.id, set_id)
                 row.upload_started_at = utcnow()
                 db.session.commit()
             db.session.remove()
@@ -294,11 +298,13 @@ def test_download_redirects_to_a_signed_url(client, logged_in, project_id, make_
     assert response.status_code == 404 and "no uploaded file" in response.get_data(as_text=True)
 
 
-def upload(client, token, project_id, set_id, source, source_map, headers=None):
+def upload(client, token, project_id, set_id, source, source_map, headers=None, confirmed=True):
+    """POST the replace form; `confirmed` as the form sends it once the user confirmed (or ticked)."""
     return client.post(
         detail_url(project_id, set_id, "replace"),
         data={
             **({"csrf_token": token} if token else {}),
+            **({"confirmed": "1"} if confirmed else {}),
             "source": (io.BytesIO(source), "app.min.js"),
             "source_map": (io.BytesIO(source_map), "app.min.js.map"),
         },
@@ -323,20 +329,105 @@ def test_replace_failed_set_with_good_files_over_htmx(client, logged_in, project
         assert stream.read().startswith(b"posthog_error_tracking")
 
 
-def test_replace_with_a_broken_map_marks_the_set_failed_and_says_why(
-    client, logged_in, project_id, make_set, app
+@pytest.fixture
+def own_storage(app, tmp_path):
+    """A store of the test's own, so every object left behind (or not) is visible."""
+    with installed_storage(app, LocalStorage(tmp_path / "objects", secret_key=app.config["SECRET_KEY"])):
+        yield
+
+
+def all_objects(app) -> list[str]:
+    later = utcnow() + timedelta(days=1)
+    with app.app_context():
+        storage = get_storage()
+        return sorted(
+            key for prefix in ("symbol_sets/", "staging/") for key in storage.list_keys(prefix, later)
+        )
+
+
+def test_a_failed_replacement_leaves_the_uploaded_set_exactly_as_it_was(
+    client, logged_in, project_id, make_set, app, own_storage
 ):
     set_id = make_set("chunk-ok")
+    assert client.get(detail_url(project_id, set_id, "download")).status_code == 303  # sets last_used
+    before = stored(app, set_id)
+    with app.app_context():
+        good = b"".join(get_storage().iter_chunks(before.storage_ptr))
+
     response = upload(
         client, logged_in, project_id, set_id, minified("chunk-ok"), b'{"version": 3, "sources": ['
     )
+
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert "<html" in html and "Why it failed" in html
-    assert "The source map is not valid JSON" in html
+    assert "The new files did not pass the check" in html and "The source map is not valid JSON" in html
+    assert "Nothing was replaced: the file in use is unchanged." in html
+    assert "Why it failed" not in html
+    after = stored(app, set_id)
+    fields = ("status", "storage_ptr", "size_bytes", "content_hash", "last_used", "failure_reason")
+    assert {f: getattr(after, f) for f in fields} == {f: getattr(before, f) for f in fields}
+    assert after.status == "uploaded"
+    assert all_objects(app) == [before.storage_ptr]  # the rejected bytes were not kept
+    with app.app_context():
+        assert b"".join(get_storage().iter_chunks(after.storage_ptr)) == good
+    assert hashlib.sha512(good).hexdigest() == after.content_hash
+    assert "tried a new file that failed the check (the file in use was kept)" in html
+    assert "The source map is not valid JSON" in html.split("<h2>Activity</h2>")[1]
+
+
+def test_a_failed_first_upload_marks_the_set_failed_and_keeps_the_rejected_file(
+    client, logged_in, project_id, make_set, app
+):
+    set_id = make_set("chunk-new", "pending")
+    broken = b'{"version": 3, "sources": ['
+
+    response = upload(client, logged_in, project_id, set_id, minified("chunk-new"), broken)
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Why it failed" in html and "The source map is not valid JSON" in html
+    assert "recorded a failure" in html
     item = stored(app, set_id)
     assert item.status == "failed" and "not valid JSON" in item.failure_reason
-    assert "recorded a failure" in html
+    assert (item.storage_ptr, item.content_hash) == (None, None)  # nothing checked to serve
+    assert client.get(detail_url(project_id, set_id, "download")).status_code == 404
+    assert "Download the rejected file" in html
+    rejected = client.get(detail_url(project_id, set_id, "download-rejected"))
+    assert rejected.status_code == 303
+    fetched = client.get(rejected.headers["Location"])
+    assert fetched.status_code == 200 and broken in fetched.data
+    assert "chunk-new.rejected.symbols" in fetched.headers["Content-Disposition"]
+
+
+def test_replacing_an_uploaded_set_asks_for_confirmation_first(client, logged_in, project_id, make_set, app):
+    set_id = make_set("chunk-ok")
+    before = stored(app, set_id)
+    page = client.get(detail_url(project_id, set_id)).get_data(as_text=True)
+    form = re.search(r'<form method="post" enctype="multipart/form-data"[^>]*>', page).group(0)
+    assert 'hx-confirm="This replaces the file in use.' in form
+    assert """hx-vals='{"confirmed": "1"}'""" in form
+
+    # Without JavaScript (no dialog, so no "confirmed"): nothing happens, the page asks for a tick.
+    response = upload(client, logged_in, project_id, set_id, minified("chunk-ok"), GOOD_MAP, confirmed=False)
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "This replaces the file in use. Tick the box to confirm" in html
+    assert re.search(r'<input type="checkbox" name="confirmed" value="1" required>', html)
+    assert stored(app, set_id).content_hash == before.content_hash
+    response = upload(
+        client, logged_in, project_id, set_id, minified("chunk-ok"), GOOD_MAP.replace(b"[]", b'["a"]')
+    )
+    assert response.status_code == 303
+    assert stored(app, set_id).content_hash != before.content_hash
+
+    pending = make_set("chunk-pending", "pending")
+    page = client.get(detail_url(project_id, pending)).get_data(as_text=True)
+    assert 'hx-confirm="This replaces' not in page
+    response = upload(
+        client, logged_in, project_id, pending, minified("chunk-pending"), GOOD_MAP, confirmed=False
+    )
+    assert response.status_code == 303
 
 
 def test_replace_without_javascript_redirects_to_detail(client, logged_in, project_id, make_set, app):

@@ -171,19 +171,25 @@ def _plural(count: int, noun: str) -> str:
     f"({symbol_uploads.UPLOAD_URL_SECONDS // 60} minutes) an upload may still finish.",
 )
 def expire_pending(grace_minutes):
-    """Mark uploads that were started but never finished as failed (run it from cron).
+    """End uploads that were started but never finished (run it from cron).
 
-    Also removes partial objects (older than an hour) that a crashed process left in storage.
+    A set with no checked file is marked failed; one with a checked file keeps it. Also removes objects
+    written to upload URLs after their upload ended, and partial objects (older than an hour) that a
+    crashed process left in storage.
     """
+    grace = timedelta(minutes=grace_minutes)
     try:
-        count = symbol_uploads.expire_pending(grace=timedelta(minutes=grace_minutes))
+        count = symbol_uploads.expire_pending(grace=grace)
+        orphans = symbol_uploads.remove_orphaned_uploads(grace=grace)
         removed = symbol_uploads.remove_abandoned_uploads()
     except (ServiceError, StorageError) as error:
         raise click.ClickException(getattr(error, "detail", None) or str(error)) from None
     if count:
-        click.echo(f"Marked {_plural(count, 'pending upload')} as failed.")
+        click.echo(f"Expired {_plural(count, 'pending upload')}.")
     else:
         click.echo("No pending uploads have expired.")
+    if orphans:
+        click.echo(f"Removed {_plural(orphans, 'orphaned upload object')} no pending upload uses.")
     if removed:
         click.echo(f"Removed {_plural(removed, 'partial object')} left by interrupted uploads.")
 

@@ -44,11 +44,17 @@ class SymbolSet(db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The object key of the upload in progress or of the stored file.
+    # The object key of the checked file: set only together with its content_hash, once the bytes
+    # under it passed the checks. No upload URL ever names it, so the file cannot change.
     storage_ptr: Mapped[str | None] = mapped_column(String(500))
-    # sha512 hex of the stored bytes; None while an upload is pending.
+    # sha512 hex of the bytes under storage_ptr; None until a file passed the checks.
     content_hash: Mapped[str | None] = mapped_column(String(128))
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # The staging key the current upload URL writes to; None when no upload is pending. Finishing moves
+    # the object away and clears it, so the URL is dead from then on.
+    upload_key: Mapped[str | None] = mapped_column(String(500), unique=True)
+    # The bytes of the latest upload that failed the checks, kept for admins to review (never checked).
+    rejected_key: Mapped[str | None] = mapped_column(String(500))
     failure_reason: Mapped[str | None] = mapped_column(Text)
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the latest upload URL was issued (pending uploads expire from here).
@@ -66,6 +72,11 @@ class SymbolSet(db.Model):
         if self.content_hash is not None:
             return "uploaded"
         return "pending"
+
+    @property
+    def replacement_pending(self) -> bool:
+        """An upload was started for a set whose checked file stays in use until the new one passes."""
+        return self.upload_key is not None and self.content_hash is not None
 
     @property
     def has_uploaded_file(self) -> bool:

@@ -16,8 +16,12 @@ def record(
     activity: str,
     name: str,
     changes: list[dict] | None = None,
+    reason: str | None = None,
 ) -> None:
-    """Add one entry to the current transaction."""
+    """Add one entry to the current transaction (`reason`: why an attempt failed that changed nothing)."""
+    detail = {"name": name, "changes": changes or []}
+    if reason is not None:
+        detail["reason"] = reason
     session.add(
         ActivityLog(
             project_id=project.id,
@@ -25,7 +29,7 @@ def record(
             scope=scope,
             item_id=str(item_id),
             activity=activity,
-            detail={"name": name, "changes": changes or []},
+            detail=detail,
         )
     )
 

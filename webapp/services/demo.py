@@ -597,8 +597,12 @@ def _symbolicator_reason(kind: str, bundle: Bundle) -> str:
 class _DemoSet:
     row: dict
     history: list[dict]
-    blob: bytes | None  # stored under row["storage_ptr"] before the row is written
+    blob: bytes | None  # stored under `key` before the row is written
     status: str
+
+    @property
+    def key(self) -> str | None:
+        return self.row["storage_ptr"] or self.row["rejected_key"]
 
 
 def _entry(row: dict, user_id: int | None, name: str, changes: list[dict], at: datetime) -> dict:
@@ -650,7 +654,9 @@ def _demo_set(
         "release_id": release_id,
         "created_at": created_at,
         "last_used": None,
-        "storage_ptr": None if external else f"symbol_sets/{project_id}/{set_id}/{rng.getrandbits(64):016x}",
+        "storage_ptr": None,
+        "upload_key": None,
+        "rejected_key": None,
         "content_hash": None,
         "size_bytes": None,
         "failure_reason": None,
@@ -661,11 +667,16 @@ def _demo_set(
     blob, history = None, []
     finished = min(now, created_at + timedelta(seconds=rng.uniform(1, 20)))
     if status == "pending":
-        row["upload_started_at"] = created_at
+        row.update(upload_started_at=created_at, upload_key=symbol_sets.new_staging_key(project_id, set_id))
     elif status == "uploaded":
         blob = symbol_data_blob(bundle.source, json.dumps(bundle.source_map).encode())
         digest = hashlib.sha512(blob).hexdigest()
-        row.update(content_hash=digest, size_bytes=len(blob), uploaded_at=finished)
+        row.update(
+            storage_ptr=symbol_sets.new_object_key(project_id, set_id),
+            content_hash=digest,
+            size_bytes=len(blob),
+            uploaded_at=finished,
+        )
         if rng.random() < 0.6:
             # Fetched by a symbolicator (or downloaded) since.
             row["last_used"] = finished + rng.random() * (now - finished)
@@ -689,14 +700,12 @@ def _demo_set(
     else:
         # Uploaded, then rejected by the check on finish: the bytes are kept for the admin to download.
         blob = symbol_data_blob(bundle.source, _broken_map(failure, bundle))
-        digest = hashlib.sha512(blob).hexdigest()
         row.update(
-            content_hash=digest, size_bytes=len(blob), failure_reason=_rejection(blob), failed_at=finished
+            rejected_key=symbol_sets.new_object_key(project_id, set_id),
+            failure_reason=_rejection(blob),
+            failed_at=finished,
         )
-        changes = [
-            {"field": "content_hash", "before": None, "after": digest},
-            {"field": "failure_reason", "before": None, "after": row["failure_reason"]},
-        ]
+        changes = [{"field": "failure_reason", "before": None, "after": row["failure_reason"]}]
         history.append(_entry(row, user_id, "failed", changes, finished))
     return _DemoSet(row, history, blob, status)
 
@@ -781,7 +790,7 @@ def seed_symbol_sets(
             failed += 1
         sets.append(_demo_set(project.id, user.id, index, failure, now, demo_releases, rng))
     storage = get_storage()
-    _store_objects(storage, [(item.row["storage_ptr"], item.blob) for item in sets if item.blob is not None])
+    _store_objects(storage, [(item.key, item.blob) for item in sets if item.blob is not None])
     written = 0
     try:
         for start in range(0, len(sets), batch_size):
@@ -793,9 +802,7 @@ def seed_symbol_sets(
                     session.execute(insert(ActivityLog.__table__), entries)
             written += len(batch)
     except BaseException:
-        _delete_objects(
-            storage, [item.row["storage_ptr"] for item in sets[written:] if item.blob is not None]
-        )
+        _delete_objects(storage, [item.key for item in sets[written:] if item.blob is not None])
         raise
     statuses = [item.status for item in sets]
     return SeededSymbolSets(

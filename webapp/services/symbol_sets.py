@@ -164,9 +164,22 @@ def validate_ref(value: Any, attr: str) -> str:
     return value
 
 
-def new_object_key(project: Project, symbol_set_id) -> str:
-    """A fresh key per upload, so a stale URL can never overwrite a newer file."""
-    return f"symbol_sets/{project.id}/{symbol_set_id}/{secrets.token_hex(8)}"
+def new_object_key(project_id: int, symbol_set_id) -> str:
+    """A fresh final key for one checked (or rejected) file; no upload URL ever names it."""
+    return f"symbol_sets/{project_id}/{symbol_set_id}/{secrets.token_hex(8)}"
+
+
+STAGING_PREFIX = "staging/"
+
+
+def new_staging_key(project_id: int, symbol_set_id) -> str:
+    """A fresh key for one upload URL to write to; finishing moves the object away, killing the key."""
+    return f"{STAGING_PREFIX}symbol_sets/{project_id}/{symbol_set_id}/{secrets.token_hex(16)}"
+
+
+def object_keys(row: SymbolSet) -> list[str]:
+    """Every object a set holds: its checked file, a pending upload and rejected bytes."""
+    return [key for key in (row.storage_ptr, row.upload_key, row.rejected_key) if key]
 
 
 # --- review actions -----------------------------------------------------------------------
@@ -195,7 +208,7 @@ def delete_symbol_sets(project: Project, actor: User | None, ids: list[Any]) -> 
                 .with_for_update()
             )
         )
-        objects = [row.storage_ptr for row in rows if row.storage_ptr]
+        objects = [key for row in rows for key in object_keys(row)]
         for row in rows:
             activity.record(session, project, actor, SCOPE, row.id, "deleted", row.ref)
             session.delete(row)
@@ -208,8 +221,12 @@ def delete_symbol_set(project: Project, actor: User | None, symbol_set_id: Any) 
     delete_symbol_sets(project, actor, [item.id])
 
 
+def _download_name(ref: str, suffix: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", ref)[:100] + suffix
+
+
 def download_url(project: Project, symbol_set_id: Any) -> str:
-    """A short-lived URL for the stored bytes; counts as a use of the set."""
+    """A short-lived URL for the checked file (its sha512 is content_hash); counts as a use of the set."""
     item = get_symbol_set(project, symbol_set_id)
     if not item.has_uploaded_file:
         raise NotFound("This symbol set has no uploaded file.")
@@ -217,7 +234,16 @@ def download_url(project: Project, symbol_set_id: Any) -> str:
     with write_transaction() as session:
         row = session.scalar(select(SymbolSet).where(SymbolSet.id == item.id))
         row.last_used = utcnow()
-    filename = re.sub(r"[^A-Za-z0-9._-]+", "_", ref)[:100] + ".symbols"
+    return get_storage().presign_download(key, DOWNLOAD_URL_SECONDS, filename=_download_name(ref, ".symbols"))
+
+
+def rejected_download_url(project: Project, symbol_set_id: Any) -> str:
+    """A short-lived URL for the bytes of the latest upload that failed the checks, for review."""
+    item = get_symbol_set(project, symbol_set_id)
+    if not item.rejected_key:
+        raise NotFound("This symbol set has no rejected file.")
+    key, filename = item.rejected_key, _download_name(item.ref, ".rejected.symbols")
+    db.session.rollback()  # no transaction stays open while storage is called
     return get_storage().presign_download(key, DOWNLOAD_URL_SECONDS, filename=filename)
 
 

@@ -5,6 +5,7 @@ and stored bytes are checked before the results are written.
 """
 
 import hashlib
+import itertools
 import re
 import tempfile
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -22,10 +24,18 @@ from ..extensions import db
 from ..models import Project, Release, SymbolSet, User
 from ..models.types import utcnow
 from ..storage import get_storage
-from ..storage.base import ObjectNotFound, PresignedPost, Storage
+from ..storage.base import ObjectNotFound, PresignedPost, Storage, StorageError
 from . import activity, symbol_data
 from .errors import NotFound, ValidationError
-from .symbol_sets import SCOPE, delete_objects, get_symbol_set, new_object_key, validate_ref
+from .symbol_sets import (
+    SCOPE,
+    STAGING_PREFIX,
+    delete_objects,
+    get_symbol_set,
+    new_object_key,
+    new_staging_key,
+    validate_ref,
+)
 from .validation import boolean, parse_uuid
 
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
@@ -228,7 +238,7 @@ def start_uploads(project: Project, actor: User | None, body: Mapping) -> list[I
 
 def _start(project: Project, actor: User | None, request: StartRequest) -> list[IssuedUpload]:
     now = utcnow()
-    replaced_objects = []
+    abandoned_objects = []
     issued: list[tuple[str, SymbolSet]] = []
     with write_transaction() as session:
         plan, _ = _plan(session, project, request, lock=True)
@@ -238,31 +248,24 @@ def _start(project: Project, actor: User | None, request: StartRequest) -> list[
             symbol_set = SymbolSet(project_id=project.id, ref=item.chunk_id, release_id=item.release_id)
             session.add(symbol_set)
             session.flush()
-            symbol_set.storage_ptr = new_object_key(project, symbol_set.id)
+            symbol_set.upload_key = new_staging_key(project.id, symbol_set.id)
             symbol_set.upload_started_at = now
             issued.append((item.chunk_id, symbol_set))
         for item, current in plan.reissue:
-            if current.storage_ptr:
-                replaced_objects.append(current.storage_ptr)
+            if current.upload_key:
+                # The previous URL dies with its key; whatever it wrote is dropped.
+                abandoned_objects.append(current.upload_key)
             if current.status == "uploaded":
+                # The checked file stays in use (status, file, hash) until the new bytes pass.
                 activity.record(
-                    session,
-                    project,
-                    actor,
-                    SCOPE,
-                    current.id,
-                    "replacement_started",
-                    current.ref,
-                    [{"field": "content_hash", "before": current.content_hash, "after": None}],
+                    session, project, actor, SCOPE, current.id, "replacement_started", current.ref
                 )
-            current.storage_ptr = new_object_key(project, current.id)
-            current.content_hash = None
-            current.size_bytes = None
+            current.upload_key = new_staging_key(project.id, current.id)
             current.upload_started_at = now
             issued.append((item.chunk_id, current))
         session.flush()
-        keys = [(chunk_id, str(item.id), item.storage_ptr) for chunk_id, item in issued]
-    delete_objects(replaced_objects)
+        keys = [(chunk_id, str(item.id), item.upload_key) for chunk_id, item in issued]
+    delete_objects(abandoned_objects)
     storage = get_storage()
     return [
         IssuedUpload(
@@ -303,12 +306,17 @@ class _HashingReader:
 
 @dataclass(frozen=True)
 class _Target:
-    """A stored object to check, read off its row before any storage call."""
+    """An upload to check, read off its row before any storage call.
+
+    `key` is a fresh final key that no URL names: the bytes are checked there, so what passes is what
+    is served. `staging` is the key the upload URL wrote (None for a browser replacement).
+    """
 
     symbol_set_id: Any
     ref: str
-    key: str | None
+    key: str
     claimed_hash: str | None = None
+    staging: str | None = None
 
 
 @dataclass
@@ -358,32 +366,101 @@ def _file_not_found(target: _Target) -> UploadError:
     )
 
 
+def _map(function, items: list) -> list:
+    """function over items, a few at a time (each is a round trip to S3)."""
+    if len(items) == 1:
+        return [function(items[0])]
+    with ThreadPoolExecutor(max_workers=CHECK_CONCURRENCY) as pool:
+        return list(pool.map(function, items))
+
+
+def _take_uploads(targets: list[_Target]) -> None:
+    """Move every staging object to its target key, or none: one missing changes nothing.
+
+    After the move the staging key is empty: a later write to the URL cannot touch what is checked.
+    """
+    storage = get_storage()
+
+    def move(target: _Target) -> Exception | None:
+        try:
+            storage.move(target.staging, target.key)
+        except StorageError as error:
+            return error
+        return None
+
+    errors = _map(move, targets)
+    failed = [(target, error) for target, error in zip(targets, errors, strict=True) if error]
+    if failed:
+        _put_back([target for target, error in zip(targets, errors, strict=True) if error is None])
+        target, error = failed[0]
+        if isinstance(error, ObjectNotFound):
+            raise _file_not_found(target) from None
+        raise error
+
+
+def _put_back(targets: list[_Target]) -> None:
+    """Undo _take_uploads for these targets, so a retried finish finds the files where it left them."""
+    storage = get_storage()
+    for target in targets:
+        try:
+            storage.move(target.key, target.staging)
+        except StorageError:
+            current_app.logger.exception("Could not move %s back to %s", target.key, target.staging)
+
+
 def _check_all(targets: list[_Target]) -> list[_Checked]:
-    """Check every object (a few at a time: each is a round trip to S3); one missing changes nothing."""
     storage = get_storage()
 
     def check(target: _Target) -> _Checked:
-        info = storage.head(target.key) if target.key else None
+        info = storage.head(target.key)
         if info is None:
             raise _file_not_found(target)
         return _check_object(storage, target, info.size)
 
-    if len(targets) == 1:
-        return [check(targets[0])]
-    with ThreadPoolExecutor(max_workers=CHECK_CONCURRENCY) as pool:
-        return list(pool.map(check, targets))
+    return _map(check, targets)
 
 
-def _record(
-    project: Project, actor: User | None, results: list[_Checked], *, adopt_key: bool = False
-) -> list[str]:
-    """Write the checks' outcome in one transaction; return the objects this made obsolete.
+def _adopt(row: SymbolSet, result: _Checked, now: datetime, obsolete: list[str]) -> str:
+    """Make the checked object the set's file (the old one is deleted after commit); return the event."""
+    target = result.target
+    obsolete.extend(key for key in (row.storage_ptr, row.rejected_key) if key)
+    if target.staging is None and row.upload_key:
+        obsolete.append(row.upload_key)  # a browser replacement supersedes an unfinished upload
+    event = "replaced" if row.uploaded_at is not None else "uploaded"
+    row.storage_ptr = target.key
+    row.size_bytes = result.size
+    row.content_hash = result.actual_hash
+    row.upload_key = row.upload_started_at = row.rejected_key = None
+    row.failure_reason = row.failed_at = None
+    row.uploaded_at = now
+    return event
 
-    adopt_key: the checked object replaces the row's current one (a browser replacement);
-    otherwise a row whose key changed meanwhile (deleted or re-issued) is left alone.
+
+def _fail_attempt(
+    session, project: Project, actor: User | None, row: SymbolSet, reason: str, now: datetime
+) -> None:
+    """Record an upload that failed; the caller has already ended the row's upload URL, if it had one.
+
+    A set with a checked file stays exactly as it was (status, file, size, hash, last used): the attempt
+    is only logged. A set without one becomes failed, with the reason, for admins to review.
+    """
+    if row.content_hash is not None:
+        activity.record(session, project, actor, SCOPE, row.id, "upload_failed", row.ref, reason=reason)
+        return
+    changes = [{"field": "failure_reason", "before": row.failure_reason, "after": reason}]
+    row.failure_reason = reason
+    row.failed_at = now
+    activity.record(session, project, actor, SCOPE, row.id, "failed", row.ref, changes)
+
+
+def _record(project: Project, actor: User | None, results: list[_Checked]) -> tuple[list[str], set]:
+    """Write the checks' outcome in one transaction: swap in what passed, log what failed.
+
+    Return the objects this made obsolete (delete them after the commit) and the ids of sets left alone
+    because they were deleted, or given a newer upload, while their bytes were checked.
     """
     now = utcnow()
-    obsolete = []
+    obsolete, skipped = [], set()
     with write_transaction() as session:
         ids = [result.target.symbol_set_id for result in results]
         rows = {
@@ -393,38 +470,28 @@ def _record(
         for result in results:
             target = result.target
             row = rows.get(target.symbol_set_id)
-            if row is None or (row.storage_ptr != target.key and not adopt_key):
-                if adopt_key:
-                    obsolete.append(target.key)  # the set was deleted meanwhile: drop the new object
+            if row is None or (target.staging is not None and row.upload_key != target.staging):
+                obsolete.append(target.key)
+                skipped.add(target.symbol_set_id)
                 continue
-            if (
-                result.failure is None
-                and row.storage_ptr == target.key
-                and row.failure_reason is None
-                and row.content_hash == result.actual_hash
-            ):
-                continue  # a retried finish (the CLI retries): this upload is recorded already
-            if row.storage_ptr and row.storage_ptr != target.key:
-                obsolete.append(row.storage_ptr)
-            before = {"content_hash": row.content_hash, "failure_reason": row.failure_reason}
-            row.storage_ptr = target.key
-            row.size_bytes = result.size
-            row.content_hash = result.actual_hash
-            row.upload_started_at = None
+            if target.staging is not None:
+                row.upload_key = row.upload_started_at = None  # the URL is used up
             if result.failure is None:
-                event = "replaced" if row.uploaded_at is not None else "uploaded"
-                row.failure_reason = None
-                row.failed_at = None
-                row.uploaded_at = now
+                before = {"content_hash": row.content_hash, "failure_reason": row.failure_reason}
+                event = _adopt(row, result, now, obsolete)
+                after = {"content_hash": row.content_hash, "failure_reason": row.failure_reason}
+                activity.record(
+                    session, project, actor, SCOPE, row.id, event, row.ref, activity.diff(before, after)
+                )
+                continue
+            if row.content_hash is None:
+                # Keep the rejected bytes for review (replacing older rejected ones); never as the file.
+                obsolete.extend([row.rejected_key] if row.rejected_key else [])
+                row.rejected_key = target.key
             else:
-                event = "failed"
-                row.failure_reason = result.failure
-                row.failed_at = now
-            after = {"content_hash": row.content_hash, "failure_reason": row.failure_reason}
-            activity.record(
-                session, project, actor, SCOPE, row.id, event, row.ref, activity.diff(before, after)
-            )
-    return obsolete
+                obsolete.append(target.key)
+            _fail_attempt(session, project, actor, row, result.failure, now)
+    return obsolete, skipped
 
 
 def _raise_for_failures(results: list[_Checked]) -> None:
@@ -436,7 +503,7 @@ def _raise_for_failures(results: list[_Checked]) -> None:
 
 
 def finish_uploads(project: Project, actor: User | None, body: Mapping) -> None:
-    """Check each stored object and mark its set uploaded, or failed with a reason."""
+    """Check each uploaded object; what passes becomes the set's file, what fails is recorded."""
     # As PostHog: a body without content_hashes finishes nothing (a re-run that uploaded nothing).
     hashes_in = body.get("content_hashes", {})
     if not isinstance(hashes_in, dict):
@@ -449,16 +516,38 @@ def finish_uploads(project: Project, actor: User | None, body: Mapping) -> None:
         if key is None:
             raise UploadError(f"Symbol set {raw_id} not found.", code="symbol_set_not_found")
         hashes[key] = _content_hash(value, f"content_hashes__{raw_id}")
-    rows = db.session.scalars(
-        select(SymbolSet).where(SymbolSet.project_id == project.id, SymbolSet.id.in_(list(hashes)))
-    )
-    targets = [_Target(row.id, row.ref, row.storage_ptr, hashes[row.id]) for row in rows]
-    missing = sorted(str(key) for key in set(hashes) - {target.symbol_set_id for target in targets})
+    rows = {
+        row.id: row
+        for row in db.session.scalars(
+            select(SymbolSet).where(SymbolSet.project_id == project.id, SymbolSet.id.in_(list(hashes)))
+        )
+    }
+    missing = sorted(str(key) for key in set(hashes) - set(rows))
     if missing:
         raise UploadError(f"Symbol set {missing[0]} not found.", code="symbol_set_not_found")
+    targets = []
+    for key, claimed in hashes.items():
+        row = rows[key]
+        if row.upload_key is None:
+            if row.content_hash is not None and claimed in (None, row.content_hash):
+                continue  # a retried finish (the CLI retries): this upload is recorded already
+            raise UploadError(
+                f"No upload is in progress for {row.ref}: start one with bulk_start_upload, "
+                "upload the file, then finish.",
+                code="file_not_found",
+            )
+        targets.append(_Target(row.id, row.ref, new_object_key(project.id, row.id), claimed, row.upload_key))
     db.session.rollback()  # no transaction stays open while storage is read
-    results = _check_all(targets)
-    delete_objects(_record(project, actor, results))
+    if not targets:
+        return
+    _take_uploads(targets)
+    try:
+        results = _check_all(targets)
+    except BaseException:
+        _put_back(targets)
+        raise
+    obsolete, _ = _record(project, actor, results)
+    delete_objects(obsolete)
     _raise_for_failures(results)
 
 
@@ -471,6 +560,16 @@ def finish_single_upload(project: Project, actor: User | None, symbol_set_id: An
     finish_uploads(project, actor, {"content_hashes": {str(item.id): claimed}})
 
 
+def upload_is_live(key: str) -> bool:
+    """Whether `key` is the staging key of an upload that is started and not yet finished or deleted.
+
+    The local store's upload URL asks this before it takes a file (see storage.set_upload_check).
+    """
+    live = db.session.scalar(select(SymbolSet.pk).where(SymbolSet.upload_key == key)) is not None
+    db.session.rollback()  # the upload that follows may be slow: hold no transaction meanwhile
+    return live
+
+
 def _stream_size(stream: BinaryIO) -> int:
     stream.seek(0, 2)
     size = stream.tell()
@@ -481,13 +580,15 @@ def _stream_size(stream: BinaryIO) -> int:
 def replace_from_files(
     project: Project, actor: User | None, symbol_set_id: Any, source: BinaryIO, source_map: BinaryIO
 ) -> SymbolSet:
-    """Build a symbol-data blob from a minified file and its map (a browser upload), store and check it.
+    """Build a symbol-data blob from a minified file and its map (a browser upload), check it, swap it in.
 
-    The new object replaces the old one whether or not it passes the checks, as a forced re-upload
-    through the API does; a bad one leaves the set failed with the reason.
+    Check first, swap after: the blob is stored under a fresh key and checked there; only if it passes
+    does it become the set's file (one transaction), and the old file is deleted after the commit. A
+    failing blob leaves a set that has a file exactly as it was (the attempt is logged) and raises the
+    reason as a ValidationError.
     """
     item = get_symbol_set(project, symbol_set_id)
-    target = _Target(item.id, item.ref, new_object_key(project, item.id))
+    target = _Target(item.id, item.ref, new_object_key(project.id, item.id))
     source_size, map_size = _stream_size(source), _stream_size(source_map)
     if not source_size or not map_size:
         raise ValidationError(
@@ -496,14 +597,19 @@ def replace_from_files(
     if source_size + map_size + 64 > MAX_UPLOAD_BYTES:
         raise ValidationError(None, "file_too_large", "Together the files are larger than 100 MiB.")
     db.session.rollback()
+    storage = get_storage()
     with tempfile.TemporaryFile() as blob:
         size = symbol_data.write_source_and_map(blob, source, source_size, source_map, map_size)
         blob.seek(0)
-        get_storage().put(target.key, blob, MAX_UPLOAD_BYTES)
-    results = [_check_object(get_storage(), target, size)]
-    obsolete = _record(project, actor, results, adopt_key=True)
+        storage.put(target.key, blob, MAX_UPLOAD_BYTES)
+    try:
+        results = [_check_object(storage, target, size)]
+    except BaseException:
+        delete_objects([target.key])
+        raise
+    obsolete, skipped = _record(project, actor, results)
     delete_objects(obsolete)
-    if target.key in obsolete:
+    if item.id in skipped:
         raise NotFound()
     _raise_for_failures(results)
     return get_symbol_set(project, item.id)
@@ -519,37 +625,54 @@ def expired_upload_reason(started: datetime) -> str:
     )
 
 
+def _expiry_cutoff(now: datetime | None, grace: timedelta) -> datetime:
+    return (now or utcnow()) - timedelta(seconds=UPLOAD_URL_SECONDS) - grace
+
+
 def expire_pending(now: datetime | None = None, grace: timedelta = EXPIRY_GRACE) -> int:
-    """Mark uploads started but not finished within the URL lifetime plus grace as failed."""
+    """End uploads started but not finished within the URL lifetime plus grace; return how many.
+
+    A set with nothing usable yet becomes failed; a set with a checked file keeps it (the attempt is
+    logged). The staging objects of those uploads are deleted.
+    """
     now = now or utcnow()
-    cutoff = now - timedelta(seconds=UPLOAD_URL_SECONDS) - grace
+    cutoff = _expiry_cutoff(now, grace)
     with write_transaction() as session:
         rows = list(
             session.scalars(
                 select(SymbolSet)
                 .options(selectinload(SymbolSet.project))
-                .where(
-                    SymbolSet.upload_started_at < cutoff,
-                    SymbolSet.content_hash.is_(None),
-                    SymbolSet.failure_reason.is_(None),
-                )
+                .where(SymbolSet.upload_key.is_not(None), SymbolSet.upload_started_at < cutoff)
                 .with_for_update(of=SymbolSet)
             )
         )
+        stale = []
         for row in rows:
-            row.failure_reason = expired_upload_reason(row.upload_started_at)
-            row.failed_at = now
-            activity.record(
-                session,
-                row.project,
-                None,
-                SCOPE,
-                row.id,
-                "failed",
-                row.ref,
-                [{"field": "failure_reason", "before": None, "after": row.failure_reason}],
-            )
+            reason = expired_upload_reason(row.upload_started_at)
+            stale.append(row.upload_key)
+            row.upload_key = row.upload_started_at = None
+            _fail_attempt(session, row.project, None, row, reason, now)
+    delete_objects(stale)
     return len(rows)
+
+
+ORPHAN_BATCH = 500
+
+
+def remove_orphaned_uploads(now: datetime | None = None, grace: timedelta = EXPIRY_GRACE) -> int:
+    """Delete staging objects no pending upload references (written to a URL after its upload ended,
+    or left by a crash) once no URL for them can still be live; return how many."""
+    storage = get_storage()
+    keys = storage.list_keys(STAGING_PREFIX, modified_before=_expiry_cutoff(now, grace))
+    removed = 0
+    while batch := list(itertools.islice(keys, ORPHAN_BATCH)):
+        live = set(db.session.scalars(select(SymbolSet.upload_key).where(SymbolSet.upload_key.in_(batch))))
+        db.session.rollback()
+        for key in batch:
+            if key not in live:
+                storage.delete(key)
+                removed += 1
+    return removed
 
 
 ABANDONED_AFTER = timedelta(hours=1)

@@ -1,12 +1,22 @@
 """Object storage chosen by STORAGE_URL: `file:///abs/dir` (local folder) or `s3://bucket/prefix`."""
 
+from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
 from flask import Flask, current_app
 
-from .base import ObjectInfo, ObjectNotFound, ObjectTooLarge, PresignedPost, Storage, StorageError
+from .base import (
+    ObjectExists,
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectTooLarge,
+    PresignedPost,
+    Storage,
+    StorageError,
+)
 
 __all__ = [
+    "ObjectExists",
     "ObjectInfo",
     "ObjectNotFound",
     "ObjectTooLarge",
@@ -16,7 +26,11 @@ __all__ = [
     "build_storage",
     "get_storage",
     "init_app",
+    "set_upload_check",
+    "upload_check",
 ]
+
+UploadCheck = Callable[[str], bool]
 
 
 def build_storage(app: Flask) -> Storage:
@@ -53,6 +67,19 @@ def get_storage(app: Flask | None = None) -> Storage:
     if storage is None:
         storage = app.extensions["storage"] = build_storage(app)
     return storage
+
+
+def set_upload_check(app: Flask, check: UploadCheck) -> None:
+    """Install the question the local upload URL asks before it takes a file: is this key's upload live?
+
+    The services answer it (the storage layer knows nothing of symbol sets): only the key of an upload
+    that was started, and not finished, deleted or superseded since, may be written.
+    """
+    app.extensions["storage.upload_check"] = check
+
+
+def upload_check(app: Flask | None = None) -> UploadCheck | None:
+    return (app or current_app).extensions.get("storage.upload_check")
 
 
 def init_app(app: Flask) -> None:

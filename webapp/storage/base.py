@@ -21,6 +21,10 @@ class ObjectTooLarge(StorageError):
     """A stream was larger than the limit given to put()."""
 
 
+class ObjectExists(StorageError):
+    """An object is already stored under a key that may be written only once."""
+
+
 # Relative paths of plain segments: no leading slash, no empty, "." or ".." segments, no dot-files (the
 # local store keeps its temporary files as dot-files next to the objects).
 _KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)*")
@@ -74,6 +78,17 @@ class Storage(ABC):
 
         Raise ObjectTooLarge (and store nothing) past max_bytes.
         """
+
+    @abstractmethod
+    def move(self, source: str, target: str) -> None:
+        """Move an object to another key inside the store, replacing any object there (raise ObjectNotFound).
+
+        Afterwards `source` holds nothing; what is written to it later is a new, unrelated object.
+        """
+
+    @abstractmethod
+    def list_keys(self, prefix: str, modified_before: datetime) -> Iterator[str]:
+        """The keys under `prefix` (a folder path ending in "/") last written before the cutoff."""
 
     @abstractmethod
     def delete(self, key: str) -> None:

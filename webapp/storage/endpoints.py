@@ -18,8 +18,8 @@ from ..availability import is_unavailable
 from ..errors import unavailable_response
 from ..extensions import csrf
 from ..ratelimit import counts_as_upload
-from . import get_storage
-from .base import ObjectNotFound, ObjectTooLarge
+from . import get_storage, upload_check
+from .base import ObjectExists, ObjectNotFound, ObjectTooLarge
 from .local import ExpiredGrant, InvalidGrant, LocalStorage
 
 READ_SIZE = 64 * 1024
@@ -202,6 +202,7 @@ def upload():
         raise UploadRefused(403, "invalid_policy", "The upload policy is invalid.") from error
     if fields["key"] != grant.key:
         raise UploadRefused(403, "key_mismatch", "The key field does not match the upload policy.")
+    _refuse_dead_upload(storage, grant.key)
     if file_part is None or file_part.name != "file":
         raise UploadRefused(
             400, "missing_file", "Send the file's bytes as the form part `file`, after the fields."
@@ -215,10 +216,35 @@ def upload():
     if stream.is_empty():
         raise UploadRefused(400, "file_too_small", "The file is empty.")
     try:
-        storage.put(grant.key, stream, grant.max_bytes)
+        storage.create(grant.key, stream, grant.max_bytes)
     except ObjectTooLarge as error:
         raise _too_large(grant.max_bytes) from error
+    except ObjectExists as error:
+        raise _already_used() from error  # a second upload raced this one and landed first
     return "", 204
+
+
+def _already_used() -> UploadRefused:
+    return UploadRefused(
+        409,
+        "already_uploaded",
+        "A file was already uploaded to this URL, and an upload URL takes one file; "
+        "request a new upload URL to upload again.",
+    )
+
+
+def _refuse_dead_upload(storage: LocalStorage, key: str) -> None:
+    """Refuse, before any file byte is read, a URL whose upload is over or was already used."""
+    check = upload_check()
+    if check is None or not check(key):
+        raise UploadRefused(
+            410,
+            "upload_closed",
+            "This upload URL is no longer valid: its upload was finished, replaced by a newer one, or its "
+            "symbol set was deleted. Request a new upload URL.",
+        )
+    if storage.head(key) is not None:
+        raise _already_used()
 
 
 @bp.get("/download")

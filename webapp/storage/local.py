@@ -14,6 +14,7 @@ from flask import url_for
 from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
 from .base import (
+    ObjectExists,
     ObjectInfo,
     ObjectNotFound,
     ObjectTooLarge,
@@ -161,6 +162,17 @@ class LocalStorage(Storage):
             raise StorageError(f"Cannot read {self.root}: it is not a folder.")
 
     def put(self, key: str, stream: BinaryIO, max_bytes: int) -> int:
+        return self._write(key, stream, max_bytes, replace=True)
+
+    def create(self, key: str, stream: BinaryIO, max_bytes: int) -> int:
+        """Like put(), but only when no object is stored under key yet (raise ObjectExists, store nothing).
+
+        Presigned uploads write with this, so an upload URL can be used once: two racing uploads to the
+        same URL cannot both land, and a finished object can never be overwritten through it.
+        """
+        return self._write(key, stream, max_bytes, replace=False)
+
+    def _write(self, key: str, stream: BinaryIO, max_bytes: int, *, replace: bool) -> int:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -181,13 +193,41 @@ class LocalStorage(Storage):
                     out.flush()
                     os.fsync(out.fileno())  # the bytes are on disk before the name points at them
             with _writing(path):
-                os.replace(temporary, path)
+                if replace:
+                    os.replace(temporary, path)
+                else:
+                    _link_new(temporary, path, key)
         except BaseException:
             # Whatever went wrong (too large, the client went away, a full disk): leave nothing behind.
             with suppress(FileNotFoundError):
                 os.unlink(temporary)
             raise
+        if not replace:
+            with suppress(FileNotFoundError):
+                os.unlink(temporary)  # the object is the hard link now
         return size
+
+    def move(self, source: str, target: str) -> None:
+        source_path, target_path = self._path(source), self._path(target)
+        try:
+            target_path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source_path, target_path)  # atomic within one file system, as the root is
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
+            raise ObjectNotFound(source) from error
+        except OSError as error:
+            raise StorageError(f"Cannot move {source_path} to {target_path}: {error.strerror}") from error
+
+    def list_keys(self, prefix: str, modified_before: datetime) -> Iterator[str]:
+        folder = self._path(prefix.rstrip("/"))
+        cutoff = modified_before.timestamp()
+        for parent, _, names in os.walk(folder):
+            for name in names:
+                if name.startswith("."):
+                    continue  # put()'s temporary files: remove_abandoned() owns them
+                path = os.path.join(parent, name)
+                with suppress(FileNotFoundError):
+                    if os.stat(path).st_mtime < cutoff:
+                        yield Path(path).relative_to(self.root).as_posix()
 
     def remove_abandoned(self, started_before: datetime) -> int:
         """Delete `put()`'s temporary files (`.<name>.<random>.part`) last written before the cutoff."""
@@ -212,6 +252,14 @@ class LocalStorage(Storage):
             pass  # already gone, or a folder (a prefix of other keys), not an object
         except OSError as error:
             raise StorageError(f"Cannot delete {path}: {error.strerror}") from error
+
+
+def _link_new(temporary: str, path: Path, key: str) -> None:
+    """Give the written file its name only if the name is free: link() never replaces, rename() does."""
+    try:
+        os.link(temporary, path)
+    except FileExistsError as error:
+        raise ObjectExists(f"{key} has been written already.") from error
 
 
 @contextmanager

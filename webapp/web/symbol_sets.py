@@ -19,6 +19,7 @@ TAB_ALIASES = {"valid": "uploaded"}
 # Two files of up to 100 MiB together, plus room for the multipart framing and the other fields.
 UPLOAD_BODY_LIMIT = 100 * 1024 * 1024 + 1024 * 1024
 MAX_CONFIRM_ROWS = 100
+REPLACE_WARNING = "This replaces the file in use."
 CHART_DAYS = 30
 
 
@@ -86,7 +87,9 @@ def _get(project, symbol_set_id):
         abort(404)
 
 
-def _render_detail(project, item, status: int = 200, replace_error: str | None = None):
+def _render_detail(
+    project, item, status: int = 200, replace_error: str | None = None, confirm_replace: bool = False
+):
     return render(
         "symbol_sets/detail.html",
         "symbol_sets/_detail.html",
@@ -95,6 +98,8 @@ def _render_detail(project, item, status: int = 200, replace_error: str | None =
         item=item,
         history=symbol_sets.history(project, item),
         replace_error=replace_error,
+        replace_warning=REPLACE_WARNING,
+        confirm_replace=confirm_replace,
         max_upload_mib=symbol_uploads.MAX_UPLOAD_BYTES // (1024 * 1024),
     )
 
@@ -108,8 +113,19 @@ def detail(project_id, symbol_set_id):
 @bp.get("/<symbol_set_id>/download")
 def download(project_id, symbol_set_id):
     project = project_or_404(project_id)
+    return _redirect_to_download(symbol_sets.download_url, project, symbol_set_id)
+
+
+@bp.get("/<symbol_set_id>/download-rejected")
+def download_rejected(project_id, symbol_set_id):
+    """The bytes of the latest upload that failed the checks, for review (never the set's file)."""
+    project = project_or_404(project_id)
+    return _redirect_to_download(symbol_sets.rejected_download_url, project, symbol_set_id)
+
+
+def _redirect_to_download(make_url, project, symbol_set_id):
     try:
-        url = symbol_sets.download_url(project, symbol_set_id)
+        url = make_url(project, symbol_set_id)
     except NotFound as error:
         abort(404, error.detail if error.detail != "Not found." else None)
     return redirect(url, 303)
@@ -135,6 +151,10 @@ def replace(project_id, symbol_set_id):
         return _render_detail(
             project, item, status=422, replace_error="Choose both the minified file and its source map."
         )
+    if item.has_uploaded_file and request.form.get("confirmed") != "1":
+        # With JavaScript the form asks in a dialog first; without, this page asks for a tick.
+        message = f"{REPLACE_WARNING} Tick the box to confirm, choose the files again and upload."
+        return _render_detail(project, item, status=409, replace_error=message, confirm_replace=True)
     try:
         item = symbol_uploads.replace_from_files(
             project, current_user, item.id, source.stream, source_map.stream
@@ -143,10 +163,9 @@ def replace(project_id, symbol_set_id):
         abort(404)
     except ValidationError as error:
         item = _get(project, symbol_set_id)
-        if item.status == "failed":
-            flash(f"The new files were stored but did not pass the check: {error.detail}", "error")
-            return _render_detail(project, item, status=422)
-        return _render_detail(project, item, status=422, replace_error=error.detail)
+        kept = " Nothing was replaced: the file in use is unchanged." if item.has_uploaded_file else ""
+        message = f"The new files did not pass the check: {error.detail}{kept}"
+        return _render_detail(project, item, status=422, replace_error=message)
     flash(f"Replaced the files of {item.ref}; the symbol set is uploaded.", "success")
     if is_htmx():
         return _render_detail(project, item)
