@@ -1066,7 +1066,9 @@ def test_a_url_takes_one_file_even_before_finish(et):
 
 def test_the_url_of_a_deleted_set_stores_nothing(app, et, storage):
     issued = et.start({"chunk_id": "gone"}).get_json()["id_map"]["gone"]
+    assert et.upload(issued["presigned_url"], cli_blob("gone")) == 204
     assert et.delete(f"symbol_sets/{issued['symbol_set_id']}").status_code == 204
+    assert all_objects(storage) == []  # the unfinished upload went with its set
 
     response = et.client.post(
         urlsplit(issued["presigned_url"]["url"]).path,

@@ -160,3 +160,41 @@ def test_files_over_the_limit_are_refused_before_sending(signed_in_page, app, us
     )
     assert requests == []
     expect(page.locator("#symbol-set .badge")).to_have_text("Failed")
+
+
+def test_a_failing_replacement_asks_first_then_keeps_the_file_in_use(signed_in_page, app, user_id):
+    page = signed_in_page
+    project_id = seed(app, user_id)
+    page.goto(f"/project/{project_id}/symbol-sets/?search=chunk-good")
+    page.get_by_role("link", name="chunk-good").click()
+    hash_before = page.locator("code.hash").text_content()
+    requests = []
+    page.on("request", lambda request: requests.append(request.url) if "/replace" in request.url else None)
+    page.get_by_label("Minified file").set_input_files(
+        {"name": "app.min.js", "mimeType": "text/javascript", "buffer": b"console.log(2)\n"}
+    )
+    page.get_by_label("Source map").set_input_files(
+        {"name": "app.min.js.map", "mimeType": "application/json", "buffer": b'{"version": 3, "sources": ['}
+    )
+
+    # Cancelling the question sends nothing.
+    declined = []
+    page.once("dialog", lambda dialog: (declined.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Upload and check").click()
+    expect(page.get_by_role("button", name="Upload and check")).to_be_enabled()
+    assert declined == [
+        "This replaces the file in use. "
+        "Replace the file of chunk-good with the new files if they pass the check?"
+    ]
+    assert requests == []
+
+    messages = accept_next_dialog(page)
+    page.get_by_role("button", name="Upload and check").click()
+
+    expect(page.locator("[data-upload-error]")).to_contain_text("The source map is not valid JSON")
+    expect(page.locator("[data-upload-error]")).to_contain_text("the file in use is unchanged")
+    assert messages[0].startswith("This replaces the file in use.")
+    expect(page.locator("#symbol-set .badge")).to_have_text("Uploaded")
+    expect(page.locator("code.hash")).to_have_text(hash_before)
+    expect(page.locator(".activity li").first).to_contain_text("tried a new file that failed the check")
+    expect(page.get_by_role("link", name="Download")).to_be_visible()
