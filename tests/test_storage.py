@@ -22,7 +22,7 @@ from werkzeug.http import parse_options_header
 from werkzeug.serving import make_server
 
 from webapp import create_app
-from webapp.storage import build_storage, get_storage, set_upload_check
+from webapp.storage import build_storage, get_storage, set_upload_check, upload_check
 from webapp.storage.base import ObjectExists, ObjectNotFound, ObjectTooLarge, StorageError
 from webapp.storage.local import LocalStorage
 from webapp.storage.s3 import S3Storage
@@ -108,10 +108,13 @@ class Backend:
 
 @pytest.fixture
 def live_keys(app):
-    """The keys the local upload URL treats as live uploads (the services' check is tested with them)."""
+    """The keys the local upload URL treats as live uploads, for this test (the services' own check is
+    tested through the API)."""
     keys = {KEY}
+    previous = upload_check(app)
     set_upload_check(app, keys.__contains__)
-    return keys
+    yield keys
+    set_upload_check(app, previous)
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -420,7 +423,7 @@ def test_an_upload_url_whose_upload_ended_is_refused_before_any_byte(local, live
 
 
 def test_without_an_upload_check_every_upload_is_refused(local, app):
-    app.extensions.pop("storage.upload_check")
+    set_upload_check(app, None)
     presigned = local.presign_upload()
 
     assert_refused(upload(local, presigned.fields), 410, "upload_closed")

@@ -69,7 +69,7 @@ def get_storage(app: Flask | None = None) -> Storage:
     return storage
 
 
-def set_upload_check(app: Flask, check: UploadCheck) -> None:
+def set_upload_check(app: Flask, check: UploadCheck | None) -> None:
     """Install the question the local upload URL asks before it takes a file: is this key's upload live?
 
     The services answer it (the storage layer knows nothing of symbol sets): only the key of an upload
