@@ -81,3 +81,85 @@ def test_0005_renames_duplicate_key_labels_oldest_first_and_then_refuses_duplica
                 mask_value="phx_...abcd", scopes=["*"], created_at=start,
             )
         )  # fmt: skip
+
+
+# The symbol-set columns as revision 0005 left them.
+ORGANIZATIONS = sa.table(
+    "organizations",
+    sa.column("id", sa.Integer),
+    sa.column("uuid", sa.Uuid),
+    sa.column("name", sa.String),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+)
+PROJECTS = sa.table(
+    "projects",
+    sa.column("id", sa.Integer),
+    sa.column("uuid", sa.Uuid),
+    sa.column("organization_id", sa.Integer),
+    sa.column("name", sa.String),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+)
+SYMBOL_SETS = sa.table(
+    "symbol_sets",
+    sa.column("id", sa.Uuid),
+    sa.column("project_id", sa.Integer),
+    sa.column("ref", sa.String),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+    *(sa.column(name, sa.String) for name in ("storage_ptr", "content_hash", "failure_reason")),
+    sa.column("size_bytes", sa.BigInteger),
+    sa.column("uploaded_at", sa.DateTime(timezone=True)),
+)
+
+
+def test_0006_moves_unchecked_objects_off_storage_ptr(empty_database):
+    upgrade(revision="0005")
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    rows = {
+        # ref: (storage_ptr, content_hash, failure_reason, uploaded_at)
+        "pending": ("symbol_sets/1/a/1", None, None, None),
+        "uploaded": ("symbol_sets/1/b/1", "h", None, now),
+        "failed-check": ("symbol_sets/1/c/1", "h", "The source map is not valid JSON.", None),
+        "expired": ("symbol_sets/1/d/1", None, "The upload was started ... but never finished", None),
+        "failed-after-use": ("symbol_sets/1/e/1", "h", "Token not found at 1:200.", now),
+        "marked": (None, None, "No source map.", None),
+    }
+    with db.engine.begin() as connection:
+        connection.execute(ORGANIZATIONS.insert().values(id=1, uuid=uuid.uuid4(), name="o", created_at=now))
+        connection.execute(
+            PROJECTS.insert().values(id=1, uuid=uuid.uuid4(), organization_id=1, name="p", created_at=now)
+        )
+        for ref, (storage_ptr, content_hash, failure_reason, uploaded_at) in rows.items():
+            connection.execute(
+                SYMBOL_SETS.insert().values(
+                    id=uuid.uuid4(), project_id=1, ref=ref, created_at=now, storage_ptr=storage_ptr,
+                    content_hash=content_hash, size_bytes=3 if content_hash else None,
+                    failure_reason=failure_reason, uploaded_at=uploaded_at,
+                )
+            )  # fmt: skip
+
+    upgrade()
+
+    with db.engine.begin() as connection:
+        found = connection.execute(
+            sa.text("SELECT ref, storage_ptr, content_hash, upload_key, rejected_key FROM symbol_sets")
+        ).all()
+        connection.execute(
+            SYMBOL_SETS.insert().values(
+                id=uuid.uuid4(), project_id=1, ref="after-the-migration", created_at=now
+            )
+        )
+    assert {row[0]: tuple(row[1:]) for row in found} == {
+        # An upload in progress keeps working: its key is now the staging key.
+        "pending": (None, None, "symbol_sets/1/a/1", None),
+        "uploaded": ("symbol_sets/1/b/1", "h", None, None),
+        # Bytes that never passed the checks are rejected bytes, never the set's file.
+        "failed-check": (None, None, None, "symbol_sets/1/c/1"),
+        "expired": (None, None, None, "symbol_sets/1/d/1"),
+        # A file that passed, then was marked failed by a symbolicator, stays the set's file.
+        "failed-after-use": ("symbol_sets/1/e/1", "h", None, None),
+        "marked": (None, None, None, None),
+    }
+    if db.engine.dialect.name == "sqlite":
+        # The full-text triggers survived (no table copy): the new row is in the index.
+        match = sa.text("SELECT count(*) FROM symbol_sets_fts WHERE symbol_sets_fts MATCH :phrase")
+        assert db.session.scalar(match, {"phrase": '"after-the-migration"'}) == 1
