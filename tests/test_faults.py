@@ -509,6 +509,7 @@ def test_replacing_in_the_browser_with_the_store_down_is_503_and_keeps_the_file(
     response = client.post(
         f"/project/{project_id}/symbol-sets/{set_id}/replace",
         data={
+            "confirmed": "1",  # the answer to "This replaces the file in use"
             "source": (io.BytesIO(b"function a(){}\n//# chunkId=chunk-1\n"), "app.min.js"),
             "source_map": (
                 io.BytesIO(b'{"version": 3, "sources": [], "names": [], "mappings": ""}'),

@@ -213,6 +213,7 @@ class LocalStorage(Storage):
             target_path.parent.mkdir(parents=True, exist_ok=True)
             os.replace(source_path, target_path)  # atomic within one file system, as the root is
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
+            self._require_folder()
             raise ObjectNotFound(source) from error
         except OSError as error:
             raise StorageError(f"Cannot move {source_path} to {target_path}: {error.strerror}") from error
