@@ -7,12 +7,12 @@ from contextlib import contextmanager
 
 import pytest
 from flask import session
-from flask_login import login_user
 from flask_migrate import upgrade
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import event, text
 
 from webapp import create_app
+from webapp.auth import begin_session
 from webapp.extensions import db
 from webapp.services import accounts, api_keys
 from webapp.storage.s3 import S3Storage
@@ -164,12 +164,12 @@ def csrf_token_from(html: str) -> str:
 def log_in(client, user_id: int) -> str:
     """Put a logged-in session for the user into the client's cookie; return its CSRF token.
 
-    Skips the login form (tests of the form itself post /login): Flask-Login's own login_user
-    writes the session keys, so the per-user session token check applies as after a real login.
+    Skips the login form (tests of the form itself post /login): the app's own begin_session starts
+    a server-side session and writes the session keys, exactly as a real login does.
     """
     app = client.application
     with app.test_request_context(environ_base=client.environ_base):
-        login_user(accounts.get_user(user_id))
+        begin_session(accounts.get_user(user_id))
         token = generate_csrf()
         values = dict(session)
         db.session.remove()

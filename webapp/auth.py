@@ -1,25 +1,45 @@
-"""Browser sessions: Flask-Login wiring; htmx requests get HX-Redirect to the login page."""
+"""Browser sessions: Flask-Login over server-side session rows; htmx requests get HX-Redirect to login."""
 
-import secrets
-
-from flask import redirect, request, url_for
+from flask import current_app, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import login_user, logout_user
 
 from .extensions import login_manager
-from .services import accounts, validation
+from .models import User
+from .services import sessions, validation
 from .services.errors import ValidationError
+
+# The Flask session key holding the server-side session id (Flask-Login keeps the user id in "_user_id").
+SESSION_ID_KEY = "session_id"
 
 
 @login_manager.user_loader
-def load_user(session_id: str):
-    """The user a session names, while that session's token is still the user's current one."""
-    user_id, _, token = session_id.partition(":")
+def load_user(user_id: str):
+    """The user the cookie names, while its server-side session is still live."""
+    session_id = session.get(SESSION_ID_KEY)
     try:
-        user = accounts.get_user(validation.integer(user_id, None, minimum=1, maximum=validation.INT32_MAX))
+        number = validation.integer(user_id, None, minimum=1, maximum=validation.INT32_MAX)
     except ValidationError:
-        user = None
-    if user is None or not user.is_active or not secrets.compare_digest(token, user.session_token):
         return None
-    return user
+    if not isinstance(session_id, str):
+        return None
+    return sessions.find_user(number, session_id, current_app.config["SESSION_IDLE_LIFETIME"])
+
+
+def begin_session(user: User) -> None:
+    """Sign the browser in with a fresh session: nothing from before (CSRF token, old ids) carries over."""
+    session.clear()
+    session[SESSION_ID_KEY] = sessions.start(user, current_app.config["SESSION_IDLE_LIFETIME"])
+    login_user(user)
+
+
+def end_session() -> None:
+    """Log out: end the session on the server too, so a copy of the cookie is worthless."""
+    session_id = session.get(SESSION_ID_KEY)
+    if isinstance(session_id, str):
+        sessions.end(session_id)
+    session.clear()
+    logout_user()
 
 
 @login_manager.unauthorized_handler
@@ -31,7 +51,16 @@ def unauthorized():
     return redirect(login_url)
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Signed-cookie sessions whose cookie is Secure when configured or when the request came over HTTPS."""
+
+    def get_cookie_secure(self, app) -> bool:
+        # request.is_secure is true behind the trusted proxy when it says X-Forwarded-Proto: https.
+        return super().get_cookie_secure(app) or request.is_secure
+
+
 def init_app(app) -> None:
+    app.session_interface = SessionInterface()
     login_manager.session_protection = "basic"
     login_manager.login_message = "Log in to continue."
     login_manager.login_message_category = "info"

@@ -1,22 +1,58 @@
 """Configuration: defaults <- instance/config.py <- environment <- explicit overrides."""
 
+import math
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-ENVIRONMENT_KEYS = (
-    "DATABASE_URL",
-    "SECRET_KEY",
-    "STORAGE_URL",
-    "S3_ENDPOINT_URL",
-    "RATELIMIT_STORAGE_URI",
-    "API_RATE_LIMITS",
-    "UPLOAD_RATE_LIMITS",
-)
-# Numbers read from the environment (as text) and converted, so a typo stops startup.
-NUMERIC_ENVIRONMENT_KEYS = ("UPLOAD_STALL_TIMEOUT_SECONDS", "UPLOAD_MIN_RATE_BYTES_PER_SECOND")
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def parse_boolean(name: str, text: str) -> bool:
+    """Read an environment boolean; a typo must stop the app, not quietly mean False."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise RuntimeError(f"{name} must be one of {', '.join(TRUE_WORDS + FALSE_WORDS)}, not {text!r}")
+
+
+def parse_count(name: str, text: str) -> int:
+    """Read a small non-negative integer from the environment."""
+    word = text.strip()
+    if not (word.isascii() and word.isdigit() and len(word) < 4):
+        raise RuntimeError(f"{name} must be a whole number such as 0 or 1, not {text!r}")
+    return int(word)
+
+
+def parse_number(name: str, text: str) -> float:
+    """Read a finite non-negative number from the environment."""
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number >= 0):
+        raise RuntimeError(f"{name} must be a number such as 20 or 0.5, not {text!r}")
+    return number
+
+
+# Environment variables that override the config files, each with its parser.
+ENVIRONMENT_KEYS = {
+    "DATABASE_URL": None,
+    "SECRET_KEY": None,
+    "STORAGE_URL": None,
+    "S3_ENDPOINT_URL": None,
+    "RATELIMIT_STORAGE_URI": None,
+    "API_RATE_LIMITS": None,
+    "UPLOAD_RATE_LIMITS": None,
+    "UPLOAD_STALL_TIMEOUT_SECONDS": parse_number,
+    "UPLOAD_MIN_RATE_BYTES_PER_SECOND": parse_number,
+    "SESSION_COOKIE_SECURE": parse_boolean,
+    "TRUSTED_PROXY_COUNT": parse_count,
+}
 
 
 class DefaultConfig:
@@ -29,6 +65,10 @@ class DefaultConfig:
     DATABASE_CONNECT_TIMEOUT = 5  # seconds to reach PostgreSQL before a 503
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     SESSION_COOKIE_HTTPONLY = True
+    # Secure is also set per request when the request came over HTTPS (directly or via the trusted proxy).
+    SESSION_COOKIE_SECURE = False
+    # A browser session unused this long is ended on the server.
+    SESSION_IDLE_LIFETIME = timedelta(days=14)
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
@@ -94,12 +134,9 @@ def configure(app, overrides: dict | None) -> None:
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_object(DefaultConfig)
     app.config.from_pyfile("config.py", silent=True)
-    for key in ENVIRONMENT_KEYS:
+    for key, parse in ENVIRONMENT_KEYS.items():
         if os.environ.get(key):
-            app.config[key] = os.environ[key]
-    for key in NUMERIC_ENVIRONMENT_KEYS:
-        if os.environ.get(key):
-            app.config[key] = float(os.environ[key])
+            app.config[key] = parse(key, os.environ[key]) if parse else os.environ[key]
     app.config.update(overrides or {})
 
     database_url = app.config.get("DATABASE_URL") or (

@@ -1,6 +1,6 @@
 """Database models, one module per aggregate."""
 
-from .accounts import Membership, MembershipLevel, Organization, Project, User
+from .accounts import Membership, MembershipLevel, Organization, Project, User, UserSession
 from .activity import ActivityLog
 from .api_keys import PersonalAPIKey
 from .evaluations import Evaluation
@@ -19,4 +19,5 @@ __all__ = [
     "Release",
     "SymbolSet",
     "User",
+    "UserSession",
 ]

@@ -1,7 +1,6 @@
 """Organizations, users, memberships and projects."""
 
 import enum
-import secrets
 from datetime import datetime
 from uuid import UUID, uuid4
 
@@ -44,20 +43,27 @@ class User(UserMixin, db.Model):
     role_at_organization: Mapped[str | None] = mapped_column(String(64))
     hedgehog_config: Mapped[dict | None] = mapped_column(JSON)
     is_active: Mapped[bool] = mapped_column(default=True)
-    # Part of the session cookie's user id: rotating it (password change) logs out every other session.
-    session_token: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_hex(16))
     current_project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     memberships: Mapped[list["Membership"]] = relationship(back_populates="user")
 
-    def get_id(self) -> str:
-        return f"{self.id}:{self.session_token}"
-
     @property
     def display_name(self) -> str:
         full = f"{self.first_name} {self.last_name}".strip()
         return full or self.email
+
+
+class UserSession(db.Model):
+    """One signed-in browser; deleting the row (logout, password change, disuse) ends that session."""
+
+    __tablename__ = "user_sessions"
+
+    # SHA-256 of the random id kept in the session cookie: the table alone opens no session.
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class Membership(db.Model):

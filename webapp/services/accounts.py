@@ -5,12 +5,12 @@ import secrets
 from functools import cache
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..database import write_transaction
 from ..extensions import db
-from ..models import Membership, MembershipLevel, Organization, Project, User
+from ..models import Membership, MembershipLevel, Organization, Project, User, UserSession
 from . import validation
 from .errors import Conflict, NotFound, ValidationError
 
@@ -197,7 +197,7 @@ def update_profile(user: User, first_name: str, last_name: str) -> User:
 
 
 def change_password(user: User, current_password: str, new_password: str) -> User:
-    """Set a new password after checking the current one; every other session is logged out."""
+    """Set a new password after checking the current one; every session of the user ends."""
     if not check_password_hash(user.password_hash, current_password or ""):
         raise ValidationError("current_password", "invalid", "That is not your current password.")
     validation.clean_text(new_password or "", "new_password")
@@ -211,7 +211,7 @@ def change_password(user: User, current_password: str, new_password: str) -> Use
     with write_transaction() as session:
         row = session.get(User, user.id)
         row.password_hash = password_hash
-        row.session_token = secrets.token_hex(16)
+        session.execute(delete(UserSession).where(UserSession.user_id == user.id))
     return get_user(user.id)
 
 

@@ -3,11 +3,12 @@
 from math import ceil
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
+from ..auth import begin_session, end_session
 from ..services import accounts, login_throttle
 from .forms import storable_text
 from .htmx import local_url, see_other
@@ -38,7 +39,7 @@ def login():
         user = accounts.authenticate(form.email.data, form.password.data)
         if user is not None:
             login_throttle.clear_failures(form.email.data)
-            login_user(user)
+            begin_session(user)
             return see_other(local_url(request.args.get("next"), url_for("projects.home")))
         login_throttle.record_failure(form.email.data, address)
         error = "That email and password do not match an account."
@@ -48,6 +49,6 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    logout_user()
+    end_session()
     flash("You are logged out.", "info")
     return see_other(url_for("auth.login"))

@@ -1,8 +1,9 @@
 """Settings: personal API keys, profile and password."""
 
 from flask import Blueprint, flash, make_response, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user
+from flask_login import current_user, login_required
 
+from ..auth import begin_session
 from ..services import accounts
 from ..services import api_keys as keys
 from ..services.errors import NotFound, ValidationError
@@ -157,7 +158,7 @@ def change_password():
         user = accounts.change_password(current_user, request.form.get("current_password", ""), new)
     except ValidationError as error:
         return _profile_page(422, errors={error.attr: error.detail})
-    # The session token changed with the password: renew this session, the others are now void.
-    login_user(user)
+    # Changing the password ended every session of the user: this browser gets a fresh one.
+    begin_session(user)
     flash("Password changed. Every other session of yours is logged out.", "success")
     return see_other(url_for(".profile"))
