@@ -35,9 +35,10 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
 
-    from . import api, auth, cli, errors, models, ratelimit, storage, web  # noqa: F401 (models: the tables)
+    from . import api, auth, cli, errors, models, ratelimit, security_headers, storage, web  # noqa: F401 (models)
 
     auth.init_app(app)
+    security_headers.init_app(app)
     errors.init_app(app)
     ratelimit.init_app(app)
     storage.init_app(app)
