@@ -2,6 +2,7 @@
 
 import shutil
 import threading
+from contextlib import contextmanager
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -39,25 +40,54 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
+# Every document reports Content-Security-Policy violations to the test, from before its own scripts run.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.reportCspViolation(`${event.violatedDirective} blocked ${event.blockedURI || "inline code"}`
+    + ` at ${event.sourceFile || document.location.href}:${event.lineNumber}`);
+});
+"""
+
+
+@contextmanager
+def open_page(browser, live_server, **context_options):
+    """A page in a fresh context that fails the test on any JavaScript error or CSP violation."""
+    options = {"viewport": {"width": 1280, "height": 900}, **context_options}
+    context = browser.new_context(base_url=live_server, **options)
     context.set_default_timeout(10_000)
+    errors, violations = [], []
+    context.expose_function("reportCspViolation", lambda text: violations.append(text))
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
-    errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # Chromium also logs every violation ("Refused to ... Content Security Policy directive ...").
+    page.on(
+        "console",
+        lambda message: "Content Security Policy" in message.text and violations.append(message.text),
+    )
     yield page
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not violations, f"Content-Security-Policy violations: {violations}"
 
 
 @pytest.fixture
-def signed_in_page(page, user_id):
+def page(browser, live_server):
+    with open_page(browser, live_server) as page:
+        yield page
+
+
+def sign_in(page):
     page.goto("/login")
     page.get_by_label("Email").fill("ada@example.com")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/evaluations/")
+
+
+@pytest.fixture
+def signed_in_page(page, user_id):
+    sign_in(page)
     return page
 
 
