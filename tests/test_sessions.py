@@ -1,7 +1,10 @@
 """Browser sessions: logout ends them on the server, login starts afresh, cookies are Secure over HTTPS."""
 
+from contextlib import contextmanager
+
 import pytest
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 
 from tests.conftest import PASSWORD, csrf_token_from
 from webapp import create_app
@@ -31,11 +34,13 @@ def signed_in(client) -> bool:
 def test_a_copied_session_cookie_is_dead_after_logout(client, logged_in, app):
     thief = copy_of(client, app)
     assert signed_in(thief)
+    assert thief.get("/api/projects/").status_code == 200  # the API accepts the browser session too
 
     response = client.post("/logout", data={"csrf_token": logged_in})
     assert response.status_code == 303
     assert not signed_in(client)
     assert not signed_in(thief)
+    assert thief.get("/api/projects/").status_code == 401
     # A forged request from the copy cannot log out or act either: it is simply a logged-out browser.
     assert thief.get("/settings/api-keys").headers["Location"].startswith("/login")
 
@@ -80,6 +85,21 @@ def test_a_session_idle_too_long_ends_and_a_used_one_is_kept_alive(client, logge
         db.session.execute(update(UserSession).values(last_seen_at=touched - lifetime))
         db.session.commit()
     assert not signed_in(client)
+
+
+def test_a_database_refusing_the_touch_does_not_refuse_the_page(client, logged_in, app, monkeypatch):
+    with app.app_context():
+        last_seen = db.session.scalar(db.select(UserSession.last_seen_at))
+        db.session.execute(update(UserSession).values(last_seen_at=last_seen - sessions.TOUCH_INTERVAL))
+        db.session.commit()
+
+    @contextmanager
+    def disk_full():
+        raise OperationalError("UPDATE user_sessions", {}, Exception("database or disk is full"))
+        yield
+
+    monkeypatch.setattr(sessions, "write_transaction", disk_full)
+    assert signed_in(client)
 
 
 def test_logging_in_removes_other_sessions_gone_idle(client, logged_in, app, make_user):

@@ -85,3 +85,7 @@ def test_every_page_works_under_the_policy_on_a_phone_in_dark_mode(phone_page, a
     expect(page).to_have_url(f"{page.url.split('?')[0]}?search=nightly")
     expect(page.locator("#results tbody tr")).to_have_count(1)
     assert_fits_and_is_dark(page)
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_text("You are logged out.")).to_be_visible()
+    assert_fits_and_is_dark(page)

@@ -1,10 +1,12 @@
 """Browser sessions kept on the server: a random id per signed-in browser, revocable one by one."""
 
 import hashlib
+import logging
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..database import write_transaction
 from ..extensions import db
@@ -13,6 +15,7 @@ from ..models.types import utcnow
 
 # Writing last_seen_at on every request would turn every page view into a write.
 TOUCH_INTERVAL = timedelta(hours=1)
+log = logging.getLogger(__name__)
 
 
 def _digest(session_id: str) -> str:
@@ -42,11 +45,20 @@ def find_user(user_id: int, session_id: str, idle_lifetime: timedelta) -> User |
     if user is None or not user.is_active:
         return None
     if now - row.last_seen_at >= TOUCH_INTERVAL:
+        _touch(row.id_hash, now)
+    return user
+
+
+def _touch(id_hash: str, now: datetime) -> None:
+    try:
         with write_transaction() as session:
             session.execute(
-                update(UserSession).where(UserSession.id_hash == row.id_hash).values(last_seen_at=now)
+                update(UserSession).where(UserSession.id_hash == id_hash).values(last_seen_at=now)
             )
-    return user
+    except SQLAlchemyError as error:
+        # A database that refuses writes (disk full, read-only) must not also refuse reading pages:
+        # a later request touches the session.
+        log.warning("Could not note the use of a session: %s", error)
 
 
 def end(session_id: str) -> None:
