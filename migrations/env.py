@@ -36,6 +36,14 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+def check_foreign_keys(ctx, step, heads, run_args):
+    """Refuse (and so roll back) a SQLite migration that left references pointing nowhere."""
+    broken = ctx.connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        tables = sorted({row[0] for row in broken})
+        raise RuntimeError(f"Migration {step.up_revision_id} left broken references in {', '.join(tables)}")
+
+
 def run_migrations_offline():
     """Emit SQL to stdout instead of running it."""
     context.configure(
@@ -61,9 +69,21 @@ def run_migrations_online():
     conf_args.setdefault("include_name", include_name)
     conf_args.setdefault("render_item", render_item)
     with target_db.engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
-        with context.begin_transaction():
-            context.run_migrations()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite batch migrations rebuild a table (copy, drop, rename); with foreign keys on, dropping
+            # the old table cascades to every row referencing it (memberships, API keys, ...). The pragma
+            # only works outside a transaction, so it goes straight to the driver connection.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            conf_args.setdefault("on_version_apply", check_foreign_keys)
+        try:
+            context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if sqlite:
+                connection.rollback()  # each migration committed its own transaction; end any read
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

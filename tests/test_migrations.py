@@ -163,3 +163,43 @@ def test_0006_moves_unchecked_objects_off_storage_ptr(empty_database):
         # The full-text triggers survived (no table copy): the new row is in the index.
         match = sa.text("SELECT count(*) FROM symbol_sets_fts WHERE symbol_sets_fts MATCH :phrase")
         assert db.session.scalar(match, {"phrase": '"after-the-migration"'}) == 1
+
+
+def test_migrations_that_rebuild_users_keep_every_row_that_references_a_user(empty_database):
+    # SQLite alters a table by copying it, dropping the old one and renaming: with foreign keys on,
+    # the drop would cascade to memberships and API keys (0004 and 0007 rebuild users).
+    upgrade(revision="0003")
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    memberships = sa.table(
+        "memberships",
+        *(sa.column(n, sa.Integer) for n in ("id", "organization_id", "user_id", "level")),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    with db.engine.begin() as connection:
+        connection.execute(ORGANIZATIONS.insert().values(id=1, uuid=uuid.uuid4(), name="O", created_at=start))
+        connection.execute(
+            PROJECTS.insert().values(id=1, uuid=uuid.uuid4(), organization_id=1, name="P", created_at=start)
+        )
+        connection.execute(
+            USERS.insert().values(
+                id=1, uuid=uuid.uuid4(), distinct_id="d1", email="u1@example.com", password_hash="x",
+                first_name="", last_name="", is_email_verified=False, is_active=True, created_at=start,
+            )
+        )  # fmt: skip
+        connection.execute(
+            memberships.insert().values(id=1, organization_id=1, user_id=1, level=15, created_at=start)
+        )
+        connection.execute(
+            KEYS.insert().values(
+                id=uuid.uuid4(), user_id=1, label="deploy", secure_value="sha256$1", mask_value="phx_...abcd",
+                scopes=["*"], created_at=start,
+            )
+        )  # fmt: skip
+
+    upgrade()
+
+    with db.engine.begin() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(memberships)).scalar() == 1
+        assert connection.execute(sa.select(KEYS.c.label)).scalars().all() == ["deploy"]
+        if connection.dialect.name == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # back on for the app
