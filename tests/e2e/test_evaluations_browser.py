@@ -44,6 +44,8 @@ def test_search_updates_table_and_url_without_reload_and_back_restores(signed_in
 
     page.go_back()
     expect(page).to_have_url(re.compile(r"search=halluc(?!.*enabled)"))
+    # The restored page has arrived (the URL changes first): else the next restore could race it.
+    expect(page.get_by_label("Status")).to_have_value("")
     expect(rows(page)).to_have_count(1)
     page.go_back()
     expect(rows(page)).to_have_count(3)
