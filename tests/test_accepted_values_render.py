@@ -2,7 +2,11 @@
 characters, right-to-left marks and long unbroken strings round-trip through the API and render escaped
 on every evaluation and symbol-set page, on SQLite and PostgreSQL."""
 
-from markupsafe import escape
+import uuid
+
+from flask import render_template_string
+from markupsafe import Markup, escape
+from sqlalchemy import text
 
 from webapp.extensions import db
 from webapp.services import accounts, symbol_sets
@@ -105,3 +109,31 @@ def test_symbol_set_values_round_trip_and_render_escaped(app, client, auth, logg
     assert_shows(client.post(f"{pages}/{set_id}/delete", data={"csrf_token": logged_in}), ref)
     assert_shows(client.post(f"{pages}/bulk-delete", data={"csrf_token": logged_in, "ids": set_id}), ref)
     assert client.get(f"{pages}/summary").status_code == 200
+
+
+def test_a_lone_surrogate_stored_before_the_checks_does_not_break_the_pages(
+    app, client, auth, logged_in, project_id
+):
+    """Both databases keep JSON's "\\ud800" escape in a JSON column, as the API once accepted it."""
+    api = f"/api/environments/{project_id}/evaluations/"
+    item = client.post(api, json={"name": "Old row", "prompt": "p"}, headers=auth).json
+    stored = '[{"id": "s\\ud800", "properties": [{"key": "k\\udfff", "value": "v"}]}]'
+    with app.app_context():
+        with db.engine.begin() as connection:
+            connection.execute(
+                text("UPDATE evaluations SET conditions = :conditions WHERE id = :id"),
+                {"conditions": stored, "id": uuid.UUID(item["id"]).hex},
+            )
+        db.session.remove()
+    pages = f"/project/{project_id}/evaluations/{item['id']}"
+    for page in (pages, f"{pages}/edit"):
+        response = client.get(page)
+        assert response.status_code == 200
+        assert "k\ufffd" in response.get_data(as_text=True)
+
+
+def test_printing_replaces_lone_surrogates_and_keeps_markup_markup(app):
+    with app.test_request_context():
+        values = {"a": "x\ud800", "b": ["\udfffy"], "c": Markup("<b>\ud800</b>"), "d": "é"}
+        html = render_template_string("{{ a }}|{{ b | first }}|{{ c }}|{{ d }}", **values)
+    assert html == "x\ufffd|\ufffdy|<b>\ufffd</b>|é"

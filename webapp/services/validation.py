@@ -50,6 +50,11 @@ def text_problem(value: str) -> str | None:
     return None
 
 
+def printable(value: str) -> str:
+    """`value` with any lone surrogate replaced by U+FFFD, so it can be encoded as UTF-8."""
+    return _SURROGATE.sub("\ufffd", value) if not value.isascii() else value
+
+
 def clean_text(value: str, attr: str | None) -> str:
     """`value` unchanged when both databases can store it and a page can show it."""
     problem = text_problem(value)

@@ -2,7 +2,10 @@
 
 from datetime import datetime
 
+from markupsafe import Markup
+
 from ..models.types import utcnow
+from ..services import validation
 from ..services.failure_reasons import describe
 
 OPERATOR_WORDS = {
@@ -94,7 +97,21 @@ def file_size(size: int) -> str:
     return f"{value:.1f} {unit}"
 
 
+def printable(value):
+    """What every `{{ }}` prints: text that UTF-8 can encode, whatever was stored.
+
+    Input is checked now, but a lone surrogate stored earlier (SQLite keeps JSON's "\\ud800") would
+    otherwise fail every page that shows it.
+    """
+    if isinstance(value, str) and not value.isascii():
+        cleaned = validation.printable(value)
+        if cleaned is not value:
+            return Markup(cleaned) if isinstance(value, Markup) else cleaned
+    return value
+
+
 def register(app) -> None:
+    app.jinja_env.finalize = printable
     app.add_template_filter(ago)
     app.add_template_filter(operator_words)
     app.add_template_filter(type_words)
