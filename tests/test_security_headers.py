@@ -1,6 +1,8 @@
 """Security headers on every kind of response: pages, partials, errors, JSON, downloads, static files."""
 
 import io
+import re
+from pathlib import Path
 
 from webapp.storage import get_storage
 
@@ -72,3 +74,26 @@ def test_static_files_and_storage_downloads_carry_them(client, app):
         assert_secured(download)
     finally:
         store.delete(key)
+
+
+# What the policy blocks; the browser tests reach most pages, this covers every template (confirm pages too).
+INLINE_CODE = re.compile(
+    r"""\sstyle\s*=|<style|<script(?![^>]*\ssrc=)|\shx-on|\shx-vars|js:|\son[a-z]+\s*=|javascript:""",
+    re.IGNORECASE,
+)
+
+
+def without_comments(source: str) -> str:
+    """The template without its {# comments #}, lines kept where they were."""
+    return re.sub(r"{#.*?#}", lambda m: "\n" * m.group().count("\n"), source, flags=re.DOTALL)
+
+
+def test_no_template_holds_inline_code_or_style():
+    templates = Path(__file__).resolve().parent.parent / "templates"
+    found = [
+        f"{path.relative_to(templates)}:{number}: {line.strip()}"
+        for path in sorted(templates.rglob("*.html"))
+        for number, line in enumerate(without_comments(path.read_text()).splitlines(), 1)
+        if INLINE_CODE.search(line)
+    ]
+    assert not found, "\n".join(found)
