@@ -39,6 +39,33 @@ def assert_fits_and_is_dark(page):
     assert red + green + blue < 200, f"{page.url} has a light background {background}"
 
 
+# WCAG contrast of an element's text against the first opaque background behind it (table stripes and
+# other faint overlays are see-through and skipped).
+CONTRAST = """(selector) => {
+  const element = document.querySelector(selector);
+  const channels = (color) => color.match(/[\\d.]+/g).map(Number);
+  const luminance = (color) => {
+    const [r, g, b] = channels(color).slice(0, 3).map((c) => {
+      c /= 255;
+      return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const opaque = (node) => (channels(getComputedStyle(node).backgroundColor)[3] ?? 1) === 1;
+  let behind = element;
+  while (behind && !opaque(behind)) behind = behind.parentElement;
+  const front = luminance(getComputedStyle(element).color);
+  const back = luminance(behind ? getComputedStyle(behind).backgroundColor : "rgb(255, 255, 255)");
+  return (Math.max(front, back) + 0.05) / (Math.min(front, back) + 0.05);
+}"""
+
+
+def assert_readable(page, selector):
+    """Text meets WCAG AA contrast (4.5:1) against what is behind it."""
+    ratio = page.evaluate(CONTRAST, selector)
+    assert ratio >= 4.5, f"{selector} on {page.url} has a contrast of {ratio:.1f}:1"
+
+
 @pytest.fixture
 def phone_page(browser, live_server):
     with open_page(browser, live_server, viewport={"width": 390, "height": 844}, color_scheme="dark") as page:
@@ -51,6 +78,11 @@ def test_every_page_works_under_the_policy_on_a_phone_in_dark_mode(phone_page, a
 
     page.goto("/login")
     assert_fits_and_is_dark(page)
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator(".form-error")).to_be_visible()
+    assert_readable(page, ".form-error")
     sign_in(page)
 
     evaluations_url = f"/project/{project_id}/evaluations"
@@ -74,6 +106,8 @@ def test_every_page_works_under_the_policy_on_a_phone_in_dark_mode(phone_page, a
         # htmx has run on the page (it would have reported a violation had it needed eval or inline style).
         page.wait_for_function("() => window.htmx && document.body.hasAttribute('hx-headers')")
         assert_fits_and_is_dark(page)
+    page.goto(f"{symbols_url}/")
+    assert_readable(page, ".failure-summary")
 
     missing = page.goto(f"{symbols_url}/00000000-0000-0000-0000-000000000000")
     assert missing.status == 404
