@@ -1,11 +1,41 @@
-"""Engine tuning: SQLite shared by several gunicorn workers, and write transactions."""
+"""Engine tuning, write transactions, and the tools every write path uses against races.
 
+Writers that may race follow one recipe: insert with `insert_or_ignore` (ON CONFLICT DO NOTHING), lock
+the rows they change in one fixed order, and run under `retry_on_contention`, which runs the write again
+when it lost a race anyway and answers `Contended` (409 with Retry-After) when it keeps losing.
+"""
+
+import functools
+import logging
+import random
+import sqlite3
+import time
 from contextlib import contextmanager
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.dml import Insert
 
+from .availability import describe
 from .extensions import db
+from .services.errors import Contended
+
+WRITE_ATTEMPTS = 4
+RETRY_BACKOFF_SECONDS = 0.05
+# PostgreSQL errors of a transaction that lost a race and may simply run again.
+RETRYABLE_SQLSTATES = {
+    "40P01",  # deadlock_detected
+    "40001",  # serialization_failure
+    "55P03",  # lock_not_available
+    "23505",  # unique_violation: another transaction inserted the same key first
+}
+# SQLite: BEGIN IMMEDIATE keeps writers in line, so only a unique key can be lost to another writer. Its
+# "database is locked" comes after the busy timeout, already waited out: an outage (503, availability.py).
+RETRYABLE_SQLITE_CODES = {sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY}
+
+logger = logging.getLogger(__name__)
 
 
 def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
@@ -46,3 +76,56 @@ def write_transaction():
     except BaseException:
         session.rollback()
         raise
+
+
+def insert_or_ignore(session, model, conflict_columns: list[str]) -> Insert:
+    """INSERT ... ON CONFLICT (conflict_columns) DO NOTHING, in the session's dialect."""
+    dialect = {"postgresql": postgresql, "sqlite": sqlite}[session.get_bind().dialect.name]
+    return dialect.insert(model).on_conflict_do_nothing(index_elements=conflict_columns)
+
+
+class LostRace(Exception):
+    """Raise inside a retried write when rows it needs changed under it: the write runs again."""
+
+
+def is_contention(error: BaseException) -> bool:
+    """Whether the error means another transaction won a race for the same rows: run the write again."""
+    if isinstance(error, LostRace):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in RETRYABLE_SQLSTATES
+    return getattr(error.orig, "sqlite_errorcode", None) in RETRYABLE_SQLITE_CODES
+
+
+def retry_on_contention(function):
+    """Run a write again when it lost a race, a bounded number of times; then raise Contended.
+
+    The wrapped function must be safe to run again from the start: its database work is one
+    write_transaction (rolled back when it lost), and nothing outside the database happens before it.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        attempt = 1
+        while True:
+            try:
+                return function(*args, **kwargs)
+            except (DBAPIError, LostRace) as error:
+                if not is_contention(error):
+                    raise
+                if attempt == WRITE_ATTEMPTS:
+                    logger.warning(
+                        "%s still contended after %d attempts: %s",
+                        function.__name__,
+                        attempt,
+                        describe(error),
+                    )
+                    raise Contended() from error
+            # Random backoff: writers that collided once should not collide again in step.
+            time.sleep(random.uniform(0, RETRY_BACKOFF_SECONDS * 2**attempt))
+            attempt += 1
+
+    return wrapper

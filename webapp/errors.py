@@ -2,7 +2,7 @@
 
 from contextlib import suppress
 
-from flask import current_app, render_template, request
+from flask import current_app, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, InternalServerError
@@ -11,8 +11,9 @@ from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from .api.errors import ApiError, error_response, from_service_error
 from .availability import describe, is_unavailable
+from .database import is_contention
 from .extensions import db
-from .services.errors import Conflict, NotFound, PermissionDenied, ServiceError
+from .services.errors import Conflict, Contended, NotFound, PermissionDenied, ServiceError
 
 API_CODES = {
     400: "parse_error",
@@ -90,20 +91,28 @@ def handle_csrf_error(error: CSRFError):
 
 
 def handle_service_error(error: ServiceError):
-    """A domain error a view left unhandled (bad input, most often): its message, never a 500."""
+    """A domain error a view left unhandled (bad input, a row deleted meanwhile, a lost race): never a 500."""
     _discard_transaction()
     if _wants_json():
         return error_response(from_service_error(error))
-    for kind, http_error in WEB_ERRORS:
-        if isinstance(error, kind):
-            return handle_http_error(http_error(error.detail))
-    return handle_http_error(BadRequest(error.detail))
+    http_error = next((http for kind, http in WEB_ERRORS if isinstance(error, kind)), BadRequest)
+    response = make_response(handle_http_error(http_error(error.detail)))
+    if isinstance(error, Contended):
+        # Other requests kept changing the same rows: the same request may simply be sent again.
+        response.headers.setdefault("Retry-After", str(error.retry_after_seconds))
+    return response
 
 
 def handle_unexpected_error(error: Exception):
     if isinstance(error, HTTPException):
         _discard_transaction()
         return handle_http_error(error)
+    if is_contention(error):
+        # A write path without its own retry lost a race: a conflict to retry, not a server error.
+        current_app.logger.warning(
+            "Contended write on %s %s: %s", request.method, request.path, describe(error)
+        )
+        return handle_service_error(Contended())
     if is_unavailable(error):
         return unavailable_response(error)
     _discard_transaction()

@@ -52,6 +52,7 @@
     var status = event.detail.xhr.status;
     announce(status === 403 ? "That was refused: your session may have expired. Reload the page and try again."
       : status === 404 ? "That item no longer exists. Reload the page to see the current state."
+      : status === 409 ? "Someone else was changing the same items at that moment. Nothing was changed; try again."
       : status === 413 ? "That was too large to send. Nothing was changed."
       : status === 503 ? "The server cannot reach its database or file storage for a moment. Nothing was changed; try again in a few seconds."
       : "Something went wrong on the server (" + status + "). Nothing was changed; try again.");

@@ -2,7 +2,7 @@
 
 from flask import jsonify
 
-from ..services.errors import Conflict, NotFound, PermissionDenied, ServiceError, ValidationError
+from ..services.errors import Conflict, Contended, NotFound, PermissionDenied, ServiceError, ValidationError
 
 ERROR_TYPES = {
     400: "invalid_request",
@@ -55,6 +55,8 @@ def from_service_error(error: ServiceError) -> ApiError:
         return ApiError(404, "not_found", error.detail)
     if isinstance(error, PermissionDenied):
         return ApiError(403, "permission_denied", error.detail)
+    if isinstance(error, Contended):
+        return ApiError(409, error.code, error.detail, retry_after=error.retry_after_seconds)
     if isinstance(error, Conflict):
         return ApiError(409, error.code, error.detail, error.attr)
     return ApiError(400, error.code, error.detail, error.attr)

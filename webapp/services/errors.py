@@ -36,3 +36,15 @@ class PermissionDenied(ServiceError):
 
 class Conflict(ServiceError):
     code = "conflict"
+
+
+class Contended(Conflict):
+    """Other requests kept changing the same rows at that moment; the same request may be retried."""
+
+    code = "contended"
+    retry_after_seconds = 1
+
+    def __init__(
+        self, detail: str = "Other requests are changing the same data right now; try again in a moment."
+    ):
+        super().__init__(detail)

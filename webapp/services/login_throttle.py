@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, func, or_, select
 
-from ..database import write_transaction
+from ..database import retry_on_contention, write_transaction
 from ..extensions import db
 from ..models import LoginFailure
 from ..models.types import utcnow
@@ -35,6 +35,7 @@ def retry_after(email: str, address: str) -> int | None:
     return max(int((oldest + WINDOW - utcnow()).total_seconds()), 1)
 
 
+@retry_on_contention
 def record_failure(email: str, address: str) -> None:
     with write_transaction() as session:
         session.add(LoginFailure(email=normalize_email(email)[:254], address=address[:64]))
@@ -42,6 +43,7 @@ def record_failure(email: str, address: str) -> None:
         session.execute(delete(LoginFailure).where(LoginFailure.created_at < utcnow() - WINDOW))
 
 
+@retry_on_contention
 def clear_failures(email: str) -> None:
     with write_transaction() as session:
         session.execute(delete(LoginFailure).where(LoginFailure.email == normalize_email(email)))

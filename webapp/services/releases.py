@@ -1,12 +1,12 @@
 """Releases: the software version a symbol set was built from (the PostHog CLI creates them)."""
 
 import hashlib
+import uuid
 from collections.abc import Mapping
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from ..database import write_transaction
+from ..database import insert_or_ignore, write_transaction
 from ..extensions import db
 from ..models import Project, Release
 from . import validation
@@ -43,26 +43,24 @@ def create_release(project: Project, data: Mapping) -> Release:
     if metadata is not None and not isinstance(metadata, dict):
         raise ValidationError("metadata", "invalid", "Metadata must be a JSON object.")
     validation.check_json(metadata, "metadata")
-    duplicate = ValidationError("hash_id", "unique", "A release with this hash_id already exists.")
-    try:
-        with write_transaction() as session:
-            exists = session.scalar(
-                select(Release.id).where(Release.project_id == project.id, Release.hash_id == hash_id)
-            )
-            if exists is not None:
-                raise duplicate
-            release = Release(
+    with write_transaction() as session:
+        # ON CONFLICT: of two build jobs creating the same release at once, one creates it and the
+        # other is told it exists, on PostgreSQL as on SQLite.
+        release_id = session.scalar(
+            insert_or_ignore(session, Release, ["project_id", "hash_id"])
+            .values(
+                id=uuid.uuid4(),
                 project_id=project.id,
                 hash_id=hash_id,
                 version=version,
                 project_name=project_name,
                 metadata_=metadata,
             )
-            session.add(release)
-    except IntegrityError:
-        # Two build jobs created the same release at once (PostgreSQL): the other one won.
-        raise duplicate from None
-    return release
+            .returning(Release.id)
+        )
+    if release_id is None:
+        raise ValidationError("hash_id", "unique", "A release with this hash_id already exists.")
+    return get_release(project, release_id)
 
 
 def get_release(project: Project, release_id) -> Release:

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, case, func, literal_column, or_, select, text
+from sqlalchemy import Select, and_, case, func, literal_column, or_, select, text, update
 from sqlalchemy.orm import selectinload
 
-from ..database import write_transaction
+from ..database import LostRace, insert_or_ignore, retry_on_contention, write_transaction
 from ..extensions import db
 from ..models import Project, Release, SymbolSet, User
 from ..models.types import utcnow
@@ -182,6 +182,11 @@ def object_keys(row: SymbolSet) -> list[str]:
     return [key for key in (row.storage_ptr, row.upload_key, row.rejected_key) if key]
 
 
+def locking(statement: Select) -> Select:
+    """Lock the selected sets in the one order all writers use (project, ref): they queue, never deadlock."""
+    return statement.order_by(SymbolSet.project_id, SymbolSet.ref).with_for_update(of=SymbolSet)
+
+
 # --- review actions -----------------------------------------------------------------------
 
 
@@ -200,20 +205,24 @@ def delete_symbol_sets(project: Project, actor: User | None, ids: list[Any]) -> 
     keys = [parse_uuid(value) for value in ids]
     if any(key is None for key in keys):
         raise ValidationError("ids", "invalid", "Every id must be a symbol set uuid.")
+    objects, count = _delete_rows(project, actor, keys)
+    delete_objects(objects)
+    return count
+
+
+@retry_on_contention
+def _delete_rows(project: Project, actor: User | None, keys: list) -> tuple[list[str], int]:
     with write_transaction() as session:
         rows = list(
             session.scalars(
-                select(SymbolSet)
-                .where(SymbolSet.project_id == project.id, SymbolSet.id.in_(keys))
-                .with_for_update()
+                locking(select(SymbolSet).where(SymbolSet.project_id == project.id, SymbolSet.id.in_(keys)))
             )
         )
         objects = [key for row in rows for key in object_keys(row)]
         for row in rows:
             activity.record(session, project, actor, SCOPE, row.id, "deleted", row.ref)
             session.delete(row)
-    delete_objects(objects)
-    return len(rows)
+    return objects, len(rows)
 
 
 def delete_symbol_set(project: Project, actor: User | None, symbol_set_id: Any) -> None:
@@ -230,10 +239,14 @@ def download_url(project: Project, symbol_set_id: Any) -> str:
     item = get_symbol_set(project, symbol_set_id)
     if not item.has_uploaded_file:
         raise NotFound("This symbol set has no uploaded file.")
-    key, ref = item.storage_ptr, item.ref
+    # Read before the write: its opening commit expires `item`, and the row may be gone by then.
+    key, ref, item_id = item.storage_ptr, item.ref, item.id
     with write_transaction() as session:
-        row = session.scalar(select(SymbolSet).where(SymbolSet.id == item.id))
-        row.last_used = utcnow()
+        touched = session.execute(
+            update(SymbolSet).where(SymbolSet.id == item_id).values(last_used=utcnow())
+        ).rowcount
+    if not touched:
+        raise NotFound()  # deleted since it was read above
     return get_storage().presign_download(key, DOWNLOAD_URL_SECONDS, filename=_download_name(ref, ".symbols"))
 
 
@@ -253,18 +266,22 @@ def mark_failed(project: Project, ref: str, reason: str) -> SymbolSet:
     if not reason or not reason.strip():
         raise ValidationError("reason", "blank", "Give the failure reason.")
     clean_text(reason, "reason")
+    return get_symbol_set(project, _record_failure(project, ref, reason.strip()))
+
+
+@retry_on_contention
+def _record_failure(project: Project, ref: str, reason: str):
     with write_transaction() as session:
+        session.execute(
+            insert_or_ignore(session, SymbolSet, ["project_id", "ref"]).values(project_id=project.id, ref=ref)
+        )
         row = session.scalar(
-            select(SymbolSet)
-            .where(SymbolSet.project_id == project.id, SymbolSet.ref == ref)
-            .with_for_update()
+            locking(select(SymbolSet).where(SymbolSet.project_id == project.id, SymbolSet.ref == ref))
         )
         if row is None:
-            row = SymbolSet(project_id=project.id, ref=ref)
-            session.add(row)
-            session.flush()
+            raise LostRace()  # deleted between the insert and the lock
         before = row.failure_reason
-        row.failure_reason = reason.strip()
+        row.failure_reason = reason
         row.failed_at = utcnow()
         activity.record(
             session,
@@ -276,4 +293,4 @@ def mark_failed(project: Project, ref: str, reason: str) -> SymbolSet:
             ref,
             [{"field": "failure_reason", "before": before, "after": row.failure_reason}],
         )
-    return get_symbol_set(project, row.id)
+        return row.id

@@ -16,10 +16,9 @@ from typing import Any, BinaryIO
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from ..database import write_transaction
+from ..database import LostRace, insert_or_ignore, retry_on_contention, write_transaction
 from ..extensions import db
 from ..models import Project, Release, SymbolSet, User
 from ..models.types import utcnow
@@ -32,6 +31,7 @@ from .symbol_sets import (
     STAGING_PREFIX,
     delete_objects,
     get_symbol_set,
+    locking,
     new_object_key,
     new_staging_key,
     validate_ref,
@@ -82,14 +82,14 @@ class IssuedUpload:
 class _Plan:
     """What a start request would do: sets to create, to re-issue, and chunk ids left out."""
 
-    create: list[_Requested] = field(default_factory=list)
+    create: list[tuple[_Requested, SymbolSet | None]] = field(default_factory=list)
     reissue: list[tuple[_Requested, SymbolSet]] = field(default_factory=list)
     attach_release: list[tuple[_Requested, SymbolSet]] = field(default_factory=list)
     omitted: list[str] = field(default_factory=list)
 
     @property
     def to_upload(self) -> list[str]:
-        return [item.chunk_id for item in self.create] + [item.chunk_id for item, _ in self.reissue]
+        return [item.chunk_id for item, _ in self.create + self.reissue]
 
 
 def _content_hash(value: Any, attr: str) -> str | None:
@@ -173,19 +173,13 @@ def _resolve_releases(session, project: Project, items: list[_Requested]) -> Non
             )
 
 
-def _plan(session, project: Project, request: StartRequest, *, lock: bool) -> tuple[_Plan, dict]:
-    _resolve_releases(session, project, request.items)
-    statement = select(SymbolSet).where(
-        SymbolSet.project_id == project.id, SymbolSet.ref.in_([item.chunk_id for item in request.items])
-    )
-    if lock:
-        statement = statement.with_for_update()
-    existing = {item.ref: item for item in session.scalars(statement)}
+def _plan(request: StartRequest, existing: dict[str, SymbolSet], created: set[str]) -> _Plan:
+    """Decide per chunk id; `created` are the rows this request inserted itself (they need a URL)."""
     plan = _Plan()
     for item in request.items:
         current = existing.get(item.chunk_id)
-        if current is None:
-            plan.create.append(item)
+        if current is None or item.chunk_id in created:
+            plan.create.append((item, current))
             continue
         if item.release_id is not None and current.release_id not in (None, item.release_id):
             raise ValidationError(
@@ -215,39 +209,68 @@ def _plan(session, project: Project, request: StartRequest, *, lock: bool) -> tu
                 f"Chunk {item.chunk_id} was already uploaded with different content; "
                 "use force to replace it or skip_on_conflict to keep it.",
             )
-    return plan, existing
+    return plan
+
+
+def _refs(request: StartRequest) -> list[str]:
+    return [item.chunk_id for item in request.items]
 
 
 def check_uploads(project: Project, body: Mapping) -> list[str]:
     """The chunk ids a start request would issue URLs for; creates nothing."""
     request = parse_start_request(body)
-    plan, _ = _plan(db.session, project, request, lock=False)
+    _resolve_releases(db.session, project, request.items)
+    rows = db.session.scalars(
+        select(SymbolSet).where(SymbolSet.project_id == project.id, SymbolSet.ref.in_(_refs(request)))
+    )
+    plan = _plan(request, {row.ref: row for row in rows}, created=set())
     db.session.rollback()
     return plan.to_upload
 
 
+def _insert_missing(session, project: Project, request: StartRequest) -> set[str]:
+    """Insert the sets no one has created yet, in ref order; return the refs this inserted."""
+    items = sorted(request.items, key=lambda item: item.chunk_id)
+    # ON CONFLICT DO NOTHING: a set another request is creating right now is waited for, then
+    # skipped; inserting in one order means two such requests never wait for each other in a circle.
+    statement = (
+        insert_or_ignore(session, SymbolSet, ["project_id", "ref"])
+        .values(
+            [
+                {"project_id": project.id, "ref": item.chunk_id, "release_id": item.release_id}
+                for item in items
+            ]
+        )
+        .returning(SymbolSet.ref)
+    )
+    return set(session.scalars(statement))
+
+
 def start_uploads(project: Project, actor: User | None, body: Mapping) -> list[IssuedUpload]:
     """Create or re-open symbol sets and sign one upload URL each, all in one transaction."""
-    request = parse_start_request(body)
-    try:
-        return _start(project, actor, request)
-    except IntegrityError:
-        # Another request created one of these refs first (PostgreSQL); plan again with it.
-        return _start(project, actor, parse_start_request(body))
+    return _start(project, actor, parse_start_request(body))
 
 
+@retry_on_contention
 def _start(project: Project, actor: User | None, request: StartRequest) -> list[IssuedUpload]:
     now = utcnow()
     abandoned_objects = []
     issued: list[tuple[str, SymbolSet]] = []
     with write_transaction() as session:
-        plan, _ = _plan(session, project, request, lock=True)
+        _resolve_releases(session, project, request.items)
+        created = _insert_missing(session, project, request)
+        rows = session.scalars(
+            locking(
+                select(SymbolSet).where(SymbolSet.project_id == project.id, SymbolSet.ref.in_(_refs(request)))
+            )
+        )
+        existing = {row.ref: row for row in rows}
+        if len(existing) < len(request.items):
+            raise LostRace()  # a set was deleted between the insert and the lock: start over
+        plan = _plan(request, existing, created)
         for item, current in plan.attach_release:
             current.release_id = item.release_id
-        for item in plan.create:
-            symbol_set = SymbolSet(project_id=project.id, ref=item.chunk_id, release_id=item.release_id)
-            session.add(symbol_set)
-            session.flush()
+        for item, symbol_set in plan.create:
             symbol_set.upload_key = new_staging_key(project.id, symbol_set.id)
             symbol_set.upload_started_at = now
             issued.append((item.chunk_id, symbol_set))
@@ -453,6 +476,7 @@ def _fail_attempt(
     activity.record(session, project, actor, SCOPE, row.id, "failed", row.ref, changes)
 
 
+@retry_on_contention
 def _record(project: Project, actor: User | None, results: list[_Checked]) -> tuple[list[str], set]:
     """Write the checks' outcome in one transaction: swap in what passed, log what failed.
 
@@ -464,8 +488,7 @@ def _record(project: Project, actor: User | None, results: list[_Checked]) -> tu
     with write_transaction() as session:
         ids = [result.target.symbol_set_id for result in results]
         rows = {
-            row.id: row
-            for row in session.scalars(select(SymbolSet).where(SymbolSet.id.in_(ids)).with_for_update())
+            row.id: row for row in session.scalars(locking(select(SymbolSet).where(SymbolSet.id.in_(ids))))
         }
         for result in results:
             target = result.target
@@ -543,12 +566,21 @@ def finish_uploads(project: Project, actor: User | None, body: Mapping) -> None:
     _take_uploads(targets)
     try:
         results = _check_all(targets)
+        # Recording can still fail (contended past its retries, an outage): nothing is recorded then.
+        obsolete, skipped = _record(project, actor, results)
     except BaseException:
         _put_back(targets)
         raise
-    obsolete, _ = _record(project, actor, results)
     delete_objects(obsolete)
     _raise_for_failures(results)
+    for target in targets:
+        if target.symbol_set_id in skipped:
+            # Another request won the race for this set: success here would claim a file it does not hold.
+            raise UploadError(
+                f"The upload of {target.ref} ended while it was checked (the set was deleted, the upload "
+                "expired or a newer one started); start it again.",
+                code="file_not_found",
+            )
 
 
 def finish_single_upload(project: Project, actor: User | None, symbol_set_id: Any, body: Mapping) -> None:
@@ -629,6 +661,7 @@ def _expiry_cutoff(now: datetime | None, grace: timedelta) -> datetime:
     return (now or utcnow()) - timedelta(seconds=UPLOAD_URL_SECONDS) - grace
 
 
+@retry_on_contention
 def expire_pending(now: datetime | None = None, grace: timedelta = EXPIRY_GRACE) -> int:
     """End uploads started but not finished within the URL lifetime plus grace; return how many.
 
@@ -640,10 +673,11 @@ def expire_pending(now: datetime | None = None, grace: timedelta = EXPIRY_GRACE)
     with write_transaction() as session:
         rows = list(
             session.scalars(
-                select(SymbolSet)
-                .options(selectinload(SymbolSet.project))
-                .where(SymbolSet.upload_key.is_not(None), SymbolSet.upload_started_at < cutoff)
-                .with_for_update(of=SymbolSet)
+                locking(
+                    select(SymbolSet)
+                    .options(selectinload(SymbolSet.project))
+                    .where(SymbolSet.upload_key.is_not(None), SymbolSet.upload_started_at < cutoff)
+                )
             )
         )
         stale = []

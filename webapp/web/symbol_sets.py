@@ -1,5 +1,7 @@
 """Symbol set pages: list with status tabs, detail with download/replace/delete, summary chart."""
 
+from contextlib import suppress
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
@@ -180,8 +182,10 @@ def delete(project_id, symbol_set_id):
     if request.form.get("confirmed") != "1":
         # Without JavaScript the confirmation is its own page.
         return render_template("symbol_sets/confirm_delete.html", project=project, selected=[item], back=back)
-    symbol_sets.delete_symbol_set(project, current_user, item.id)
-    flash(f"Deleted the symbol set {item.ref}.", "success")
+    ref = item.ref  # read now: if another request deletes the row first, `item` cannot reload
+    with suppress(NotFound):  # another request deleted it first: gone, as the user asked
+        symbol_sets.delete_symbol_set(project, current_user, item.id)
+    flash(f"Deleted the symbol set {ref}.", "success")
     if is_htmx() and request.form.get("from") == "list":
         # Re-render the list the user is looking at, with the message out-of-band.
         return _render_list(project, origin_page_args())

@@ -1,0 +1,320 @@
+"""Sixteen build machines at once against a real gunicorn (4 workers): never a 500, one set per chunk id.
+
+The server runs on the test database (on PostgreSQL: this run's own schema), so every race here is a race
+between processes and connections, as in production.
+"""
+
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from webapp.extensions import db
+from webapp.models import Release, SymbolSet
+
+from .symbol_blobs import cli_blob, sha512
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKERS = 4
+CALLERS = 16
+# Bounds every wait: server start, each request, each race.
+TIMEOUT = 30
+
+
+def _server_database_url(app) -> str:
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {}).get("options")
+    if options:
+        # The run's schema (see conftest): libpq reads the same options from the URL's query.
+        url = url.update_query_dict({"options": options})
+    return url.render_as_string(hide_password=False)
+
+
+def _log_tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture(scope="module")
+def server(app, tmp_path_factory):
+    """`gunicorn -w 4` on a socket bound here (no port race), against the test database."""
+    folder = tmp_path_factory.mktemp("gunicorn")
+    log_path = folder / "gunicorn.log"
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    environment = {
+        **os.environ,
+        "DATABASE_URL": _server_database_url(app),
+        "SECRET_KEY": "gunicorn-test-secret",
+        "STORAGE_URL": "file://" + str(folder / "objects"),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--workers",
+        str(WORKERS),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "4",
+        "--bind",
+        f"fd://{listener.fileno()}",
+        # Import the app once and fork: four workers importing it side by side take seconds.
+        "--preload",
+        # Nothing is in flight when the test stops the server.
+        "--graceful-timeout",
+        "1",
+        # Gunicorn's control socket is one path per user; parallel test runs would share it.
+        "--no-control-socket",
+        "wsgi:app",
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            pass_fds=[listener.fileno()],
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            assert process.poll() is None, f"gunicorn exited:\n{_log_tail(log_path)}"
+            assert time.monotonic() < deadline, f"gunicorn did not answer:\n{_log_tail(log_path)}"
+            try:
+                # The socket is listening already: this waits in its backlog until a worker is up.
+                requests.get(f"{base}/api/users/@me/", timeout=1)
+                break
+            except requests.RequestException:
+                continue
+        yield Server(base, log_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        listener.close()
+
+
+class Server:
+    def __init__(self, base: str, log_path: Path):
+        self.base = base
+        self.log_path = log_path
+
+    def log(self) -> str:
+        return _log_tail(self.log_path)
+
+
+class Api:
+    """One project's error_tracking routes on the server, with one API key."""
+
+    def __init__(self, server: Server, project_id: int, key: str):
+        self.server = server
+        self.prefix = f"{server.base}/api/projects/{project_id}/error_tracking/"
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        return requests.request(method, self.prefix + path, headers=self.headers, timeout=TIMEOUT, **kwargs)
+
+    def start(self, items: list[dict], **flags) -> requests.Response:
+        return self.request("POST", "symbol_sets/bulk_start_upload/", json={"symbol_sets": items, **flags})
+
+    def finish(self, hashes: dict) -> requests.Response:
+        return self.request("POST", "symbol_sets/bulk_finish_upload/", json={"content_hashes": hashes})
+
+    def upload(self, presigned: dict, data: bytes) -> requests.Response:
+        """The multipart POST to the presigned URL, with no credentials."""
+        return requests.post(
+            presigned["url"], data=presigned["fields"], files={"file": ("file", data)}, timeout=TIMEOUT
+        )
+
+    def upload_set(self, ref: str, data: bytes, *, force: bool = False) -> str:
+        """Start, upload and finish one chunk, one step after another; return the set's id.
+
+        force: replace what is stored, even the same bytes (a forced start without a content hash).
+        """
+        item = {"chunk_id": ref} if force else {"chunk_id": ref, "content_hash": sha512(data)}
+        started = self.start([item], force=force)
+        assert started.status_code == 201, started.text
+        issued = started.json()["id_map"][ref]
+        assert self.upload(issued["presigned_url"], data).status_code == 204
+        finished = self.finish({issued["symbol_set_id"]: sha512(data)})
+        assert finished.status_code == 201, finished.text
+        return issued["symbol_set_id"]
+
+    def stored_bytes(self, symbol_set_id: str) -> bytes:
+        link = self.request("GET", f"symbol_sets/{symbol_set_id}/download/")
+        assert link.status_code == 200, link.text
+        return requests.get(link.json()["url"], timeout=TIMEOUT).content
+
+
+@pytest.fixture
+def api(server, project_id, api_key):
+    return Api(server, project_id, api_key)
+
+
+def race(count: int, action) -> list:
+    """Run action(0..count-1) in threads released together; return the results in order."""
+    barrier = threading.Barrier(count, timeout=TIMEOUT)
+
+    def run(number):
+        barrier.wait()
+        return action(number)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        futures = [pool.submit(run, number) for number in range(count)]
+        return [future.result(timeout=TIMEOUT * 2) for future in futures]
+
+
+def assert_answered(server: Server, response: requests.Response, *allowed: int) -> None:
+    """No server error; an error says what went wrong; a contended write also says when to retry."""
+    assert response.status_code < 500, f"{response.status_code} {response.text}\n{server.log()}"
+    assert response.status_code in allowed, f"{response.status_code} {response.text}"
+    if response.status_code >= 400:
+        assert set(response.json()) >= {"code", "detail"}, response.text
+    if response.status_code == 409:
+        assert response.json()["code"] == "contended", response.text
+        assert int(response.headers["Retry-After"]) >= 1
+
+
+def assert_error_shape(response: requests.Response) -> None:
+    """PostHog's error shape (the API's answers; the storage URLs answer {code, detail})."""
+    assert set(response.json()) == {"type", "code", "detail", "attr"}, response.text
+
+
+def rows_per_ref(app, project_id) -> dict[str, int]:
+    with app.app_context():
+        rows = db.session.execute(
+            select(SymbolSet.ref, func.count())
+            .where(SymbolSet.project_id == project_id)
+            .group_by(SymbolSet.ref)
+        )
+        counts = dict(rows.all())
+        db.session.remove()
+    return counts
+
+
+def test_callers_starting_the_same_new_chunks_in_different_orders_get_one_set_each(app, api, project_id):
+    refs = [f"race-{number}" for number in range(8)]
+    blobs = {ref: cli_blob(ref) for ref in refs}
+
+    def start(number):
+        order = refs[number % len(refs) :] + refs[: number % len(refs)]
+        if number % 2:
+            order.reverse()
+        return api.start([{"chunk_id": ref, "content_hash": sha512(blobs[ref])} for ref in order])
+
+    started = race(CALLERS, start)
+
+    for response in started:
+        assert_answered(api.server, response, 201, 409)
+        if response.status_code == 409:
+            assert_error_shape(response)
+    winners = [response.json()["id_map"] for response in started if response.status_code == 201]
+    assert winners
+    assert rows_per_ref(app, project_id) == {ref: 1 for ref in refs}
+    for ref in refs:
+        assert len({id_map[ref]["symbol_set_id"] for id_map in winners}) == 1
+
+    # Every caller uploads to the URLs it got and finishes, all at once again: the URL issued last
+    # for a chunk works; an earlier one, replaced meanwhile, is refused clearly or changes nothing.
+    def upload_and_finish(number):
+        id_map = winners[number % len(winners)]
+        uploads = [api.upload(issued["presigned_url"], blobs[ref]) for ref, issued in id_map.items()]
+        hashes = {issued["symbol_set_id"]: sha512(blobs[ref]) for ref, issued in id_map.items()}
+        return uploads, api.finish(hashes)
+
+    for uploads, finished in race(len(winners), upload_and_finish):
+        for response in uploads:
+            assert_answered(api.server, response, 204, 400, 403, 404, 409, 410)
+        assert_answered(api.server, finished, 201, 400, 409)
+        if finished.status_code >= 400:
+            assert_error_shape(finished)
+
+    for ref, symbol_set_id in ((ref, winners[0][ref]["symbol_set_id"]) for ref in refs):
+        symbol_set = api.request("GET", f"symbol_sets/{symbol_set_id}/").json()
+        assert (symbol_set["status"], symbol_set["content_hash"]) == ("uploaded", sha512(blobs[ref]))
+        assert api.stored_bytes(symbol_set_id) == blobs[ref]
+
+
+def test_forced_starts_racing_deletes_and_finishes_never_fail_the_server(app, api, project_id):
+    refs = [f"forced-{number}" for number in range(6)]
+    blobs = {ref: cli_blob(ref) for ref in refs}
+    ids = {ref: api.upload_set(ref, blobs[ref]) for ref in refs}
+    shuffled = random.Random(6)
+
+    def act(number):
+        order = shuffled.sample(refs, len(refs))
+        kind = number % 5
+        if kind == 0:
+            return "start", api.start([{"chunk_id": ref} for ref in order], force=True)
+        if kind == 1:
+            return "bulk_delete", api.request(
+                "POST", "symbol_sets/bulk_delete/", json={"ids": [ids[ref] for ref in order]}
+            )
+        if kind == 2:
+            return "delete", api.request("DELETE", f"symbol_sets/{ids[order[0]]}/")
+        if kind == 3:
+            return "finish", api.finish({ids[ref]: sha512(blobs[ref]) for ref in order})
+        return "download", api.request("GET", f"symbol_sets/{ids[order[0]]}/download/")
+
+    allowed = {
+        "start": (201, 409),
+        "bulk_delete": (200, 409),
+        "delete": (204, 404, 409),
+        "finish": (201, 400, 409),
+        "download": (200, 404, 409),
+    }
+    results = race(CALLERS, act)
+    for kind, response in results:
+        assert_answered(api.server, response, *allowed[kind])
+        if response.status_code >= 400:
+            assert_error_shape(response)
+    assert set(rows_per_ref(app, project_id).values()) <= {1}
+
+    # The URLs the forced starts got: each works, or is refused clearly (its set was deleted meanwhile).
+    for kind, response in results:
+        if kind == "start" and response.status_code == 201:
+            for ref, issued in response.json()["id_map"].items():
+                assert_answered(
+                    api.server, api.upload(issued["presigned_url"], blobs[ref]), 204, 400, 403, 404, 410
+                )
+                finished = api.finish({issued["symbol_set_id"]: sha512(blobs[ref])})
+                assert_answered(api.server, finished, 201, 400)
+
+    # Nothing is left stuck: every chunk can be uploaded again, and there is still one set per chunk.
+    for ref in refs:
+        symbol_set_id = api.upload_set(ref, blobs[ref], force=True)
+        assert api.stored_bytes(symbol_set_id) == blobs[ref]
+    assert rows_per_ref(app, project_id) == {ref: 1 for ref in refs}
+
+
+def test_callers_creating_the_same_release_get_one_release_and_clear_duplicates(app, api, project_id):
+    body = {"version": "2.0.0", "project": "web", "hash_id": "build-2.0.0"}
+
+    created = race(CALLERS, lambda _number: api.request("POST", "releases/", json=body))
+
+    for response in created:
+        assert_answered(api.server, response, 201, 400)
+    assert sorted(response.status_code for response in created) == [201] + [400] * (CALLERS - 1)
+    for response in created:
+        if response.status_code == 400:
+            assert_error_shape(response)
+            assert (response.json()["code"], response.json()["attr"]) == ("unique", "hash_id")
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Release)) == 1
+        db.session.remove()
