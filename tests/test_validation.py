@@ -133,3 +133,4 @@ def test_shown_quotes_safely_and_briefly():
     assert validation.shown("9" * 100) == "'" + "9" * 40 + "…'"
     assert validation.shown({"a": 1}) == "an object"
     assert validation.shown(math.nan) == "'NaN'"
+    assert validation.shown(uuid.UUID(int=1)) == "'\"00000000-0000-0000-0000-000000000001\"'"

@@ -2,8 +2,9 @@
 
 Python's own parsers are too lenient for input: int() and float() take "²", "٣", " 7 " and "1_000",
 uuid.UUID() takes non-ASCII digits, json.loads() takes NaN, and a str may hold NUL or a lone UTF-16
-surrogate that no database stores and no page can encode. Everything here is strict ASCII, bounded,
-and raises ValidationError(attr, code, detail) so a value that passed can always be stored and shown.
+surrogate that no page can encode (and PostgreSQL refuses NUL). Everything here is strict ASCII and
+bounded; the checks raise ValidationError(attr, code, detail), so a value that passed can always be
+stored and shown again.
 """
 
 import json
@@ -33,7 +34,7 @@ def shown(value: Any, limit: int = 40) -> str:
     """`value` quoted for an error message: short, printable, and safe to encode."""
     if isinstance(value, dict | list):
         return "an object" if isinstance(value, dict) else "a list"
-    text = value if isinstance(value, str) else json.dumps(value)
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
     text = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
     return f"'{text[:limit]}…'" if len(text) > limit else f"'{text}'"
 
