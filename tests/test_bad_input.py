@@ -627,3 +627,17 @@ def test_a_content_length_that_is_not_ascii_digits_announces_no_body():
     assert _body_length({"CONTENT_LENGTH": "12"}) == 12
     for value in ("²", "1_0", " 7", "9" * 5000, "-1", ""):
         assert _body_length({"CONTENT_LENGTH": value}) == 0, value
+
+
+def test_environment_settings_are_strict_too():
+    from webapp.config import parse_boolean, parse_count, parse_number
+
+    assert (parse_count("N", " 2 "), parse_number("S", "0.5"), parse_boolean("B", "Yes")) == (2, 0.5, True)
+    for parse, bad in (
+        (parse_count, ("²", "٣", "1_0", "1000", "-1", "", "9" * 5000)),
+        (parse_number, ("nan", "inf", "1e999", "1_0", "٣", "-1", "")),
+        (parse_boolean, ("ture", "²", "")),
+    ):
+        for text in bad:
+            with pytest.raises(RuntimeError, match="must be"):
+                parse("NAME", text)

@@ -1,6 +1,5 @@
 """Configuration: defaults <- instance/config.py <- environment <- explicit overrides."""
 
-import math
 import os
 import secrets
 from datetime import timedelta
@@ -8,33 +7,32 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-TRUE_WORDS = ("1", "true", "yes", "on")
-FALSE_WORDS = ("0", "false", "no", "off")
+from .services import validation
+from .services.errors import ValidationError
 
 
 def parse_boolean(name: str, text: str) -> bool:
     """Read an environment boolean; a typo must stop the app, not quietly mean False."""
-    word = text.strip().lower()
-    if word in TRUE_WORDS or word in FALSE_WORDS:
-        return word in TRUE_WORDS
-    raise RuntimeError(f"{name} must be one of {', '.join(TRUE_WORDS + FALSE_WORDS)}, not {text!r}")
+    try:
+        return validation.boolean(text, name)
+    except ValidationError:
+        raise RuntimeError(
+            f"{name} must be one of 1, true, yes, on, 0, false, no, off; not {text!r}"
+        ) from None
 
 
 def parse_count(name: str, text: str) -> int:
     """Read a small non-negative integer from the environment."""
-    word = text.strip()
-    if not (word.isascii() and word.isdigit() and len(word) < 4):
-        raise RuntimeError(f"{name} must be a whole number such as 0 or 1, not {text!r}")
-    return int(word)
+    try:
+        return validation.integer(text.strip(), name, minimum=0, maximum=999)
+    except ValidationError:
+        raise RuntimeError(f"{name} must be a whole number such as 0 or 1, not {text!r}") from None
 
 
 def parse_number(name: str, text: str) -> float:
     """Read a finite non-negative number from the environment."""
-    try:
-        number = float(text)
-    except ValueError:
-        number = math.nan
-    if not (math.isfinite(number) and number >= 0):
+    number = validation.number_from_text(text)
+    if number is None or number < 0:
         raise RuntimeError(f"{name} must be a number such as 20 or 0.5, not {text!r}")
     return number
 
