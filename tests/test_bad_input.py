@@ -399,6 +399,7 @@ def test_evaluation_forms_show_the_message_for_every_bad_value(app, client, eval
         ({"conditions-0-id": NUL}, "null characters"),
         ({"conditions-0-properties-0-key": NUL}, "null characters"),
         ({"conditions-0-properties-0-value": NUL}, "null characters"),
+        ({"conditions-0-properties-0-value": f"x, {NUL}"}, "null characters"),
         ({"conditions-0-properties-0-operator": NUL}, "not a valid operator"),
         ({"conditions-0-rollout_percentage": "٣"}, "Rollout percentage must be a number"),
         ({"conditions-0-rollout_percentage": "1_0"}, "Rollout percentage must be a number"),

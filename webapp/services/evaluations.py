@@ -162,7 +162,9 @@ def _validate_property(prop: Any, path: str) -> dict:
             f"{path}__value", "invalid", "A value must be text, a number, a boolean or a list of them."
         )
     else:
-        validation.check_json(value, f"{path}__value")
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                validation.clean_text(item, f"{path}__value")  # the field, also for one item of a list
     return {"key": key.strip(), "value": value, "operator": operator, "type": prop_type}
 
 
