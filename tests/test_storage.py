@@ -22,6 +22,7 @@ from werkzeug.http import parse_options_header
 from werkzeug.serving import make_server
 
 from webapp import create_app
+from webapp.api.errors import ERROR_TYPES
 from webapp.storage import build_storage, get_storage, set_upload_check, upload_check
 from webapp.storage.base import ObjectExists, ObjectNotFound, ObjectTooLarge, StorageError
 from webapp.storage.local import LocalStorage
@@ -393,8 +394,12 @@ def post_chunked(local: Backend, body: bytes, content_type: str):
 def assert_refused(response, status: int, code: str):
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.is_json
-    assert response.get_json()["code"] == code
-    assert response.get_json()["detail"]
+    body = response.get_json()
+    # The app's one error shape, as on the API.
+    assert set(body) == {"type", "code", "detail", "attr"}
+    assert body["type"] == ERROR_TYPES[status]
+    assert body["code"] == code
+    assert body["detail"]
 
 
 def test_an_upload_url_takes_one_file_and_never_replaces_it(local):

@@ -9,11 +9,12 @@ import io
 import os
 import sys
 
-from flask import Blueprint, current_app, jsonify, request, send_file
+from flask import Blueprint, current_app, request, send_file
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
+from ..api.errors import ApiError, error_response
 from ..availability import is_unavailable
 from ..errors import unavailable_response
 from ..extensions import csrf
@@ -42,8 +43,8 @@ class UploadRefused(Exception):
 
 
 def _error(status: int, code: str, detail: str):
-    response = jsonify(code=code, detail=detail)
-    response.status_code = status
+    """The app's one error shape (PostHog's), never cached: build tools read `code` and `detail`."""
+    response = error_response(ApiError(status, code, detail))
     response.headers["Cache-Control"] = "no-store"
     return response
 
