@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import ActivityLog, Project, Release, SymbolSet
-from webapp.services import accounts, symbol_uploads
+from webapp.services import accounts, symbol_upload_checks, symbol_upload_expiry, symbol_uploads
 from webapp.storage.local import LocalStorage
 
 from .conftest import count_statements, installed_storage, s3_storage
@@ -887,7 +887,8 @@ def test_an_empty_file_is_file_too_large(app, et, storage):
 
 
 def test_an_oversize_file_is_file_too_large(app, et, storage, monkeypatch):
-    monkeypatch.setattr(symbol_uploads, "MAX_UPLOAD_BYTES", 1024 * 1024)
+    for module in (symbol_uploads, symbol_upload_checks):  # the URL's limit and the finish check's
+        monkeypatch.setattr(module, "MAX_UPLOAD_BYTES", 1024 * 1024)
     issued = et.start({"chunk_id": "huge"}).get_json()["id_map"]["huge"]
     data = b"x" * (1024 * 1024 + 1)
     storage.put(issued["presigned_url"]["fields"]["key"], io.BytesIO(data), len(data))
@@ -1140,9 +1141,9 @@ def test_expire_pending_removes_orphaned_staging_objects_only(app, et, store):
 
     with app.app_context():
         # Within the URL lifetime plus grace nothing goes: a client may still be writing.
-        assert symbol_uploads.remove_orphaned_uploads() == 0
+        assert symbol_upload_expiry.remove_orphaned_uploads() == 0
         later = datetime.now(UTC) + timedelta(minutes=16)
-        assert symbol_uploads.remove_orphaned_uploads(now=later) == 2
+        assert symbol_upload_expiry.remove_orphaned_uploads(now=later) == 2
 
     assert all_objects(store) == sorted([checked, staging_key(store, live)])
     assert et.finish({live["symbol_set_id"]: sha512(cli_blob("live"))}).status_code == 201

@@ -20,7 +20,7 @@ from webapp.services import (
     failure_reasons,
     symbol_data,
     symbol_sets,
-    symbol_uploads,
+    symbol_upload_expiry,
 )
 from webapp.storage import get_storage
 
@@ -336,7 +336,7 @@ def test_seed_demo_adds_symbol_sets_of_every_status_with_real_objects(app, run):
         assert len({row.created_at.date() for row in rows}) > 5
 
         # The pending uploads are real ones: once their URLs are long expired, the command fails them.
-        assert symbol_uploads.expire_pending(now=utcnow() + timedelta(hours=1)) == 6
+        assert symbol_upload_expiry.expire_pending(now=utcnow() + timedelta(hours=1)) == 6
 
 
 def test_seeded_symbol_sets_download_through_the_api(app, run, client):

@@ -15,7 +15,14 @@ from webapp.database import WRITE_ATTEMPTS, retry_on_contention, write_transacti
 from webapp.extensions import db
 from webapp.models import ActivityLog, Evaluation, Release, SymbolSet
 from webapp.models.types import utcnow
-from webapp.services import accounts, evaluations, symbol_sets, symbol_uploads
+from webapp.services import (
+    accounts,
+    evaluations,
+    symbol_sets,
+    symbol_upload_checks,
+    symbol_upload_expiry,
+    symbol_uploads,
+)
 from webapp.services.errors import Contended
 
 from .symbol_blobs import cli_blob, sha512
@@ -248,10 +255,10 @@ def test_expiry_racing_finishes_ends_the_upload_exactly_once(app, client, auth, 
 
     def act(number, project, user):
         if number % 2:
-            expired.append(symbol_uploads.expire_pending(now=later))
+            expired.append(symbol_upload_expiry.expire_pending(now=later))
             return
         try:
-            symbol_uploads.finish_uploads(
+            symbol_upload_checks.finish_uploads(
                 project, user, {"content_hashes": {issued["symbol_set_id"]: sha512(data)}}
             )
             finished.append(number)

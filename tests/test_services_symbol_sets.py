@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import ActivityLog, Project, SymbolSet
-from webapp.services import failure_reasons, symbol_data, symbol_sets, symbol_uploads
+from webapp.services import failure_reasons, symbol_data, symbol_sets, symbol_upload_expiry, symbol_uploads
 from webapp.services.errors import ValidationError
 from webapp.storage import get_storage
 
@@ -283,7 +283,7 @@ def test_expire_pending_fails_uploads_never_finished(project):
     just_in_time = add_set(project, "recent", upload_started_at=T0 + timedelta(seconds=1))
     now = T0 + LIFETIME_AND_GRACE + timedelta(seconds=1)
 
-    assert symbol_uploads.expire_pending(now=now) == 1
+    assert symbol_upload_expiry.expire_pending(now=now) == 1
 
     stale, just_in_time = reload(stale), reload(just_in_time)
     assert stale.status == "failed"
@@ -299,8 +299,8 @@ def test_expire_pending_fails_uploads_never_finished(project):
 
 def test_expire_pending_keeps_uploads_within_the_url_lifetime_and_grace(project):
     item = add_set(project, "in-flight", upload_started_at=T0)
-    assert symbol_uploads.expire_pending(now=T0 + LIFETIME_AND_GRACE) == 0
-    assert symbol_uploads.expire_pending(now=T0 + timedelta(minutes=5)) == 0
+    assert symbol_upload_expiry.expire_pending(now=T0 + LIFETIME_AND_GRACE) == 0
+    assert symbol_upload_expiry.expire_pending(now=T0 + timedelta(minutes=5)) == 0
     assert reload(item).status == "pending"
 
 
@@ -309,7 +309,7 @@ def test_expire_pending_leaves_uploaded_and_already_failed_sets_alone(project):
     failed = add_set(project, "bad", failure_reason="The source map is not valid JSON.", failed_at=T0)
     never_started = add_set(project, "marked", upload_started_at=None)
 
-    assert symbol_uploads.expire_pending(now=T0 + timedelta(days=30)) == 0
+    assert symbol_upload_expiry.expire_pending(now=T0 + timedelta(days=30)) == 0
 
     assert reload(uploaded).status == "uploaded"
     assert reload(failed).failure_reason == "The source map is not valid JSON."
@@ -322,7 +322,7 @@ def test_an_expired_replacement_keeps_the_checked_file_and_drops_the_staging_obj
     storage.put(item.upload_key, io.BytesIO(b"never finished"), 100)
     staging, before = item.upload_key, (item.storage_ptr, item.content_hash, item.size_bytes)
 
-    assert symbol_uploads.expire_pending(now=T0 + timedelta(days=1)) == 1
+    assert symbol_upload_expiry.expire_pending(now=T0 + timedelta(days=1)) == 1
 
     item = reload(item)
     assert (item.status, item.upload_key, item.failure_reason) == ("uploaded", None, None)
@@ -336,8 +336,8 @@ def test_an_expired_replacement_keeps_the_checked_file_and_drops_the_staging_obj
 def test_expire_pending_honours_a_custom_grace(project):
     item = add_set(project, "a", upload_started_at=T0)
     now = T0 + timedelta(seconds=symbol_uploads.UPLOAD_URL_SECONDS + 61)
-    assert symbol_uploads.expire_pending(now=now, grace=timedelta(minutes=2)) == 0
-    assert symbol_uploads.expire_pending(now=now, grace=timedelta(minutes=1)) == 1
+    assert symbol_upload_expiry.expire_pending(now=now, grace=timedelta(minutes=2)) == 0
+    assert symbol_upload_expiry.expire_pending(now=now, grace=timedelta(minutes=1)) == 1
     assert reload(item).status == "failed"
 
 

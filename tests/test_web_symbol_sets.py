@@ -12,7 +12,7 @@ import pytest
 from webapp.extensions import db
 from webapp.models import Release, SymbolSet
 from webapp.models.types import utcnow
-from webapp.services import accounts, symbol_sets, symbol_uploads
+from webapp.services import accounts, symbol_sets, symbol_upload_checks
 from webapp.storage import get_storage
 from webapp.storage.local import LocalStorage
 
@@ -45,7 +45,7 @@ def make_set(app, user_id, project_id):
             db.session.commit()
             set_id = row.id
             if state == "uploaded":
-                symbol_uploads.replace_from_files(
+                symbol_upload_checks.replace_from_files(
                     target, user, set_id, io.BytesIO(minified(ref)), io.BytesIO(GOOD_MAP)
                 )
             elif state == "failed":

@@ -42,9 +42,9 @@ def create_app(config: dict | None = None) -> Flask:
     errors.init_app(app)
     ratelimit.init_app(app)
     storage.init_app(app)
-    from .services import symbol_uploads
+    from .services import symbol_upload_checks
 
-    storage.set_upload_check(app, symbol_uploads.upload_is_live)
+    storage.set_upload_check(app, symbol_upload_checks.upload_is_live)
     api.init_app(app)
     web.init_app(app)
     cli.init_app(app)

@@ -8,7 +8,16 @@ import click
 from flask.cli import AppGroup, with_appcontext
 
 from .models import MembershipLevel
-from .services import accounts, api_keys, demo, failure_reasons, symbol_sets, symbol_uploads, validation
+from .services import (
+    accounts,
+    api_keys,
+    demo,
+    failure_reasons,
+    symbol_sets,
+    symbol_upload_expiry,
+    symbol_uploads,
+    validation,
+)
 from .services.errors import ServiceError
 from .storage import StorageError
 
@@ -179,9 +188,9 @@ def expire_pending(grace_minutes):
     """
     grace = timedelta(minutes=grace_minutes)
     try:
-        count = symbol_uploads.expire_pending(grace=grace)
-        orphans = symbol_uploads.remove_orphaned_uploads(grace=grace)
-        removed = symbol_uploads.remove_abandoned_uploads()
+        count = symbol_upload_expiry.expire_pending(grace=grace)
+        orphans = symbol_upload_expiry.remove_orphaned_uploads(grace=grace)
+        removed = symbol_upload_expiry.remove_abandoned_uploads()
     except (ServiceError, StorageError) as error:
         raise click.ClickException(getattr(error, "detail", None) or str(error)) from None
     if count:

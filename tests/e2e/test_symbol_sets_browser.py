@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from webapp.extensions import db
 from webapp.models import SymbolSet
-from webapp.services import accounts, symbol_sets, symbol_uploads
+from webapp.services import accounts, symbol_sets, symbol_upload_checks
 
 from .conftest import accept_next_dialog
 
@@ -28,7 +28,7 @@ def seed(app, user_id):
         db.session.add(row)
         db.session.commit()
         source = io.BytesIO(b"console.log(1)\n//# chunkId=chunk-good\n")
-        symbol_uploads.replace_from_files(
+        symbol_upload_checks.replace_from_files(
             project, user, row.id, source, io.BytesIO(json.dumps(GOOD_MAP).encode())
         )
         project_id = project.id

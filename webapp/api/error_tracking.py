@@ -3,7 +3,7 @@
 from flask import current_app, g, jsonify, request
 
 from ..ratelimit import counts_as_upload
-from ..services import releases, symbol_sets, symbol_uploads
+from ..services import releases, symbol_sets, symbol_upload_checks, symbol_uploads
 from ..services.errors import ValidationError
 from . import serializers
 from .auth import project_endpoint
@@ -79,7 +79,7 @@ def bulk_check_upload():
 @counts_as_upload
 @project_endpoint("error_tracking")
 def bulk_finish_upload():
-    symbol_uploads.finish_uploads(g.project, g.api_user, request_body())
+    symbol_upload_checks.finish_uploads(g.project, g.api_user, request_body())
     return jsonify(success=True), 201
 
 
@@ -99,7 +99,7 @@ def start_upload():
 @project_endpoint("error_tracking")
 def finish_upload(symbol_set_id):
     """Deprecated single-set form."""
-    symbol_uploads.finish_single_upload(g.project, g.api_user, symbol_set_id, request_body())
+    symbol_upload_checks.finish_single_upload(g.project, g.api_user, symbol_set_id, request_body())
     return jsonify(success=True)
 
 

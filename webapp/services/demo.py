@@ -21,7 +21,7 @@ from ..extensions import db
 from ..models import ActivityLog, Evaluation, Project, Release, SymbolSet, User
 from ..models.types import utcnow
 from ..storage import Storage, StorageError, get_storage
-from . import accounts, activity, releases, symbol_data, symbol_sets, symbol_uploads
+from . import accounts, activity, releases, symbol_data, symbol_sets, symbol_upload_expiry, symbol_uploads
 from .errors import NotFound
 from .evaluations import EDITABLE_FIELDS, SCOPE
 
@@ -692,7 +692,7 @@ def _demo_set(
         )
         row.update(
             upload_started_at=created_at,
-            failure_reason=symbol_uploads.expired_upload_reason(created_at),
+            failure_reason=symbol_upload_expiry.expired_upload_reason(created_at),
             failed_at=failed_at,
         )
         changes = [{"field": "failure_reason", "before": None, "after": row["failure_reason"]}]

@@ -8,7 +8,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..extensions import csrf
-from ..services import symbol_sets, symbol_uploads
+from ..services import symbol_sets, symbol_upload_checks, symbol_uploads
 from ..services.errors import NotFound, ValidationError
 from .htmx import is_htmx, is_partial_request, local_url, origin_page_args, render, see_other
 from .projects import project_or_404
@@ -158,7 +158,7 @@ def replace(project_id, symbol_set_id):
         message = f"{REPLACE_WARNING} Tick the box to confirm, choose the files again and upload."
         return _render_detail(project, item, status=409, replace_error=message, confirm_replace=True)
     try:
-        item = symbol_uploads.replace_from_files(
+        item = symbol_upload_checks.replace_from_files(
             project, current_user, item.id, source.stream, source_map.stream
         )
     except NotFound:
