@@ -185,14 +185,14 @@ def assert_answered(server: Server, response: requests.Response, *allowed: int) 
     assert response.status_code < 500, f"{response.status_code} {response.text}\n{server.log()}"
     assert response.status_code in allowed, f"{response.status_code} {response.text}"
     if response.status_code >= 400:
-        assert set(response.json()) >= {"code", "detail"}, response.text
+        assert_error_shape(response)
     if response.status_code == 409:
         assert response.json()["code"] == "contended", response.text
         assert int(response.headers["Retry-After"]) >= 1
 
 
 def assert_error_shape(response: requests.Response) -> None:
-    """PostHog's error shape (the API's answers; the storage URLs answer {code, detail})."""
+    """PostHog's error shape, on the API and the local store's URLs alike."""
     assert set(response.json()) == {"type", "code", "detail", "attr"}, response.text
 
 
@@ -222,8 +222,6 @@ def test_callers_starting_the_same_new_chunks_in_different_orders_get_one_set_ea
 
     for response in started:
         assert_answered(api.server, response, 201, 409)
-        if response.status_code == 409:
-            assert_error_shape(response)
     winners = [response.json()["id_map"] for response in started if response.status_code == 201]
     assert winners
     assert rows_per_ref(app, project_id) == {ref: 1 for ref in refs}
@@ -242,11 +240,16 @@ def test_callers_starting_the_same_new_chunks_in_different_orders_get_one_set_ea
         for response in uploads:
             assert_answered(api.server, response, 204, 400, 403, 404, 409, 410)
         assert_answered(api.server, finished, 201, 400, 409)
-        if finished.status_code >= 400:
-            assert_error_shape(finished)
 
+    # A batch finish changes nothing when one of its files is missing (its URL's owner had not uploaded
+    # yet, or a racing finish of the same set holds it), so a set may still be pending here: each caller
+    # was told why above. A set never holds other bytes, and a plain retry completes it.
     for ref, symbol_set_id in ((ref, winners[0][ref]["symbol_set_id"]) for ref in refs):
         symbol_set = api.request("GET", f"symbol_sets/{symbol_set_id}/").json()
+        if symbol_set["status"] != "uploaded":
+            assert (symbol_set["status"], symbol_set["content_hash"]) == ("pending", None)
+            assert api.upload_set(ref, blobs[ref]) == symbol_set_id
+            symbol_set = api.request("GET", f"symbol_sets/{symbol_set_id}/").json()
         assert (symbol_set["status"], symbol_set["content_hash"]) == ("uploaded", sha512(blobs[ref]))
         assert api.stored_bytes(symbol_set_id) == blobs[ref]
 
@@ -282,8 +285,6 @@ def test_forced_starts_racing_deletes_and_finishes_never_fail_the_server(app, ap
     results = race(CALLERS, act)
     for kind, response in results:
         assert_answered(api.server, response, *allowed[kind])
-        if response.status_code >= 400:
-            assert_error_shape(response)
     assert set(rows_per_ref(app, project_id).values()) <= {1}
 
     # The URLs the forced starts got: each works, or is refused clearly (its set was deleted meanwhile).
