@@ -30,7 +30,7 @@ from webapp.services import accounts, api_keys
 from webapp.storage.local import LocalStorage
 from webapp.storage.s3 import S3Storage
 
-from .conftest import PASSWORD, S3_BUCKET, csrf_token_from, installed_storage
+from .conftest import PASSWORD, S3_BUCKET, assert_clean_error, csrf_token_from, installed_storage
 from .symbol_blobs import cli_blob, sha512
 from .tcp_proxy import TcpProxy
 
@@ -524,3 +524,16 @@ def test_replacing_in_the_browser_with_the_store_down_is_503_and_keeps_the_file(
 
     store.up()
     assert downloaded(client, auth, project_id, store, app, set_id) == data
+
+
+def test_commands_with_the_database_down_say_so_in_one_line(down_app):
+    runner = down_app.test_cli_runner()
+    for args in (
+        ["users", "create", "grace@example.com", "--password", PASSWORD, "--organization", "Navy"],
+        ["keys", "create", "ada@example.com", "--scopes", "*"],
+        ["seed-demo", "--if-empty"],
+        ["symbol-sets", "expire-pending"],
+        ["symbol-sets", "mark-failed", "1", "app.js", "--reason", "No map"],
+    ):
+        result = runner.invoke(args=args)
+        assert_clean_error(result, "The database or file storage is unavailable")

@@ -1,5 +1,6 @@
 """Flask commands: users, keys, demo data, symbol-set maintenance."""
 
+import functools
 import json
 import time
 from datetime import timedelta
@@ -7,6 +8,7 @@ from datetime import timedelta
 import click
 from flask.cli import AppGroup, with_appcontext
 
+from .availability import describe, is_unavailable
 from .models import MembershipLevel
 from .services import (
     accounts,
@@ -240,8 +242,32 @@ def mark_failed(project_id, ref, reason):
     click.echo(f"Reason: {failure_reasons.describe(item.failure_reason)}")
 
 
+def _reporting_outages(command: click.Command) -> click.Command:
+    """End the command with one clear line, not a traceback, when the database or storage is down."""
+    callback = command.callback
+    if getattr(callback, "reports_outages", False):
+        return command  # the groups are module-level: every app made in one process shares them
+
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            raise click.ClickException(
+                f"The database or file storage is unavailable ({describe(error)}). "
+                "Run the command again once it is back."
+            ) from None
+
+    run.reports_outages = True
+    command.callback = run
+    return command
+
+
 def init_app(app) -> None:
-    app.cli.add_command(users_cli)
-    app.cli.add_command(keys_cli)
-    app.cli.add_command(seed_demo)
-    app.cli.add_command(symbol_sets_cli)
+    for group in (users_cli, keys_cli, symbol_sets_cli):
+        for command in group.commands.values():
+            _reporting_outages(command)
+        app.cli.add_command(group)
+    app.cli.add_command(_reporting_outages(seed_demo))
