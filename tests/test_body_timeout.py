@@ -3,10 +3,7 @@
 import json
 import os
 import select
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -20,21 +17,12 @@ from werkzeug.serving import make_server
 from webapp.storage.local import LocalStorage
 
 from .conftest import installed_storage
+from .gunicorn_server import run_gunicorn
 from .symbol_blobs import cli_blob, sha512
 
 STALL_SECONDS = 0.5
 # Far above any wait in these tests: a bound, never a pause.
 GIVE_UP_SECONDS = 15
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _postgres_url_with_schema(app) -> str:
-    """The session database for another process: a PostgreSQL run's schema rides in the URL."""
-    url = app.config["DATABASE_URL"]
-    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {}).get("options")
-    if options:
-        url += ("&" if "?" in url else "?") + "options=" + options.replace("=", "%3D").replace(",", "%2C")
-    return url
 
 
 LIMITS = {"UPLOAD_STALL_TIMEOUT_SECONDS": STALL_SECONDS, "UPLOAD_MIN_RATE_BYTES_PER_SECOND": 2000.0}
@@ -42,30 +30,10 @@ LIMITS = {"UPLOAD_STALL_TIMEOUT_SECONDS": STALL_SECONDS, "UPLOAD_MIN_RATE_BYTES_
 
 @pytest.fixture(scope="module")
 def gunicorn_server(app, tmp_path_factory):
-    """`make run`'s worker model. The listening socket is ours, so requests queue until gunicorn is up."""
-    objects = tmp_path_factory.mktemp("gunicorn") / "objects"
-    listener = socket.create_server(("127.0.0.1", 0))
-    env = dict(
-        os.environ,
-        DATABASE_URL=_postgres_url_with_schema(app),
-        SECRET_KEY=app.config["SECRET_KEY"],
-        STORAGE_URL=f"file://{objects}",
-        **{name: str(value) for name, value in LIMITS.items()},
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "4", "--workers", "1"]
-        + ["--bind", f"fd://{listener.fileno()}", "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        pass_fds=[listener.fileno()],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}", objects
-    finally:
-        process.send_signal(signal.SIGQUIT)  # quick shutdown
-        process.wait(GIVE_UP_SECONDS)
-        listener.close()
+    """`make run`'s worker model, with the short limits."""
+    environment = {name: str(value) for name, value in LIMITS.items()}
+    with run_gunicorn(app, tmp_path_factory.mktemp("gunicorn"), environment=environment) as server:
+        yield server.base, server.objects
 
 
 @pytest.fixture

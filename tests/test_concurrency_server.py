@@ -4,125 +4,37 @@ The server runs on the test database (on PostgreSQL: this run's own schema), so 
 between processes and connections, as in production.
 """
 
-import os
 import random
-import socket
-import subprocess
-import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from webapp.extensions import db
 from webapp.models import Release, SymbolSet
 
+from .gunicorn_server import GunicornServer, run_gunicorn
 from .symbol_blobs import cli_blob, sha512
 
-ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 4
 CALLERS = 16
 # Bounds every wait: server start, each request, each race.
 TIMEOUT = 30
 
 
-def _server_database_url(app) -> str:
-    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
-    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {}).get("options")
-    if options:
-        # The run's schema (see conftest): libpq reads the same options from the URL's query.
-        url = url.update_query_dict({"options": options})
-    return url.render_as_string(hide_password=False)
-
-
-def _log_tail(path: Path) -> str:
-    return path.read_text(errors="replace")[-4000:]
-
-
 @pytest.fixture(scope="module")
 def server(app, tmp_path_factory):
-    """`gunicorn -w 4` on a socket bound here (no port race), against the test database."""
-    folder = tmp_path_factory.mktemp("gunicorn")
-    log_path = folder / "gunicorn.log"
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    environment = {
-        **os.environ,
-        "DATABASE_URL": _server_database_url(app),
-        "SECRET_KEY": "gunicorn-test-secret",
-        "STORAGE_URL": "file://" + str(folder / "objects"),
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--workers",
-        str(WORKERS),
-        "--worker-class",
-        "gthread",
-        "--threads",
-        "4",
-        "--bind",
-        f"fd://{listener.fileno()}",
-        # Import the app once and fork: four workers importing it side by side take seconds.
-        "--preload",
-        # Nothing is in flight when the test stops the server.
-        "--graceful-timeout",
-        "1",
-        # Gunicorn's control socket is one path per user; parallel test runs would share it.
-        "--no-control-socket",
-        "wsgi:app",
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            pass_fds=[listener.fileno()],
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            assert process.poll() is None, f"gunicorn exited:\n{_log_tail(log_path)}"
-            assert time.monotonic() < deadline, f"gunicorn did not answer:\n{_log_tail(log_path)}"
-            try:
-                # The socket is listening already: this waits in its backlog until a worker is up.
-                requests.get(f"{base}/api/users/@me/", timeout=1)
-                break
-            except requests.RequestException:
-                continue
-        yield Server(base, log_path)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        listener.close()
-
-
-class Server:
-    def __init__(self, base: str, log_path: Path):
-        self.base = base
-        self.log_path = log_path
-
-    def log(self) -> str:
-        return _log_tail(self.log_path)
+    """`gunicorn -w 4` (gthread) against the test database."""
+    with run_gunicorn(app, tmp_path_factory.mktemp("gunicorn"), workers=WORKERS) as running:
+        yield running
 
 
 class Api:
     """One project's error_tracking routes on the server, with one API key."""
 
-    def __init__(self, server: Server, project_id: int, key: str):
+    def __init__(self, server: GunicornServer, project_id: int, key: str):
         self.server = server
         self.prefix = f"{server.base}/api/projects/{project_id}/error_tracking/"
         self.headers = {"Authorization": f"Bearer {key}"}
@@ -180,7 +92,7 @@ def race(count: int, action) -> list:
         return [future.result(timeout=TIMEOUT * 2) for future in futures]
 
 
-def assert_answered(server: Server, response: requests.Response, *allowed: int) -> None:
+def assert_answered(server: GunicornServer, response: requests.Response, *allowed: int) -> None:
     """No server error; an error says what went wrong; a contended write also says when to retry."""
     assert response.status_code < 500, f"{response.status_code} {response.text}\n{server.log()}"
     assert response.status_code in allowed, f"{response.status_code} {response.text}"
