@@ -57,8 +57,8 @@ def from_service_error(error: ServiceError) -> ApiError:
         return ApiError(404, "not_found", error.detail)
     if isinstance(error, PermissionDenied):
         return ApiError(403, "permission_denied", error.detail)
-    if isinstance(error, Contended):
-        return ApiError(409, error.code, error.detail, retry_after=error.retry_after_seconds)
     if isinstance(error, Conflict):
-        return ApiError(409, error.code, error.detail, error.attr)
+        # A contended write may simply be sent again: say when.
+        retry_after = error.retry_after_seconds if isinstance(error, Contended) else None
+        return ApiError(409, error.code, error.detail, error.attr, retry_after=retry_after)
     return ApiError(400, error.code, error.detail, error.attr)
