@@ -97,6 +97,24 @@ def _render_form(project, form: EvaluationForm, evaluation=None, status: int = 2
     )
 
 
+def _read_form() -> tuple[EvaluationForm, dict | None, int | None]:
+    """The posted form and the data to save, or the status to show the form again with instead.
+
+    An editor button (add or remove a row) shows the changed form (200); a damaged form, with fields
+    the editor never sends, is a 400 with its message; input that does not validate is a 422.
+    """
+    form = EvaluationForm.from_post(request.form)
+    editor = request.form.get("editor")
+    if editor and not form.errors:
+        form.apply_editor_action(editor)
+    if form.errors:
+        return form, None, 400
+    if editor:
+        return form, None, 200
+    data = form.validate()
+    return form, data, 422 if data is None else None
+
+
 @bp.get("/new")
 def new(project_id):
     form = EvaluationForm(condition_sets=[])
@@ -106,15 +124,9 @@ def new(project_id):
 @bp.post("/new")
 def create(project_id):
     project = project_or_404(project_id)
-    form = EvaluationForm.from_post(request.form)
-    if request.form.get("editor") and not form.errors:
-        form.apply_editor_action(request.form["editor"])
-    if form.errors or request.form.get("editor"):
-        # A damaged form (fields the editor never sends) is a 400, shown with its message.
-        return _render_form(project, form, status=400 if form.errors else 200)
-    data = form.validate()
-    if data is None:
-        return _render_form(project, form, status=422)
+    form, data, status = _read_form()
+    if status is not None:
+        return _render_form(project, form, status=status)
     try:
         evaluation = evaluations.create_evaluation(project, current_user, data)
     except ValidationError as error:
@@ -135,14 +147,9 @@ def edit(project_id, evaluation_id):
 def update(project_id, evaluation_id):
     project = project_or_404(project_id)
     evaluation = _get(project, evaluation_id)
-    form = EvaluationForm.from_post(request.form)
-    if request.form.get("editor") and not form.errors:
-        form.apply_editor_action(request.form["editor"])
-    if form.errors or request.form.get("editor"):
-        return _render_form(project, form, evaluation, status=400 if form.errors else 200)
-    data = form.validate()
-    if data is None:
-        return _render_form(project, form, evaluation, status=422)
+    form, data, status = _read_form()
+    if status is not None:
+        return _render_form(project, form, evaluation, status=status)
     try:
         evaluation = evaluations.update_evaluation(
             project, current_user, evaluation.id, data, partial=False, expected_version=form.version
