@@ -10,7 +10,7 @@ import hashlib
 import math
 import time
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 from flask_login import current_user
 from limits import parse_many
@@ -39,7 +39,16 @@ def _scope() -> str | None:
 
 
 def _caller() -> str:
-    """Whom to count the request against; "" for a caller without credentials."""
+    """Whom to count the request against; "" for a caller without credentials.
+
+    Both budgets ask, for exemption and for the counter's key: work it out once per request.
+    """
+    if "rate_limit_caller" not in g:
+        g.rate_limit_caller = _identify()
+    return g.rate_limit_caller
+
+
+def _identify() -> str:
     if request.blueprint == "storage":
         # A presigned upload URL names no key: count the uploads per client address.
         return f"address:{request.remote_addr}"
