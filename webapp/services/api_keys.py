@@ -71,7 +71,7 @@ def create_key(
     user: User, label: str, scopes: list[str] | str, scoped_teams: list[int] | None = None
 ) -> tuple[PersonalAPIKey, str]:
     """Create a key; return it with the raw value, which is never stored."""
-    raw_key = KEY_PREFIX + secrets.token_urlsafe(36)
+    raw_key = _new_raw_key()
     return _insert_key(user, label, scopes, scoped_teams, raw_key, sealed=None), raw_key
 
 
@@ -84,7 +84,7 @@ def create_key_to_reveal(
     the creating browser's session). Neither half alone tells anything about the key, and
     reveal_key() destroys the row's half on first use.
     """
-    raw_key = KEY_PREFIX + secrets.token_urlsafe(36)
+    raw_key = _new_raw_key()
     pad = secrets.token_bytes(len(raw_key))
     return _insert_key(user, label, scopes, scoped_teams, raw_key, sealed=_xor(raw_key.encode(), pad)), pad
 
@@ -119,6 +119,10 @@ def unused_label(user: User, base: str) -> str:
     while label in labels:
         label, number = f"{base} {number}", number + 1
     return label
+
+
+def _new_raw_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(36)
 
 
 def _xor(data: bytes, pad: bytes) -> bytes:

@@ -207,13 +207,16 @@ def _refs(request: StartRequest) -> list[str]:
     return [item.chunk_id for item in request.items]
 
 
+def _named_sets(project: Project, request: StartRequest):
+    """The project's sets whose refs the request names."""
+    return select(SymbolSet).where(SymbolSet.project_id == project.id, SymbolSet.ref.in_(_refs(request)))
+
+
 def check_uploads(project: Project, body: Mapping) -> list[str]:
     """The chunk ids a start request would issue URLs for; creates nothing."""
     request = parse_start_request(body)
     _resolve_releases(db.session, project, request.items)
-    rows = db.session.scalars(
-        select(SymbolSet).where(SymbolSet.project_id == project.id, SymbolSet.ref.in_(_refs(request)))
-    )
+    rows = db.session.scalars(_named_sets(project, request))
     plan = _plan(request, {row.ref: row for row in rows}, created=set())
     db.session.rollback()
     return plan.to_upload
@@ -250,11 +253,7 @@ def _start(project: Project, actor: User | None, request: StartRequest) -> list[
     with write_transaction() as session:
         _resolve_releases(session, project, request.items)
         created = _insert_missing(session, project, request)
-        rows = session.scalars(
-            locking(
-                select(SymbolSet).where(SymbolSet.project_id == project.id, SymbolSet.ref.in_(_refs(request)))
-            )
-        )
+        rows = session.scalars(locking(_named_sets(project, request)))
         existing = {row.ref: row for row in rows}
         if len(existing) < len(request.items):
             raise LostRace()  # a set was deleted between the insert and the lock: start over
