@@ -194,7 +194,7 @@ def expire_pending(grace_minutes):
         orphans = symbol_upload_expiry.remove_orphaned_uploads(grace=grace)
         removed = symbol_upload_expiry.remove_abandoned_uploads()
     except (ServiceError, StorageError) as error:
-        raise click.ClickException(getattr(error, "detail", None) or str(error)) from None
+        raise _fail(error) from None
     if count:
         click.echo(f"Expired {_plural(count, 'pending upload')}.")
     else:
