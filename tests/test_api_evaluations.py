@@ -472,6 +472,69 @@ def test_valid_condition_edge_values_are_accepted(client, auth, base):
     assert len({c["id"] for c in body["conditions"]}) == 3
 
 
+def posthog_evaluation(item):
+    """`item` as PostHog's server returns it: each condition set carries its compiled bytecode."""
+    compiled = ["_H", 1, 32, "pro", 32, "plan", 32, "properties", 32, "person", 1, 4, 11]
+    conditions = [
+        {
+            **condition,
+            "bytecode": compiled if condition["properties"] else ["_H", 1, 29],
+            "bytecode_error": None,
+        }
+        for condition in item["conditions"]
+    ]
+    if conditions:
+        conditions[-1]["bytecode"], conditions[-1]["bytecode_error"] = None, "Unsupported property type"
+    return {**item, "conditions": conditions, "team_id": 1}
+
+
+def test_an_evaluation_read_from_posthog_is_accepted_unchanged(app, client, auth, base):
+    item = create(
+        client,
+        auth,
+        base,
+        conditions=[
+            {
+                "id": "set-a",
+                "rollout_percentage": 50,
+                "properties": [{"key": "plan", "value": "pro", "type": "person"}],
+            },
+            {"id": "set-b", "rollout_percentage": 100, "properties": []},
+        ],
+    )
+    url = base + item["id"] + "/"
+    document = posthog_evaluation(item)
+    assert {"bytecode", "bytecode_error"} <= set(document["conditions"][0])
+    for method in ("put", "patch"):
+        response = getattr(client, method)(url, json=document, headers=auth)
+        assert response.status_code == 200, (method, response.json)
+        # Derived by PostHog's server: dropped, not stored, so nothing changed.
+        assert response.json == item
+    assert [entry[0] for entry in activity_entries(app, item["id"])] == ["created"]
+    created = client.post(base, json={**document, "name": "Copied from PostHog"}, headers=auth)
+    assert created.status_code == 201
+    assert created.json["conditions"] == item["conditions"]
+
+
+@pytest.mark.parametrize(
+    ("condition", "attr"),
+    [
+        ({"frobnicate": 1}, "conditions__0__frobnicate"),
+        ({"bytecode": [], "variant": "a"}, "conditions__0__variant"),
+        ({"bytecode": ["_H", 1], "rollout_percentage": 101}, "conditions__0__rollout_percentage"),
+        (
+            {"bytecode_error": None, "properties": [{"key": "a", "value": "b", "bytecode": []}]},
+            "conditions__0__properties__0__bytecode",
+        ),
+    ],
+)
+def test_bytecode_does_not_hide_real_shape_errors(client, auth, base, condition, attr):
+    item = create(client, auth, base)
+    response = client.put(base + item["id"] + "/", json={**item, "conditions": [condition]}, headers=auth)
+    assert_validation_error(response, attr)
+    assert client.get(base + item["id"], headers=auth).json == item
+
+
 # --- request bodies ---------------------------------------------------------------------------
 
 
@@ -522,10 +585,28 @@ def test_retrieve_returns_the_evaluation(client, auth, base):
 @pytest.mark.parametrize("evaluation_id", ["not-a-uuid", "123", str(uuid.uuid4()), "%00"])
 def test_unknown_or_malformed_id_is_404(client, auth, base, evaluation_id):
     create(client, auth, base)
-    for method in ("get", "patch", "put", "delete"):
+    for method in ("get", "patch", "put"):
         response = getattr(client, method)(
             base + evaluation_id + "/", json={"name": "x", "prompt": "y"}, headers=auth
         )
+        assert response.status_code == 404, method
+        assert response.json == NOT_FOUND
+    assert_delete_refused(client.delete(base + evaluation_id + "/", headers=auth))
+
+
+@pytest.mark.parametrize("evaluation_id", ["not-a-uuid", str(uuid.uuid4())])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "", "prompt": 5},
+        {"conditions": [{"frobnicate": 1}]},
+        {"enabled": "sometimes"},
+    ],
+)
+def test_unknown_id_with_a_bad_body_is_404_not_400(client, auth, base, evaluation_id, body):
+    """PostHog looks the object up before it validates the body."""
+    for method in ("patch", "put"):
+        response = getattr(client, method)(base + evaluation_id + "/", json=body, headers=auth)
         assert response.status_code == 404, method
         assert response.json == NOT_FOUND
 
@@ -546,10 +627,11 @@ def test_other_projects_evaluation_is_404(app, client, auth, base, project_id, m
     )
     for foreign in (staging_item, rival_item):
         url = base + foreign["id"] + "/"
-        for method in ("get", "patch", "put", "delete"):
+        for method in ("get", "patch", "put"):
             response = getattr(client, method)(url, json={"name": "Stolen", "prompt": "x"}, headers=auth)
             assert response.status_code == 404, (foreign["name"], method)
             assert response.json == NOT_FOUND
+        assert_delete_refused(client.delete(url, headers=auth))
     assert names(client.get(base, headers=auth)) == ["Mine"]
     # My own evaluation is not reachable through the staging project either.
     response = client.get(f"/api/environments/{staging}/evaluations/{mine['id']}", headers=auth)
@@ -639,14 +721,43 @@ def test_patch_deleted_hides_and_restores(client, auth, base):
     assert kept["deleted"] is False
 
 
+DELETE_REFUSED = {
+    "type": "invalid_request",
+    "code": "method_not_allowed",
+    "detail": 'Hard delete of this model is not allowed. Use a patch API call to set "deleted" to true',
+    "attr": None,
+}
+
+
+def assert_delete_refused(response):
+    assert response.status_code == 405, response.get_data(as_text=True)
+    assert response.json == DELETE_REFUSED
+    assert response.headers["Allow"] == "GET, HEAD, OPTIONS, PATCH, PUT"
+
+
 def test_delete_is_405_and_points_to_patch(app, client, auth, base):
     item = create(client, auth, base)
-    response = client.delete(base + item["id"] + "/", headers=auth)
-    assert_error(response, 405, "invalid_request", "method_not_allowed")
-    detail = response.json["detail"].lower()
-    assert "patch" in detail and "deleted" in detail
+    assert_delete_refused(client.delete(base + item["id"] + "/", headers=auth))
+    assert_delete_refused(client.delete(base + item["id"], headers=auth))
     assert client.get(base + item["id"], headers=auth).status_code == 200
     assert [entry[0] for entry in activity_entries(app, item["id"])] == ["created"]
+
+
+def test_delete_of_an_archived_evaluation_is_405_too(client, auth, base):
+    item = create(client, auth, base)
+    assert client.patch(base + item["id"] + "/", json={"deleted": True}, headers=auth).status_code == 200
+    assert_delete_refused(client.delete(base + item["id"] + "/", headers=auth))
+
+
+def test_delete_checks_authentication_and_scope_first(client, base, user_id, make_key):
+    url = base + str(uuid.uuid4()) + "/"
+    assert_error(client.delete(url), 401, "authentication_error", "not_authenticated")
+    read_only = {"Authorization": f"Bearer {make_key(user_id, scopes='evaluation:read')}"}
+    response = client.delete(url, headers=read_only)
+    assert_error(response, 403, "authentication_error", "permission_denied")
+    assert "evaluation:write" in response.json["detail"]
+    writer = {"Authorization": f"Bearer {make_key(user_id, scopes='evaluation:write')}"}
+    assert_delete_refused(client.delete(url, headers=writer))
 
 
 # --- activity log -----------------------------------------------------------------------------

@@ -249,7 +249,9 @@ def test_concurrent_stale_edit_cannot_overwrite(app, project, actor):
     item = new(project, actor, name="Original")
     engine = db.engine
     sqlite = engine.dialect.name == "sqlite"
-    state = {"armed": True, "lock_timeout": False, "second": None}
+    # The first read is the unlocked existence check before validation; the second editor
+    # saves right after the locked one.
+    state = {"armed": True, "reads": 0, "lock_timeout": False, "second": None}
 
     def short_lock_timeout(dbapi_connection, _record, _proxy):
         # The second editor runs on this thread, so it must give up instead of waiting forever.
@@ -267,6 +269,9 @@ def test_concurrent_stale_edit_cannot_overwrite(app, project, actor):
 
     def second_editor_saves(_conn, _cursor, statement, *_args):
         if not (state["armed"] and statement.lstrip().startswith("SELECT evaluations.pk")):
+            return
+        state["reads"] += 1
+        if state["reads"] < 2:
             return
         state["armed"] = False
         with app.app_context():

@@ -79,7 +79,8 @@ def handle_http_error(error: HTTPException):
         detail = {404: "Not found.", 405: f'Method "{request.method}" not allowed.'}.get(
             error.code, error.description
         )
-        return error_response(ApiError(error.code, API_CODES.get(error.code, "error"), detail))
+        allow = getattr(error, "valid_methods", None)  # a MethodNotAllowed's Allow header
+        return error_response(ApiError(error.code, API_CODES.get(error.code, "error"), detail, allow=allow))
     return _error_page(error, error.code)
 
 

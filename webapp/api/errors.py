@@ -1,5 +1,7 @@
 """PostHog's error shape: {"type", "code", "detail", "attr"}."""
 
+from collections.abc import Iterable
+
 from flask import jsonify
 
 from ..services.errors import Conflict, Contended, NotFound, PermissionDenied, ServiceError, ValidationError
@@ -32,6 +34,7 @@ class ApiError(Exception):
         attr: str | None = None,
         type_: str | None = None,
         retry_after: int | None = None,
+        allow: Iterable[str] | None = None,
     ):
         super().__init__(detail)
         self.status = status
@@ -40,6 +43,8 @@ class ApiError(Exception):
         self.attr = attr
         self.type = type_ or ERROR_TYPES.get(status, "invalid_request")
         self.retry_after = retry_after
+        # A 405 names the methods the path does answer, as DRF and Werkzeug do.
+        self.allow = sorted(allow) if allow is not None else None
 
 
 def error_response(error: ApiError):
@@ -47,6 +52,8 @@ def error_response(error: ApiError):
     response.status_code = error.status
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(error.retry_after)
+    if error.allow is not None:
+        response.headers["Allow"] = ", ".join(error.allow)
     return response
 
 

@@ -7,7 +7,7 @@ from . import serializers
 from .auth import project_endpoint
 from .errors import ApiError
 from .request_data import request_body
-from .routing import ApiBlueprint
+from .routing import ApiBlueprint, other_methods
 
 bp = ApiBlueprint("evaluations_api", __name__)
 
@@ -47,9 +47,10 @@ def update_evaluation(evaluation_id):
 @bp.delete("/evaluations/<evaluation_id>/")
 @project_endpoint("evaluation")
 def delete_evaluation(evaluation_id):
-    evaluations.get_evaluation(g.project, evaluation_id, include_deleted=True)
+    """Never deletes, whatever the id (known, unknown, malformed or another project's): as PostHog."""
     raise ApiError(
         405,
         "method_not_allowed",
         'Hard delete of this model is not allowed. Use a patch API call to set "deleted" to true',
+        allow=other_methods(),
     )

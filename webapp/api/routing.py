@@ -1,6 +1,6 @@
 """API routes answer with and without their trailing slash (the PostHog CLI sends none)."""
 
-from flask import Blueprint
+from flask import Blueprint, current_app, request
 
 
 class ApiBlueprint(Blueprint):
@@ -15,3 +15,9 @@ class ApiBlueprint(Blueprint):
         super().add_url_rule(rule, endpoint, view_func, **options)
         if rule.endswith("/") and len(rule) > 1:
             super().add_url_rule(rule.rstrip("/"), endpoint, view_func, **options)
+
+
+def other_methods() -> list[str]:
+    """The methods the requested path answers besides this one: a 405's Allow header."""
+    adapter = current_app.create_url_adapter(request)
+    return sorted(set(adapter.allowed_methods()) - {request.method})

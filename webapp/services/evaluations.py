@@ -40,6 +40,9 @@ OPERATORS = (
 VALUELESS_OPERATORS = ("is_set", "is_not_set")
 PROPERTY_TYPES = ("event", "person", "session", "group", "cohort", "element", "hogql")
 BULK_ACTIONS = ("enable", "disable", "archive", "restore")
+CONDITION_SET_FIELDS = frozenset({"id", "rollout_percentage", "properties"})
+# Compiled by PostHog's server from `properties` on save: accepted on input, never stored.
+DERIVED_CONDITION_SET_FIELDS = frozenset({"bytecode", "bytecode_error"})
 
 LIST_SPEC = ListSpec(
     order_fields=("created_at", "updated_at", "name"),
@@ -91,9 +94,16 @@ def validate_conditions(value: Any) -> list[dict]:
 
 
 def _validate_condition_set(item: Any, path: str) -> dict:
+    """One condition set: id, rollout_percentage, properties.
+
+    PostHog's server adds `bytecode` and `bytecode_error` to each set, compiled from its
+    properties; an evaluation read from PostHog and sent back unchanged carries them. They
+    are accepted and dropped, never stored: they are derived, so a copy kept here would go
+    stale as soon as the properties change.
+    """
     if not isinstance(item, dict):
         raise ValidationError(path, "invalid", "Each condition set must be an object.")
-    unknown = sorted(set(item) - {"id", "rollout_percentage", "properties"})
+    unknown = sorted(set(item) - CONDITION_SET_FIELDS - DERIVED_CONDITION_SET_FIELDS)
     if unknown:
         raise ValidationError(f"{path}__{unknown[0]}", "unknown_field", f"Unknown field '{unknown[0]}'.")
     set_id = item.get("id")
@@ -342,7 +352,12 @@ def update_evaluation(
     partial: bool = True,
     expected_version: int | None = None,
 ) -> Evaluation:
-    """Change fields; `deleted` archives or restores. A stale expected_version is a Conflict."""
+    """Change fields; `deleted` archives or restores. A stale expected_version is a Conflict.
+
+    An unknown id is NotFound even when the body is bad too: the object is looked up before
+    the body is validated (as PostHog does), without holding the row lock while validating.
+    """
+    _find(project, evaluation_id, include_deleted=True)
     cleaned = validate_input(data, partial=partial)
     with write_transaction() as session:
         evaluation = _find(project, evaluation_id, include_deleted=True, for_update=True)
