@@ -204,7 +204,7 @@ def test_list_shows_live_or_archived_rows(project, actor):
 
 def test_parse_list_query_defaults_blank_values_and_cap():
     query = evaluations.parse_list_query({"enabled": "", "search": " ", "order_by": "", "limit": ""}, 20, 50)
-    assert (query.filters, query.order_by, query.limit, query.offset) == ({}, "-created_at", 20, 0)
+    assert (query.filters, query.order_by, query.limit, query.offset) == ({}, ("-created_at",), 20, 0)
     capped = evaluations.parse_list_query({"limit": "500", "offset": "7", "search": " Tox "}, 20, 50)
     assert (capped.limit, capped.offset, capped.filters) == (50, 7, {"search": "Tox"})
 

@@ -90,13 +90,14 @@ def project(item: Project) -> dict:
 def _page_url(offset: int | None, limit: int) -> str | None:
     if offset is None:
         return None
-    args = request.args.to_dict(flat=False)
-    args["limit"] = [str(limit)]
+    # Each parameter once, with the value the list used (the last one), so the link reads the same way.
+    args = {name: values[-1] for name, values in request.args.lists()}
+    args["limit"] = str(limit)
     if offset:
-        args["offset"] = [str(offset)]
+        args["offset"] = str(offset)
     else:
         args.pop("offset", None)
-    return f"{request.base_url}?{urlencode(args, doseq=True)}"
+    return f"{request.base_url}?{urlencode(args)}"
 
 
 def page(result: Page, serialize) -> dict:

@@ -13,7 +13,7 @@ from ..models import Evaluation, Project, User
 from ..models.types import utcnow
 from . import activity, validation
 from .errors import Conflict, NotFound, ValidationError
-from .listing import ListQuery, ListSpec, Page, paginate, parse_text
+from .listing import BOOLEAN, TEXT, UUID_LIST, ListQuery, ListSpec, Page, paginate
 
 SCOPE = "Evaluation"
 NAME_MAX_LENGTH = 400
@@ -47,7 +47,11 @@ DERIVED_CONDITION_SET_FIELDS = frozenset({"bytecode", "bytecode_error"})
 LIST_SPEC = ListSpec(
     order_fields=("created_at", "updated_at", "name"),
     default_order="-created_at",
-    filters={"enabled": validation.boolean, "id__in": validation.uuid_list, "search": parse_text},
+    filters={
+        "enabled": BOOLEAN.described("Only enabled (true) or only disabled (false) evaluations."),
+        "id__in": UUID_LIST.described("Only these evaluations (a comma list of ids)."),
+        "search": TEXT.described("Name or description contains this text (case-insensitive)."),
+    },
 )
 # Trigram full-text search needs at least three characters.
 MIN_INDEXED_SEARCH_LENGTH = 3

@@ -1,7 +1,13 @@
-"""One list-query parser for the API and the UI: filters, search, order, limit/offset."""
+"""One list-query parser for the API and the UI: filters, search, order, limit/offset.
+
+It reads a query string as PostHog's server (Django REST framework) does: a repeated parameter's last value
+wins (Django's QueryDict), `order_by` is a comma list, a `limit` of 0 or less means the default page and a
+negative `offset` counts as 0. Unlike DRF it never ignores input silently: text that is not a whole number,
+an unknown `order_by` field or a bad filter value is a 400 naming the parameter.
+"""
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -10,8 +16,8 @@ from sqlalchemy.orm import Session
 from . import validation
 from .errors import ValidationError
 
-# Both databases store OFFSET as a signed 64-bit integer.
-MAX_OFFSET = validation.INT64_MAX
+# limit and offset are read within validation.integer's int64 bounds: both databases store OFFSET as one.
+INT64_SCHEMA = {"type": "integer", "format": "int64"}
 
 
 def parse_choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
@@ -33,11 +39,46 @@ def parse_text(value: str, name: str) -> str:
 
 
 @dataclass(frozen=True)
+class Filter:
+    """A filter parameter: how its text parses, and the OpenAPI schema of the text it accepts."""
+
+    parse: Callable[[str, str], Any]
+    schema: dict
+    description: str = ""
+    # False: several values travel as one comma list (OpenAPI style=form, explode=false).
+    explode: bool = True
+
+    def described(self, description: str) -> "Filter":
+        return replace(self, description=description)
+
+
+BOOLEAN = Filter(validation.boolean, {"type": "boolean"})
+UUID_LIST = Filter(
+    validation.uuid_list, {"type": "array", "items": {"type": "string", "format": "uuid"}}, explode=False
+)
+TEXT = Filter(parse_text, {"type": "string"})
+
+
+def choice(choices: tuple[str, ...]) -> Filter:
+    return Filter(parse_choice(choices), {"type": "string", "enum": list(choices)})
+
+
+@dataclass(frozen=True)
 class ListQuery:
     filters: dict[str, Any]
-    order_by: str
+    # Fields to sort by, in turn, each "name" or "-name" (descending).
+    order_by: tuple[str, ...]
     limit: int
     offset: int
+
+
+def last_value(args: Mapping[str, str], name: str) -> str | None:
+    """The parameter's last value, as Django's QueryDict gives (werkzeug's MultiDict.get gives the first)."""
+    getlist = getattr(args, "getlist", None)
+    if getlist is not None:
+        values = getlist(name)
+        return values[-1] if values else None
+    return args.get(name)
 
 
 @dataclass(frozen=True)
@@ -46,34 +87,88 @@ class ListSpec:
 
     order_fields: tuple[str, ...]
     default_order: str
-    filters: dict[str, Callable[[str, str], Any]] = field(default_factory=dict)
+    filters: dict[str, Filter] = field(default_factory=dict)
 
     @property
     def order_choices(self) -> tuple[str, ...]:
         return tuple(choice for name in self.order_fields for choice in (name, f"-{name}"))
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every query parameter the list reads."""
+        return (*self.filters, "order_by", "limit", "offset")
+
+    def state(self, args: Mapping[str, str]) -> dict[str, str]:
+        """The parameters the list reads, each once with its last value; blank ones count as absent."""
+        state = {}
+        for name in self.names:
+            value = last_value(args, name)
+            if value is not None and value.strip() != "":
+                state[name] = value
+        return state
+
+    def parse_order(self, value: str | None) -> tuple[str, ...]:
+        """A comma list of ±fields, sorted by in turn.
+
+        Spaces around items and empty items are ignored, as DRF's OrderingFilter does; a field given again
+        (`name,-name`) keeps its first place and direction, as a database does with a repeated ORDER BY
+        column; any other item not in the allow-list is a 400 (attr `order_by`).
+        """
+        check = parse_choice(self.order_choices)
+        order: dict[str, str] = {}
+        for item in (value or "").split(","):
+            item = item.strip()
+            if item:
+                order.setdefault(check(item, "order_by").lstrip("-"), item)
+        return tuple(order.values()) or (self.default_order,)
+
     def parse(self, args: Mapping[str, str], default_limit: int, max_limit: int) -> ListQuery:
-        """Parse query-string arguments; empty values count as absent. Raise ValidationError."""
+        """Parse query-string arguments (last value wins; blank means absent). Raise ValidationError.
 
-        def present(name: str) -> str | None:
-            value = args.get(name)
-            return value if value is not None and value.strip() != "" else None
-
-        filters = {}
-        for name, parser in self.filters.items():
-            raw = present(name)
-            if raw is not None:
-                filters[name] = parser(raw, name)
-        order_by = present("order_by") or self.default_order
-        parse_choice(self.order_choices)(order_by, "order_by")
-        limit = present("limit")
-        offset = present("offset")
+        `limit` and `offset` are whole numbers within int64 (anything else is a 400): a limit of 0 or less
+        gives the default page and one above `max_limit` is capped; a negative offset counts as 0.
+        """
+        state = self.state(args)
+        filters = {
+            name: spec.parse(state[name], name) for name, spec in self.filters.items() if name in state
+        }
+        limit = validation.integer(state["limit"], "limit") if "limit" in state else 0
+        offset = validation.integer(state["offset"], "offset") if "offset" in state else 0
         return ListQuery(
             filters=filters,
-            order_by=order_by,
-            limit=min(validation.integer(limit, "limit", minimum=1), max_limit) if limit else default_limit,
-            offset=validation.integer(offset, "offset", minimum=0, maximum=MAX_OFFSET) if offset else 0,
+            order_by=self.parse_order(state.get("order_by")),
+            limit=min(limit, max_limit) if limit > 0 else default_limit,
+            offset=max(offset, 0),
         )
+
+    def parameters(self, default_limit: int, max_limit: int) -> list[dict]:
+        """OpenAPI 3.1 query parameter objects describing exactly what `parse` accepts."""
+
+        def parameter(name: str, schema: dict, description: str, explode: bool = True) -> dict:
+            described = {"name": name, "in": "query", "required": False, "schema": schema}
+            if description:
+                described["description"] = description
+            if not explode:
+                described |= {"style": "form", "explode": False}
+            return described
+
+        default_order = self.parse_order(None)
+        return [
+            *(parameter(name, f.schema, f.description, f.explode) for name, f in self.filters.items()),
+            parameter(
+                "order_by",
+                {"type": "array", "items": {"type": "string", "enum": list(self.order_choices)}},
+                "Fields to sort by, in turn, as a comma list; a leading '-' sorts that field descending. "
+                f"Default: {','.join(default_order)}. Ties are broken by id.",
+                explode=False,
+            ),
+            parameter(
+                "limit",
+                INT64_SCHEMA,
+                f"Results per page: default {default_limit} (also for 0 or less), at most {max_limit}.",
+            ),
+            parameter("offset", INT64_SCHEMA, "How many results to skip (a negative offset counts as 0)."),
+        ]
 
 
 @dataclass(frozen=True)
@@ -96,13 +191,17 @@ class Page:
 
 
 def paginate(session: Session, statement: Select, columns: dict, query: ListQuery, tie_break) -> Page:
-    """Count the filtered rows, then fetch one ordered page (two statements)."""
+    """Count the filtered rows, then fetch one ordered page (two statements).
+
+    Rows are sorted by each ordering field in turn, then by `tie_break` in the first field's direction (so
+    reversing a one-field order reverses the whole list). Never-set values (e.g. a symbol set never used)
+    sort last in every field, either way, on every database.
+    """
     count = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
-    name = query.order_by.lstrip("-")
-    column = columns[name]
-    descending = query.order_by.startswith("-")
-    ordering = (column.desc(), tie_break.desc()) if descending else (column.asc(), tie_break.asc())
-    # Never-set values (e.g. a symbol set never used) sort last either way, on every database.
-    ordering = (ordering[0].nulls_last(), ordering[1])
+    ordering = []
+    for item in query.order_by:
+        column = columns[item.lstrip("-")]
+        ordering.append((column.desc() if item.startswith("-") else column.asc()).nulls_last())
+    ordering.append(tie_break.desc() if query.order_by[0].startswith("-") else tie_break.asc())
     items = list(session.scalars(statement.order_by(*ordering).limit(query.limit).offset(query.offset)))
     return Page(items=items, count=count, limit=query.limit, offset=query.offset)

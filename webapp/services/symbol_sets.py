@@ -21,7 +21,7 @@ from ..storage import get_storage
 from ..storage.base import StorageError
 from . import activity
 from .errors import NotFound, ValidationError
-from .listing import ListQuery, ListSpec, Page, paginate, parse_choice, parse_text
+from .listing import TEXT, ListQuery, ListSpec, Page, choice, paginate
 from .validation import clean_text, parse_uuid, text_problem
 
 SCOPE = "SymbolSet"
@@ -33,7 +33,14 @@ MIN_INDEXED_SEARCH_LENGTH = 3
 LIST_SPEC = ListSpec(
     order_fields=("created_at", "ref", "last_used"),
     default_order="-created_at",
-    filters={"status": parse_choice(STATUSES), "ref": parse_text, "search": parse_text},
+    filters={
+        "status": choice(STATUSES).described(
+            "valid or uploaded: has its file; pending: waiting for its file; failed: the upload failed its "
+            "checks; invalid: pending or failed; all (the default)."
+        ),
+        "ref": TEXT.described("Only the set with exactly this ref."),
+        "search": TEXT.described("Ref, or its release's version or project, contains this text."),
+    },
 )
 
 

@@ -11,7 +11,6 @@ from .htmx import is_htmx, is_partial_request, local_url, origin_page_args, rend
 from .projects import project_or_404
 
 bp = Blueprint("evaluations", __name__, url_prefix="/project/<int:project_id>/evaluations")
-LIST_ARGS = ("search", "enabled", "order_by", "limit", "offset", "id__in")
 
 
 @bp.before_request
@@ -20,13 +19,8 @@ def require_login():
     """Every evaluation page needs a signed-in member of the project."""
 
 
-def _list_state(args: MultiDict) -> dict:
-    """The list's query-string state (only the arguments the list understands)."""
-    return {name: args[name] for name in LIST_ARGS if args.get(name)}
-
-
 def _render_list(project, args: MultiDict, *, archived: bool, status: int = 200):
-    state = _list_state(args)
+    state = evaluations.LIST_SPEC.state(args)
     page_size = current_app.config["UI_PAGE_SIZE"]
     error = None
     try:

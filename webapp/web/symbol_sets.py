@@ -14,7 +14,6 @@ from .htmx import is_htmx, is_partial_request, local_url, origin_page_args, rend
 from .projects import project_or_404
 
 bp = Blueprint("symbol_sets", __name__, url_prefix="/project/<int:project_id>/symbol-sets")
-LIST_ARGS = ("status", "ref", "search", "order_by", "limit", "offset")
 TABS = ("all", "uploaded", "pending", "failed")
 # The API's status names that mean the same as a tab.
 TAB_ALIASES = {"valid": "uploaded"}
@@ -31,17 +30,12 @@ def require_login():
     """Every symbol set page needs a signed-in member of the project."""
 
 
-def _list_state(args: MultiDict) -> dict:
-    """The list's query-string state (only the arguments the list understands)."""
-    return {name: args[name] for name in LIST_ARGS if args.get(name)}
-
-
 def _query(state: dict):
     return symbol_sets.parse_list_query(state, current_app.config["UI_PAGE_SIZE"], 100)
 
 
 def _render_list(project, args: MultiDict, status: int = 200):
-    state = _list_state(args)
+    state = symbol_sets.LIST_SPEC.state(args)
     error = None
     try:
         query = _query(state)
