@@ -1040,6 +1040,17 @@ def test_offset_past_the_end_is_an_empty_page(client, auth, base):
         assert (body["count"], body["results"], body["next"]) == (1, [], None)
 
 
+@pytest.mark.parametrize(("param", "value"), [("limit", "0"), ("limit", "-5"), ("offset", "-1")])
+def test_limit_zero_or_negative_and_negative_offset_mean_the_first_default_page(
+    client, auth, base, param, value
+):
+    # As DRF's LimitOffsetPagination: these were 400s before PostHog compatibility.
+    for index in range(3):
+        create(client, auth, base, name=f"n{index}")
+    body = client.get(base, query_string={param: value}, headers=auth).json
+    assert (body["count"], len(body["results"]), body["previous"], body["next"]) == (3, 3, None, None)
+
+
 @pytest.mark.parametrize(
     ("param", "value"),
     [
@@ -1052,11 +1063,11 @@ def test_offset_past_the_end_is_an_empty_page(client, auth, base):
         ("order_by", "name; DROP TABLE evaluations"),
         ("order_by", "Name"),
         ("limit", "abc"),
-        ("limit", "0"),
-        ("limit", "-5"),
+        ("limit", "-"),
+        ("limit", "-5.0"),
         ("limit", "1.5"),
         ("limit", "1e2"),
-        ("offset", "-1"),
+        ("offset", "-1.0"),
         ("offset", "x"),
         ("offset", "1_0"),
         ("offset", "١٢"),

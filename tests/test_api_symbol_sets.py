@@ -397,6 +397,17 @@ def test_limit_offset_next_previous(app, et, project_id):
     assert parse_qs(urlsplit(last["previous"]).query) == {"limit": ["2"], "offset": ["2"], "status": ["all"]}
 
 
+@pytest.mark.parametrize("params", [{"limit": "0"}, {"offset": "-1"}, {"limit": "-3", "offset": "-3"}])
+def test_limit_zero_and_negative_offset_mean_the_first_default_page(app, et, project_id, params):
+    # As DRF's LimitOffsetPagination: these were 400s before PostHog compatibility.
+    for i in range(3):
+        insert_set(app, project_id, f"chunk-{i}", created_at=T0 + timedelta(minutes=i))
+    response = et.get("symbol_sets", **params)
+    assert refs(response) == ["chunk-2", "chunk-1", "chunk-0"]
+    body = response.get_json()
+    assert (body["count"], body["previous"], body["next"]) == (3, None, None)
+
+
 @pytest.mark.parametrize(
     "params, attr",
     [
@@ -405,8 +416,8 @@ def test_limit_offset_next_previous(app, et, project_id):
         ({"order_by": "name"}, "order_by"),
         ({"order_by": "-content_hash"}, "order_by"),
         ({"limit": "ten"}, "limit"),
-        ({"limit": "0"}, "limit"),
-        ({"offset": "-1"}, "offset"),
+        ({"limit": "0.0"}, "limit"),
+        ({"offset": "-1.0"}, "offset"),
         ({"offset": "1.5"}, "offset"),
         ({"search": "a\x00b"}, "search"),
         ({"ref": "a\x00b"}, "ref"),
