@@ -5,41 +5,25 @@ checked before any file byte is accepted, the file streams straight into the sto
 the token allows is refused (413) whether or not it declared a Content-Length.
 """
 
-import io
 import os
 import sys
 
 from flask import Blueprint, current_app, request, send_file
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_options_header
-from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from ..api.errors import ApiError, error_response
 from ..availability import is_unavailable
 from ..errors import unavailable_response
 from ..extensions import csrf
+from ..multipart_stream import FORM_OVERHEAD, FilePart, MultipartBody, UploadRefused, too_large
 from ..ratelimit import counts_as_upload
 from . import get_storage, upload_check
 from .base import ObjectExists, ObjectNotFound, ObjectTooLarge
 from .local import ExpiredGrant, InvalidGrant, LocalStorage
 
-READ_SIZE = 64 * 1024
-# Room for the form's text fields and part headers, before and around the file's bytes.
-FORM_OVERHEAD = 64 * 1024
-MAX_PARTS = 50
-
 bp = Blueprint("storage", __name__, url_prefix="/storage")
 csrf.exempt(bp)
-
-
-class UploadRefused(Exception):
-    """An upload answered with a 4xx and a short JSON body."""
-
-    def __init__(self, status: int, code: str, detail: str):
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
 
 
 def _error(status: int, code: str, detail: str):
@@ -68,104 +52,12 @@ def _unexpected_error(error: Exception):
     return _error(500, "error", "A server error occurred.")
 
 
-def _too_large(limit: int) -> UploadRefused:
-    return UploadRefused(
-        413, "file_too_large", f"The upload is larger than the {limit} bytes this URL allows."
-    )
-
-
 def _local_storage() -> LocalStorage:
     storage = get_storage()
     if not isinstance(storage, LocalStorage):
         # With S3 the store itself takes uploads and serves downloads.
         raise UploadRefused(404, "not_found", "This server does not take uploads itself.")
     return storage
-
-
-class _MultipartBody:
-    """Read a multipart body event by event, never more than `limit` bytes of it."""
-
-    def __init__(self, stream, boundary: bytes):
-        self._stream = stream
-        self._decoder = MultipartDecoder(boundary, max_parts=MAX_PARTS)
-        self.received = 0
-        # Until the token is checked only the text fields may come: FORM_OVERHEAD bytes at most.
-        self.limit = FORM_OVERHEAD
-        self.max_bytes: int | None = None
-
-    def next_event(self):
-        while True:
-            try:
-                event = self._decoder.next_event()
-            except ValueError as error:  # the body ended in the middle of a part
-                raise UploadRefused(400, "invalid_form", "The multipart body is incomplete.") from error
-            if not isinstance(event, NeedData):
-                return event
-            chunk = self._stream.read(READ_SIZE)
-            self.received += len(chunk)
-            if self.received > self.limit:
-                if self.max_bytes is None:
-                    raise UploadRefused(
-                        413, "fields_too_large", "The form fields before `file` are too large."
-                    )
-                raise _too_large(self.max_bytes)
-            self._decoder.receive_data(chunk or None)
-
-    def skip_to_end(self) -> None:
-        """Read (and ignore, as S3 does) whatever follows the file part, so the connection can be reused."""
-        while not isinstance(self.next_event(), Epilogue):
-            pass
-
-    def read_fields(self) -> tuple[dict[str, str], File | None]:
-        """The text fields up to the file part, and that part's header (None when there is none)."""
-        fields: dict[str, str] = {}
-        name, value = None, []
-        while True:
-            event = self.next_event()
-            if isinstance(event, File):
-                return fields, event
-            if isinstance(event, Epilogue):
-                return fields, None
-            if isinstance(event, Field):
-                name, value = event.name, []
-            elif isinstance(event, Data) and name is not None:
-                value.append(event.data)
-                if not event.more_data:
-                    fields[name] = b"".join(value).decode("utf-8", "replace")
-                    name = None
-
-
-class _FilePart(io.RawIOBase):
-    """The current file part's bytes as a readable stream, pulled from the body as they arrive."""
-
-    def __init__(self, body: _MultipartBody):
-        self._body = body
-        self._pending = b""
-        self._done = False
-
-    def readable(self) -> bool:
-        return True
-
-    def _fill(self) -> None:
-        while not self._pending and not self._done:
-            event = self._body.next_event()
-            if isinstance(event, Data):
-                self._pending = event.data
-                if not event.more_data:
-                    self._done = True
-                    # Still inside put(): a body that turns out too long stores nothing.
-                    self._body.skip_to_end()
-
-    def is_empty(self) -> bool:
-        self._fill()
-        return not self._pending
-
-    def readinto(self, buffer) -> int:
-        self._fill()
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
 
 
 @bp.post("/upload")
@@ -184,7 +76,7 @@ def upload():
             400, "invalid_form", "Send multipart/form-data: every presigned field, then `file`."
         )
 
-    body = _MultipartBody(request.stream, boundary.encode())
+    body = MultipartBody(request.stream, boundary.encode())
     fields, file_part = body.read_fields()
     missing = [name for name in ("key", "policy") if not fields.get(name)]
     if missing:
@@ -211,15 +103,15 @@ def upload():
 
     limit = grant.max_bytes + FORM_OVERHEAD
     if request.content_length is not None and request.content_length > limit:
-        raise _too_large(grant.max_bytes)
+        raise too_large(grant.max_bytes)
     body.limit, body.max_bytes = limit, grant.max_bytes
-    stream = _FilePart(body)
+    stream = FilePart(body)
     if stream.is_empty():
         raise UploadRefused(400, "file_too_small", "The file is empty.")
     try:
         storage.create(grant.key, stream, grant.max_bytes)
     except ObjectTooLarge as error:
-        raise _too_large(grant.max_bytes) from error
+        raise too_large(grant.max_bytes) from error
     except ObjectExists as error:
         raise _already_used() from error  # a second upload raced this one and landed first
     return "", 204
