@@ -5,7 +5,13 @@ from contextlib import suppress
 from flask import current_app, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, InternalServerError
+from werkzeug.exceptions import (
+    BadRequest,
+    Forbidden,
+    HTTPException,
+    InternalServerError,
+    RequestEntityTooLarge,
+)
 from werkzeug.exceptions import Conflict as HTTPConflict
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
@@ -13,7 +19,7 @@ from .api.errors import ApiError, error_response, from_service_error
 from .availability import describe, is_unavailable
 from .database import is_contention
 from .extensions import db
-from .services.errors import Conflict, Contended, NotFound, PermissionDenied, ServiceError
+from .services.errors import Conflict, Contended, NotFound, PermissionDenied, ServiceError, TooLarge
 
 API_CODES = {
     400: "parse_error",
@@ -26,7 +32,12 @@ API_CODES = {
 }
 
 # Domain errors a page left unhandled, as HTTP errors; anything else (ValidationError) is a 400.
-WEB_ERRORS = ((NotFound, HTTPNotFound), (PermissionDenied, Forbidden), (Conflict, HTTPConflict))
+WEB_ERRORS = (
+    (NotFound, HTTPNotFound),
+    (PermissionDenied, Forbidden),
+    (Conflict, HTTPConflict),
+    (TooLarge, RequestEntityTooLarge),
+)
 
 # When to retry after an outage: about what a database restart or failover takes.
 RETRY_AFTER_SECONDS = 5

@@ -4,7 +4,15 @@ from collections.abc import Iterable
 
 from flask import jsonify
 
-from ..services.errors import Conflict, Contended, NotFound, PermissionDenied, ServiceError, ValidationError
+from ..services.errors import (
+    Conflict,
+    Contended,
+    NotFound,
+    PermissionDenied,
+    ServiceError,
+    TooLarge,
+    ValidationError,
+)
 
 ERROR_TYPES = {
     400: "invalid_request",
@@ -62,6 +70,8 @@ def from_service_error(error: ServiceError) -> ApiError:
         return ApiError(400, error.code, error.detail, error.attr, type_="validation_error")
     if isinstance(error, NotFound):
         return ApiError(404, "not_found", error.detail)
+    if isinstance(error, TooLarge):
+        return ApiError(413, error.code, error.detail, error.attr)
     if isinstance(error, PermissionDenied):
         return ApiError(403, "permission_denied", error.detail)
     if isinstance(error, Conflict):

@@ -34,6 +34,12 @@ class PermissionDenied(ServiceError):
         super().__init__(detail)
 
 
+class TooLarge(ServiceError):
+    """An upload larger than allowed (413); nothing of it was kept."""
+
+    code = "file_too_large"
+
+
 class Conflict(ServiceError):
     code = "conflict"
 

@@ -325,6 +325,10 @@ def upload_is_live(key: str) -> bool:
     return live
 
 
+# A replacement's two files of up to MAX_UPLOAD_BYTES together, plus the multipart framing and fields.
+REPLACE_BODY_LIMIT = MAX_UPLOAD_BYTES + 1024 * 1024
+
+
 def _stream_size(stream: BinaryIO) -> int:
     stream.seek(0, 2)
     size = stream.tell()
@@ -337,13 +341,10 @@ def replace_from_files(
 ) -> SymbolSet:
     """Build a symbol-data blob from a minified file and its map (a browser upload), check it, swap it in.
 
-    Check first, swap after: the blob is stored under a fresh key and checked there; only if it passes
-    does it become the set's file (one transaction), and the old file is deleted after the commit. A
-    failing blob leaves a set that has a file exactly as it was (the attempt is logged) and raises the
-    reason as a ValidationError.
+    Check first, swap after: the blob is stored under a fresh key and checked there (check_and_swap).
     """
     item = get_symbol_set(project, symbol_set_id)
-    target = _Target(item.id, item.ref, new_object_key(project.id, item.id))
+    key = new_object_key(project.id, item.id)
     source_size, map_size = _stream_size(source), _stream_size(source_map)
     if not source_size or not map_size:
         raise ValidationError(
@@ -352,19 +353,31 @@ def replace_from_files(
     if source_size + map_size + 64 > MAX_UPLOAD_BYTES:
         raise ValidationError(None, "file_too_large", "Together the files are larger than 100 MiB.")
     db.session.rollback()
-    storage = get_storage()
     with tempfile.TemporaryFile() as blob:
         size = symbol_data.write_source_and_map(blob, source, source_size, source_map, map_size)
         blob.seek(0)
-        storage.put(target.key, blob, MAX_UPLOAD_BYTES)
+        get_storage().put(key, blob, MAX_UPLOAD_BYTES)
+    check_and_swap(project, actor, item.id, item.ref, key, size)
+    return get_symbol_set(project, item.id)
+
+
+def check_and_swap(
+    project: Project, actor: User | None, symbol_set_id: Any, ref: str, key: str, size: int
+) -> None:
+    """Check the bytes under `key` (a fresh final key) for this set; swap them in, or record why not.
+
+    What passes becomes the set's file in one transaction (the old file is deleted after the commit). A
+    failure leaves a set that has a file exactly as it was (the attempt is logged), makes one without a
+    file failed, and raises the reason as a ValidationError. NotFound when the set was deleted meanwhile.
+    """
+    target = _Target(symbol_set_id, ref, key)
     try:
-        results = [_check_object(storage, target, size)]
+        results = [_check_object(get_storage(), target, size)]
     except BaseException:
-        delete_objects([target.key])
+        delete_objects([key])
         raise
     obsolete, skipped = _record(project, actor, results)
     delete_objects(obsolete)
-    if item.id in skipped:
+    if symbol_set_id in skipped:
         raise NotFound()
     _raise_for_failures(results)
-    return get_symbol_set(project, item.id)

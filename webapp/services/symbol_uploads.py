@@ -214,7 +214,11 @@ def _named_sets(project: Project, request: StartRequest):
 
 def check_uploads(project: Project, body: Mapping) -> list[str]:
     """The chunk ids a start request would issue URLs for; creates nothing."""
-    request = parse_start_request(body)
+    return check_start(project, parse_start_request(body))
+
+
+def check_start(project: Project, request: StartRequest) -> list[str]:
+    """Apply a parsed start request's rules (its 400s) without writing; return the chunk ids to upload."""
     _resolve_releases(db.session, project, request.items)
     rows = db.session.scalars(_named_sets(project, request))
     plan = _plan(request, {row.ref: row for row in rows}, created=set())
@@ -240,6 +244,36 @@ def _insert_missing(session, project: Project, request: StartRequest) -> set[str
     return set(session.scalars(statement))
 
 
+def _open_sets(session, project: Project, request: StartRequest) -> tuple[_Plan, dict[str, SymbolSet]]:
+    """Create the sets no one has yet, lock every named one and apply the release rules.
+
+    Return the plan and the locked sets by ref.
+    """
+    _resolve_releases(session, project, request.items)
+    created = _insert_missing(session, project, request)
+    rows = session.scalars(locking(_named_sets(project, request)))
+    existing = {row.ref: row for row in rows}
+    if len(existing) < len(request.items):
+        raise LostRace()  # a set was deleted between the insert and the lock: start over
+    plan = _plan(request, existing, created)
+    for item, current in plan.attach_release:
+        current.release_id = item.release_id
+    return plan, existing
+
+
+@retry_on_contention
+def open_set(project: Project, request: StartRequest) -> tuple[Any, str]:
+    """Create or find the one set a start request names, as start does but with no upload URL.
+
+    Return its id and ref. The release rules apply (release_id_mismatch, attaching a release to an
+    unbound set); what the set holds is left alone.
+    """
+    with write_transaction() as session:
+        _, existing = _open_sets(session, project, request)
+        (row,) = existing.values()
+        return row.id, row.ref
+
+
 def start_uploads(project: Project, actor: User | None, body: Mapping) -> list[IssuedUpload]:
     """Create or re-open symbol sets and sign one upload URL each, all in one transaction."""
     return _start(project, actor, parse_start_request(body))
@@ -251,15 +285,7 @@ def _start(project: Project, actor: User | None, request: StartRequest) -> list[
     abandoned_objects = []
     issued: list[tuple[str, SymbolSet]] = []
     with write_transaction() as session:
-        _resolve_releases(session, project, request.items)
-        created = _insert_missing(session, project, request)
-        rows = session.scalars(locking(_named_sets(project, request)))
-        existing = {row.ref: row for row in rows}
-        if len(existing) < len(request.items):
-            raise LostRace()  # a set was deleted between the insert and the lock: start over
-        plan = _plan(request, existing, created)
-        for item, current in plan.attach_release:
-            current.release_id = item.release_id
+        plan, _ = _open_sets(session, project, request)
         for item, symbol_set in plan.create:
             symbol_set.upload_key = new_staging_key(project.id, symbol_set.id)
             symbol_set.upload_started_at = now

@@ -17,8 +17,6 @@ bp = Blueprint("symbol_sets", __name__, url_prefix="/project/<int:project_id>/sy
 TABS = ("all", "uploaded", "pending", "failed")
 # The API's status names that mean the same as a tab.
 TAB_ALIASES = {"valid": "uploaded"}
-# Two files of up to 100 MiB together, plus room for the multipart framing and the other fields.
-UPLOAD_BODY_LIMIT = 100 * 1024 * 1024 + 1024 * 1024
 MAX_CONFIRM_ROWS = 100
 REPLACE_WARNING = "This replaces the file in use."
 CHART_DAYS = 30
@@ -134,7 +132,7 @@ def replace(project_id, symbol_set_id):
     item = _get(project, symbol_set_id)
     limit_mib = symbol_uploads.MAX_UPLOAD_BYTES // (1024 * 1024)
     # The app-wide limit is for ordinary forms; Werkzeug spools these file parts to temporary files.
-    request.max_content_length = UPLOAD_BODY_LIMIT
+    request.max_content_length = symbol_upload_checks.REPLACE_BODY_LIMIT
     try:
         csrf.protect()
         source, source_map = request.files.get("source"), request.files.get("source_map")
