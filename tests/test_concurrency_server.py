@@ -39,8 +39,9 @@ class Api:
         self.prefix = f"{server.base}/api/projects/{project_id}/error_tracking/"
         self.headers = {"Authorization": f"Bearer {key}"}
 
-    def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        return requests.request(method, self.prefix + path, headers=self.headers, timeout=TIMEOUT, **kwargs)
+    def request(self, method: str, path: str, headers: dict | None = None, **kwargs) -> requests.Response:
+        headers = {**self.headers, **(headers or {})}
+        return requests.request(method, self.prefix + path, headers=headers, timeout=TIMEOUT, **kwargs)
 
     def start(self, items: list[dict], **flags) -> requests.Response:
         return self.request("POST", "symbol_sets/bulk_start_upload/", json={"symbol_sets": items, **flags})
@@ -231,3 +232,35 @@ def test_callers_creating_the_same_release_get_one_release_and_clear_duplicates(
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Release)) == 1
         db.session.remove()
+
+
+def test_old_clis_uploading_the_same_chunks_directly_at_once_all_land(app, api, project_id):
+    """The deprecated direct upload, raced: every file is valid, so each lands (or is told to retry)."""
+    refs = ["direct-a", "direct-b"]
+    blobs = {ref: [cli_blob(ref), cli_blob(ref, version=1), cli_blob(ref, compression=0)] for ref in refs}
+    api.upload_set("direct-b", blobs["direct-b"][0])  # one chunk exists already: its file is replaced
+
+    def upload(number):
+        ref, data = refs[number % 2], blobs[refs[number % 2]][number % 3]
+        if number % 4 < 2:  # the old CLI's multipart form, and the older one's raw body
+            return api.request(
+                "POST", "symbol_sets", params={"chunk_id": ref}, files={"file": ("file", data)}
+            )
+        return api.request(
+            "POST",
+            "symbol_sets/",
+            params={"chunk_id": ref},
+            data=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+
+    for response in race(CALLERS, upload):
+        assert_answered(api.server, response, 201, 409)
+        if response.status_code == 201:
+            assert response.json() == {"ok": True}
+    assert rows_per_ref(app, project_id) == {ref: 1 for ref in refs}
+    for ref in refs:
+        (symbol_set,) = api.request("GET", "symbol_sets/", params={"ref": ref}).json()["results"]
+        assert symbol_set["status"] == "uploaded"
+        assert symbol_set["content_hash"] in {sha512(blob) for blob in blobs[ref]}
+        assert sha512(api.stored_bytes(symbol_set["id"])) == symbol_set["content_hash"]

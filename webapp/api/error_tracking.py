@@ -3,12 +3,13 @@
 from flask import current_app, g, jsonify, request
 
 from ..ratelimit import counts_as_upload
-from ..services import releases, symbol_sets, symbol_upload_checks, symbol_uploads
+from ..services import releases, symbol_direct_upload, symbol_sets, symbol_upload_checks, symbol_uploads
 from ..services.errors import ValidationError
 from . import serializers
 from .auth import project_endpoint
-from .request_data import request_body
+from .request_data import reads_own_body, request_body
 from .routing import ApiBlueprint
+from .uploads import form_files, streamed_file
 
 bp = ApiBlueprint("error_tracking_api", __name__)
 
@@ -24,10 +25,42 @@ def list_symbol_sets():
     return jsonify(serializers.page(symbol_sets.list_symbol_sets(g.project, query), serializers.symbol_set))
 
 
+@bp.post("/error_tracking/symbol_sets/")
+@counts_as_upload
+@reads_own_body
+@project_endpoint("error_tracking")
+def direct_upload():
+    """Deprecated: `?chunk_id=&release_id=` with the symbol data as multipart part `file`, or the raw body."""
+    upload = symbol_direct_upload.parse_direct_upload(
+        g.project, request.args.get("chunk_id"), request.args.get("release_id")
+    )
+    stream = streamed_file("file", symbol_uploads.MAX_UPLOAD_BYTES)
+    symbol_direct_upload.direct_upload(g.project, g.api_user, upload, stream)
+    return jsonify(ok=True), 201
+
+
 @bp.get("/error_tracking/symbol_sets/<symbol_set_id>/")
 @project_endpoint("error_tracking")
 def retrieve_symbol_set(symbol_set_id):
     return jsonify(serializers.symbol_set(symbol_sets.get_symbol_set(g.project, symbol_set_id)))
+
+
+@bp.route("/error_tracking/symbol_sets/<symbol_set_id>/", methods=["PUT", "PATCH"])
+@counts_as_upload
+@reads_own_body
+@project_endpoint("error_tracking")
+def replace_symbol_set(symbol_set_id):
+    """Replace the set's file with multipart `minified` + `source_map`, checked before it is swapped in."""
+    item = symbol_sets.get_symbol_set(g.project, symbol_set_id)  # an unknown id is 404 before the body
+    minified, source_map = form_files(
+        {"minified": "the minified source", "source_map": "its source map"},
+        symbol_upload_checks.REPLACE_BODY_LIMIT,
+        symbol_upload_checks.REPLACE_TOO_LARGE,
+    )
+    item = symbol_upload_checks.replace_from_files(
+        g.project, g.api_user, item.id, minified.stream, source_map.stream
+    )
+    return jsonify(serializers.symbol_set(item))
 
 
 @bp.delete("/error_tracking/symbol_sets/<symbol_set_id>/")

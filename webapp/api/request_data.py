@@ -1,11 +1,27 @@
 """Read an API request body as a flat dict: JSON, form-encoded or multipart."""
 
-from flask import g, request
+from flask import current_app, g, request
 
 from ..services import validation
 from .errors import ApiError
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def reads_own_body(view):
+    """Mark a view whose body is an upload it reads itself: nothing may parse (and so consume) it before.
+
+    Its caller's API key comes from the header or the query string, and a session's CSRF token from the
+    X-CSRFToken header (see auth).
+    """
+    view.reads_own_body = True
+    return view
+
+
+def body_is_the_views() -> bool:
+    """Whether this request's view reads its body itself (reads_own_body)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, "reads_own_body", False)
 
 
 def request_body() -> dict:

@@ -327,6 +327,7 @@ def upload_is_live(key: str) -> bool:
 
 # A replacement's two files of up to MAX_UPLOAD_BYTES together, plus the multipart framing and fields.
 REPLACE_BODY_LIMIT = MAX_UPLOAD_BYTES + 1024 * 1024
+REPLACE_TOO_LARGE = f"Together the files are larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB."
 
 
 def _stream_size(stream: BinaryIO) -> int:
@@ -351,7 +352,7 @@ def replace_from_files(
             None, "file_too_large", "Choose a minified file and its source map; neither may be empty."
         )
     if source_size + map_size + 64 > MAX_UPLOAD_BYTES:
-        raise ValidationError(None, "file_too_large", "Together the files are larger than 100 MiB.")
+        raise ValidationError(None, "file_too_large", REPLACE_TOO_LARGE)
     db.session.rollback()
     with tempfile.TemporaryFile() as blob:
         size = symbol_data.write_source_and_map(blob, source, source_size, source_map, map_size)
