@@ -5,11 +5,11 @@ import io
 import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from webapp.extensions import db
 from webapp.models import SymbolSet
-from webapp.services import accounts, symbol_uploads
+from webapp.services import accounts, symbol_upload_checks, symbol_uploads
 from webapp.storage.local import LocalStorage
 
 from .symbol_blobs import cli_blob, minified_source, source_map
@@ -183,6 +183,20 @@ def test_a_direct_upload_supersedes_a_pending_presigned_upload(et, storage):
     assert (row["status"], row["content_hash"]) == ("uploaded", sha512(data))
     # The presigned URL died with its upload.
     assert et.upload(started["presigned_url"], data) == 410
+
+
+def test_a_set_deleted_while_its_direct_upload_is_checked_is_a_409(app, et, storage, monkeypatch):
+    check = symbol_upload_checks._check_object
+
+    def deleted_meanwhile(*args):
+        with app.app_context():
+            db.session.execute(delete(SymbolSet))
+            db.session.commit()
+        return check(*args)
+
+    monkeypatch.setattr(symbol_upload_checks, "_check_object", deleted_meanwhile)
+    assert_error(direct(et, cli_blob("gone"), chunk_id="gone"), 409, "symbol_set_deleted")
+    assert stored_files(storage) == []
 
 
 @pytest.mark.parametrize("multipart", [True, False])

@@ -1,9 +1,9 @@
 """API rate limits like PostHog's, counted per personal API key (or per logged-in user) with Flask-Limiter.
 
 Two budgets: every API call draws on `API_RATE_LIMITS` (burst and sustained), except the upload steps
-(`bulk_start_upload`, `bulk_finish_upload`, the local store's upload URL), which draw on `UPLOAD_RATE_LIMITS`
-instead. The counters live in `RATELIMIT_STORAGE_URI` (Redis, so they hold across workers and machines) or,
-without it, in each worker's memory.
+(views marked counts_as_upload: `bulk_start_upload`, `bulk_finish_upload`, direct uploads, the local store's
+upload URL, ...), which draw on `UPLOAD_RATE_LIMITS` instead. The counters live in `RATELIMIT_STORAGE_URI`
+(Redis, so they hold across workers and machines) or, without it, in each worker's memory.
 """
 
 import hashlib
