@@ -345,7 +345,9 @@ def replace_from_files(
     Check first, swap after: the blob is stored under a fresh key and checked there (check_and_swap).
     """
     item = get_symbol_set(project, symbol_set_id)
-    key = new_object_key(project.id, item.id)
+    # Read now: the rollback below expires `item`, and the row may be gone by the time it would reload.
+    item_id, ref = item.id, item.ref
+    key = new_object_key(project.id, item_id)
     source_size, map_size = _stream_size(source), _stream_size(source_map)
     if not source_size or not map_size:
         raise ValidationError(
@@ -358,8 +360,8 @@ def replace_from_files(
         size = symbol_data.write_source_and_map(blob, source, source_size, source_map, map_size)
         blob.seek(0)
         get_storage().put(key, blob, MAX_UPLOAD_BYTES)
-    check_and_swap(project, actor, item.id, item.ref, key, size)
-    return get_symbol_set(project, item.id)
+    check_and_swap(project, actor, item_id, ref, key, size)
+    return get_symbol_set(project, item_id)
 
 
 def check_and_swap(
