@@ -433,6 +433,7 @@ def test_post_on_a_symbol_set_is_405(et):
     row = et.upload_set("chunk")
     response = et.client.post(et.url(f"symbol_sets/{row['id']}/"), headers=et.headers, json={})
     assert_error(response, 405, "method_not_allowed", attr=None, type_="invalid_request")
+    assert {"DELETE", "GET", "PATCH", "PUT"} <= set(response.headers["Allow"].split(", "))
     assert et.retrieve(row["id"]) == row
 
 
