@@ -12,11 +12,13 @@ from webapp.models import SymbolSet
 from webapp.services import accounts, symbol_upload_checks, symbol_uploads
 from webapp.storage.local import LocalStorage
 
+from .conftest import installed_storage, s3_storage
 from .symbol_blobs import cli_blob, minified_source, source_map
 from .test_api_symbol_sets import (
     NOT_FOUND,
     ErrorTracking,
     activity,
+    all_objects,
     assert_error,
     assert_validation,
     insert_set,
@@ -281,6 +283,31 @@ def test_direct_uploads_and_replacements_draw_on_the_upload_budget(app, et, monk
     pieces = {"minified": minified_source("budget"), "source_map": source_map("budget")}
     assert replace(et, good["id"], "PATCH", **pieces).status_code == 200
     assert_error(direct(et, cli_blob("budget"), chunk_id="budget"), 429, "throttled")
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, app, storage):
+    """The app's store: the test's local folder, or a prefix of moto's S3 server."""
+    if request.param == "local":
+        yield storage
+        return
+    with installed_storage(app, s3_storage(request.getfixturevalue("s3_client"))) as s3:
+        yield s3
+
+
+def test_direct_uploads_and_replacements_on_every_store(et, store, monkeypatch):
+    good = cli_blob("stored")
+    assert direct(et, good, chunk_id="stored").status_code == 201
+    row = by_ref(et, "stored")
+    assert (row["content_hash"], et.download(row["id"])) == (sha512(good), good)
+    assert_validation(direct(et, b"junk", multipart=False, chunk_id="stored"), "invalid_symbol_data")
+    assert all_objects(store) == [row["storage_ptr"]]
+    replaced = replace(et, row["id"], minified=minified_source("stored"), source_map=source_map("stored"))
+    assert replaced.status_code == 200, replaced.get_json()
+    assert all_objects(store) == [replaced.get_json()["storage_ptr"]]
+    monkeypatch.setattr("webapp.services.symbol_direct_upload.MAX_UPLOAD_BYTES", 1000)
+    assert_error(direct(et, b"x" * 1001, multipart=False, chunk_id="stored"), 413, "file_too_large")
+    assert all_objects(store) == [replaced.get_json()["storage_ptr"]]
 
 
 # --- PUT/PATCH :id/ -----------------------------------------------------------------------------
