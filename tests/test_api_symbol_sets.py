@@ -767,7 +767,6 @@ def test_one_transaction_an_error_in_the_third_item_creates_nothing(app, et):
 @pytest.mark.parametrize(
     "body, code, attr",
     [
-        ({}, "required", "symbol_sets"),
         ({"symbol_sets": "a"}, "invalid", "symbol_sets"),
         ({"symbol_sets": ["a"]}, "invalid", "symbol_sets"),
         ({"symbol_sets": [{"chunk_id": 5}]}, "invalid_chunk_ids", "symbol_sets__0__chunk_id"),

@@ -2,7 +2,7 @@
 
 from flask import current_app, g, request
 
-from ..services import validation
+from ..services import inputs, validation
 from .errors import ApiError
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -51,7 +51,7 @@ def _parse() -> dict:
             )
         return data
     if mimetype in FORM_TYPES:
-        return request.form.to_dict(flat=True)
+        return inputs.FormData(request.form.to_dict(flat=True))
     if not mimetype and not request.get_data(cache=True):
         return {}
     raise ApiError(415, "unsupported_media_type", f'Unsupported media type "{mimetype}" in request.')

@@ -2,8 +2,19 @@
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import selectinload
 
@@ -11,7 +22,7 @@ from ..database import write_transaction
 from ..extensions import db
 from ..models import Evaluation, Project, User
 from ..models.types import utcnow
-from . import activity, validation
+from . import activity, inputs, validation
 from .errors import Conflict, NotFound, ValidationError
 from .listing import BOOLEAN, TEXT, UUID_LIST, ListQuery, ListSpec, Page, paginate
 
@@ -40,9 +51,6 @@ OPERATORS = (
 VALUELESS_OPERATORS = ("is_set", "is_not_set")
 PROPERTY_TYPES = ("event", "person", "session", "group", "cohort", "element", "hogql")
 BULK_ACTIONS = ("enable", "disable", "archive", "restore")
-CONDITION_SET_FIELDS = frozenset({"id", "rollout_percentage", "properties"})
-# Compiled by PostHog's server from `properties` on save: accepted on input, never stored.
-DERIVED_CONDITION_SET_FIELDS = frozenset({"bytecode", "bytecode_error"})
 
 LIST_SPEC = ListSpec(
     order_fields=("created_at", "updated_at", "name"),
@@ -60,151 +68,205 @@ MIN_INDEXED_SEARCH_LENGTH = 3
 # --- validation ---------------------------------------------------------------------------
 
 
-def _text(data: Mapping, name: str, *, required: bool, allow_blank: bool) -> str | None:
-    if name not in data:
-        if required:
-            raise ValidationError(name, "required", "This field is required.")
-        return None
-    if data[name] is None:
-        raise ValidationError(name, "null", "This field may not be null.")
-    return validation.text(data[name], name, allow_blank=allow_blank)
-
-
-def _boolean(data: Mapping, name: str) -> bool | None:
-    return validation.boolean(data[name], name) if name in data else None
+def _scalar_or_list(value: Any) -> Any:
+    """A property's value: text, a finite number, a boolean, a list of them, or null."""
+    items = value if isinstance(value, list) else [value]
+    if value is not None and not all(map(_is_scalar, items)):
+        raise ValidationError(None, "invalid", "A value must be text, a number, a boolean or a list of them.")
+    for item in items:
+        if isinstance(item, str):
+            validation.clean_text(item, None)  # the field, also for one item of a list
+    return value
 
 
 def _is_scalar(value: Any) -> bool:
     return isinstance(value, str | bool) or validation.is_finite_number(value)
 
 
-def validate_conditions(value: Any) -> list[dict]:
-    """Check the condition-set shape; return it normalized. Errors name the exact path."""
-    if isinstance(value, str):
-        # A form-encoded body carries conditions as JSON text.
-        try:
-            value = validation.loads_json(value) if value.strip() else []
-        except ValidationError as error:
-            attr = f"conditions__{error.attr}" if error.attr else "conditions"
-            prefix = "Conditions must be valid JSON: " if isinstance(error, validation.InvalidJSON) else ""
-            raise ValidationError(attr, "invalid", prefix + error.detail) from None
+def _choice(choices: tuple[str, ...], default: str, what: str) -> Any:
+    """One of `choices`; null or "" mean `default`."""
+
+    def check(value: Any) -> str:
+        if value is None or value == "":
+            return default
+        if value not in choices:
+            raise ValidationError(None, "invalid_choice", f"{validation.shown(value)} is not a valid {what}.")
+        return value
+
+    return inputs.checked(check, {"enum": [*choices, "", None], "default": default})
+
+
+def _property_key(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(None, "required", "Every property needs a key.")
+    return validation.clean_text(value, None).strip()
+
+
+_SCALAR_SCHEMAS = [{"type": "string", "pattern": inputs.CLEAN_TEXT}, {"type": "number"}, {"type": "boolean"}]
+
+
+class PropertyFilter(inputs.StrictInput):
+    """One property test of a condition set; `value` is required unless the operator is is_set/is_not_set."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            # A value is required, and not empty, unless the operator tests only presence.
+            "if": {"properties": {"operator": {"enum": list(VALUELESS_OPERATORS)}}, "required": ["operator"]},
+            "else": {"required": ["value"], "properties": {"value": {"not": {"enum": [None, "", []]}}}},
+        }
+    )
+
+    key: inputs.checked(_property_key, {"type": "string", "pattern": inputs.NOT_BLANK_TEXT})
+    operator: _choice(OPERATORS, "exact", "operator") = "exact"
+    type: _choice(PROPERTY_TYPES, "event", "property type") = "event"
+    value: inputs.checked(
+        _scalar_or_list,
+        {
+            "anyOf": [
+                *_SCALAR_SCHEMAS,
+                {"type": "array", "items": {"anyOf": _SCALAR_SCHEMAS}},
+                {"type": "null"},
+            ]
+        },
+    ) = None
+
+    @field_validator("value")
+    @classmethod
+    def _value_for_operator(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.data.get("operator") in VALUELESS_OPERATORS:
+            return None
+        if value is None or value == "" or value == []:
+            raise PydanticCustomError("required", "Every property needs a value.")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _object(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise PydanticCustomError("invalid", "Each property must be an object.")
+        if "value" not in value:
+            # Checked like null: valueless operators need none, the others report it as required.
+            return {**value, "value": None}
+        return value
+
+
+def _set_id(value: Any) -> str:
+    if value is None or value == "":
+        return str(uuid.uuid4())
+    if not isinstance(value, str):
+        raise ValidationError(None, "invalid", "The condition set id must be a string.")
+    return validation.clean_text(value, None)
+
+
+def _rollout(value: Any) -> int | float:
+    if value is None:
+        return 100
+    if not validation.is_finite_number(value) or not 0 <= value <= 100:
+        raise ValidationError(None, "invalid", "Rollout percentage must be a number between 0 and 100.")
+    return value
+
+
+def _properties(value: Any) -> list:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise ValidationError("conditions", "invalid", "Conditions must be a list of condition sets.")
-    if len(value) > MAX_CONDITION_SETS:
-        raise ValidationError("conditions", "max_length", f"Use at most {MAX_CONDITION_SETS} condition sets.")
-    return [_validate_condition_set(item, f"conditions__{i}") for i, item in enumerate(value)]
+        raise PydanticCustomError("invalid", "Properties must be a list.")
+    if len(value) > MAX_PROPERTIES_PER_SET:
+        raise PydanticCustomError(
+            "max_length", f"Use at most {MAX_PROPERTIES_PER_SET} properties in one condition set."
+        )
+    return value
 
 
-def _validate_condition_set(item: Any, path: str) -> dict:
-    """One condition set: id, rollout_percentage, properties.
+class ConditionSet(inputs.StrictInput):
+    """A group of property tests and the share of matches it applies to.
 
-    PostHog's server adds `bytecode` and `bytecode_error` to each set, compiled from its
-    properties; an evaluation read from PostHog and sent back unchanged carries them. They
-    are accepted and dropped, never stored: they are derived, so a copy kept here would go
-    stale as soon as the properties change.
+    PostHog stores each set's compiled filter as `bytecode`/`bytecode_error`; they are accepted (so
+    conditions read from PostHog can be sent back unchanged) and dropped: nothing here runs them.
     """
-    if not isinstance(item, dict):
-        raise ValidationError(path, "invalid", "Each condition set must be an object.")
-    unknown = sorted(set(item) - CONDITION_SET_FIELDS - DERIVED_CONDITION_SET_FIELDS)
-    if unknown:
-        raise ValidationError(f"{path}__{unknown[0]}", "unknown_field", f"Unknown field '{unknown[0]}'.")
-    set_id = item.get("id")
-    if set_id is None or set_id == "":
-        set_id = str(uuid.uuid4())
-    elif not isinstance(set_id, str):
-        raise ValidationError(f"{path}__id", "invalid", "The condition set id must be a string.")
-    else:
-        validation.clean_text(set_id, f"{path}__id")
-    rollout = item.get("rollout_percentage", 100)
-    if rollout is None:
-        rollout = 100
-    if not validation.is_finite_number(rollout) or not 0 <= rollout <= 100:
-        raise ValidationError(
-            f"{path}__rollout_percentage",
-            "invalid",
-            "Rollout percentage must be a number between 0 and 100.",
-        )
-    properties = item.get("properties", [])
-    if properties is None:
-        properties = []
-    if not isinstance(properties, list):
-        raise ValidationError(f"{path}__properties", "invalid", "Properties must be a list.")
-    if len(properties) > MAX_PROPERTIES_PER_SET:
-        raise ValidationError(
-            f"{path}__properties",
-            "max_length",
-            f"Use at most {MAX_PROPERTIES_PER_SET} properties in one condition set.",
-        )
-    return {
-        "id": set_id,
-        "rollout_percentage": rollout,
-        "properties": [
-            _validate_property(prop, f"{path}__properties__{j}") for j, prop in enumerate(properties)
-        ],
-    }
+
+    id: inputs.checked(
+        _set_id, {"anyOf": [{"type": "string", "pattern": inputs.CLEAN_TEXT}, {"type": "null"}]}
+    ) = Field(default_factory=lambda: str(uuid.uuid4()))
+    rollout_percentage: inputs.checked(
+        _rollout, {"anyOf": [{"type": "number", "minimum": 0, "maximum": 100}, {"type": "null"}]}
+    ) = 100
+    properties: Annotated[
+        Annotated[list[PropertyFilter], Field(max_length=MAX_PROPERTIES_PER_SET)] | None,
+        BeforeValidator(_properties),
+    ] = Field(default_factory=list)
+    bytecode: Any = Field(default=None, exclude=True)
+    bytecode_error: Any = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _object(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise PydanticCustomError("invalid", "Each condition set must be an object.")
+        return value
 
 
-def _validate_property(prop: Any, path: str) -> dict:
-    if not isinstance(prop, dict):
-        raise ValidationError(path, "invalid", "Each property must be an object.")
-    unknown = sorted(set(prop) - {"key", "value", "operator", "type"})
-    if unknown:
-        raise ValidationError(f"{path}__{unknown[0]}", "unknown_field", f"Unknown field '{unknown[0]}'.")
-    key = prop.get("key")
-    if not isinstance(key, str) or not key.strip():
-        raise ValidationError(f"{path}__key", "required", "Every property needs a key.")
-    validation.clean_text(key, f"{path}__key")
-    operator = prop.get("operator") or "exact"
-    if operator not in OPERATORS:
-        raise ValidationError(
-            f"{path}__operator", "invalid_choice", f"{validation.shown(operator)} is not a valid operator."
-        )
-    prop_type = prop.get("type") or "event"
-    if prop_type not in PROPERTY_TYPES:
-        raise ValidationError(
-            f"{path}__type", "invalid_choice", f"{validation.shown(prop_type)} is not a valid property type."
-        )
-    value = prop.get("value")
-    if operator in VALUELESS_OPERATORS:
-        value = None
-    elif value is None or value == "" or value == []:
-        raise ValidationError(f"{path}__value", "required", "Every property needs a value.")
-    elif not (_is_scalar(value) or (isinstance(value, list) and all(map(_is_scalar, value)))):
-        raise ValidationError(
-            f"{path}__value", "invalid", "A value must be text, a number, a boolean or a list of them."
-        )
-    else:
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str):
-                validation.clean_text(item, f"{path}__value")  # the field, also for one item of a list
-    return {"key": key.strip(), "value": value, "operator": operator, "type": prop_type}
+def _condition_sets(value: Any) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PydanticCustomError("invalid", "Conditions must be a list of condition sets.")
+    if len(value) > MAX_CONDITION_SETS:
+        raise PydanticCustomError("max_length", f"Use at most {MAX_CONDITION_SETS} condition sets.")
+    return value
+
+
+Conditions = Annotated[
+    Annotated[list[ConditionSet], Field(max_length=MAX_CONDITION_SETS)] | None,
+    BeforeValidator(_condition_sets),
+    Field(description="Who the evaluation applies to; null is none."),
+]
+_CONDITIONS = TypeAdapter(Conditions)
+
+
+class EvaluationInput(inputs.Input):
+    """The writable fields of an evaluation (POST and PUT); read-only and unknown keys are ignored."""
+
+    name: inputs.text_field(max_length=NAME_MAX_LENGTH)
+    description: inputs.text_field(allow_blank=True) = ""
+    prompt: inputs.text_field()
+    enabled: inputs.boolean_field() = False
+    deleted: inputs.boolean_field() = False
+    conditions: Conditions = Field(default_factory=list)
+
+
+class EvaluationPatch(EvaluationInput):
+    """PATCH: the same fields, none required."""
+
+    name: inputs.text_field(max_length=NAME_MAX_LENGTH) = None
+    prompt: inputs.text_field() = None
+
+
+def _decode_conditions(value: str) -> Any:
+    """Conditions given as JSON text (how a form-encoded body carries them)."""
+    try:
+        return validation.loads_json(value) if value.strip() else []
+    except ValidationError as error:
+        attr = f"conditions__{error.attr}" if error.attr else "conditions"
+        prefix = "Conditions must be valid JSON: " if isinstance(error, validation.InvalidJSON) else ""
+        raise ValidationError(attr, "invalid", prefix + error.detail) from None
+
+
+def validate_conditions(value: Any) -> list[dict]:
+    """Check the condition-set shape (a list, or its JSON text); return it normalized."""
+    if isinstance(value, str):
+        value = _decode_conditions(value)
+    try:
+        return [item.model_dump() for item in _CONDITIONS.validate_python(value)]
+    except PydanticValidationError as errors:
+        raise inputs.as_validation_error(errors.errors(include_url=False)[0], "conditions") from None
 
 
 def validate_input(data: Mapping, *, partial: bool) -> dict:
     """Validate writable fields; unknown and read-only fields are ignored."""
-    cleaned: dict[str, Any] = {}
-    name = _text(data, "name", required=not partial, allow_blank=False)
-    if name is not None:
-        if len(name) > NAME_MAX_LENGTH:
-            raise ValidationError(
-                "name", "max_length", f"Ensure this field has no more than {NAME_MAX_LENGTH} characters."
-            )
-        cleaned["name"] = name
-    description = _text(data, "description", required=False, allow_blank=True)
-    if description is not None:
-        cleaned["description"] = description
-    prompt = _text(data, "prompt", required=not partial, allow_blank=False)
-    if prompt is not None:
-        cleaned["prompt"] = prompt
-    for flag in ("enabled", "deleted"):
-        value = _boolean(data, flag)
-        if value is not None:
-            cleaned[flag] = value
-    if "conditions" in data:
-        cleaned["conditions"] = validate_conditions(data["conditions"])
-    return cleaned
+    if isinstance(data, inputs.FormData) and isinstance(data.get("conditions"), str):
+        data = {**data, "conditions": _decode_conditions(data["conditions"])}
+    return inputs.clean(inputs.parse(EvaluationPatch if partial else EvaluationInput, data))
 
 
 # --- reading ------------------------------------------------------------------------------

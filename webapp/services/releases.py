@@ -3,13 +3,15 @@
 import hashlib
 import uuid
 from collections.abc import Mapping
+from typing import Annotated, Any
 
+from pydantic import PlainValidator, WithJsonSchema
 from sqlalchemy import select
 
 from ..database import insert_or_ignore, write_transaction
 from ..extensions import db
 from ..models import Project, Release
-from . import validation
+from . import inputs, validation
 from .errors import NotFound, ValidationError
 from .listing import ListQuery, ListSpec, Page, paginate
 
@@ -23,26 +25,34 @@ def default_hash_id(project_name: str, version: str) -> str:
     return hashlib.sha512(project_name.encode() + version.encode()).hexdigest()
 
 
-def _text(data: Mapping, name: str, *, required: bool, max_length: int = MAX_TEXT) -> str | None:
-    value = data.get(name)
-    if value is None:
-        if required:
-            raise ValidationError(name, "required", "This field is required.")
-        return None
-    return validation.text(value, name, max_length=max_length)
+def _metadata(value: Any) -> Any:
+    """Free-form JSON stored as sent; raised as it is, so `attr` names the node (metadata__tags__0)."""
+    if value is not None and not isinstance(value, dict):
+        raise ValidationError("metadata", "invalid", "Metadata must be a JSON object.")
+    validation.check_json(value, "metadata")
+    return value
+
+
+class ReleaseInput(inputs.Input):
+    """A release as the PostHog CLI creates it; hash_id defaults to sha512(project + version)."""
+
+    version: inputs.text_field(max_length=MAX_TEXT)
+    project: inputs.text_field(max_length=MAX_TEXT)
+    hash_id: inputs.text_field(max_length=MAX_HASH_ID, nullable=True) = None
+    metadata: Annotated[
+        Any,
+        PlainValidator(_metadata),
+        WithJsonSchema(
+            {"type": ["object", "null"], "description": "Free-form JSON (the CLI sends git details)."}
+        ),
+    ] = None
 
 
 def create_release(project: Project, data: Mapping) -> Release:
     """Create a release; hash_id defaults to the CLI's sha512(project + version)."""
-    version = _text(data, "version", required=True)
-    project_name = _text(data, "project", required=True)
-    hash_id = _text(data, "hash_id", required=False, max_length=MAX_HASH_ID) or default_hash_id(
-        project_name, version
-    )
-    metadata = data.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise ValidationError("metadata", "invalid", "Metadata must be a JSON object.")
-    validation.check_json(metadata, "metadata")
+    release = inputs.parse(ReleaseInput, data)
+    version, project_name, metadata = release.version, release.project, release.metadata
+    hash_id = release.hash_id or default_hash_id(project_name, version)
     with write_transaction() as session:
         # ON CONFLICT: of two build jobs creating the same release at once, one creates it and the
         # other is told it exists, on PostgreSQL as on SQLite.

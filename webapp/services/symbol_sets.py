@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from pydantic import ConfigDict, Field
 from sqlalchemy import Select, and_, case, func, literal_column, or_, select, text, update
 from sqlalchemy.orm import selectinload
 
@@ -19,10 +20,10 @@ from ..models import Project, Release, SymbolSet, User
 from ..models.types import utcnow
 from ..storage import get_storage
 from ..storage.base import StorageError
-from . import activity
+from . import activity, inputs
 from .errors import NotFound, ValidationError
 from .listing import TEXT, ListQuery, ListSpec, Page, choice, paginate
-from .validation import clean_text, parse_uuid, text_problem
+from .validation import UUID_PATTERN, clean_text, parse_uuid, text_problem
 
 SCOPE = "SymbolSet"
 DOWNLOAD_URL_SECONDS = 300
@@ -205,6 +206,27 @@ def delete_objects(keys: list[str]) -> None:
             storage.delete(key)
         except StorageError:
             current_app.logger.exception("Could not delete stored object %s", key)
+
+
+def _id_list(value: Any) -> list:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise ValidationError(None, "required", "Send ids: a list of symbol set ids.")
+    return value
+
+
+_SET_ID = {"type": "string", "pattern": UUID_PATTERN}
+
+
+class BulkDeleteInput(inputs.Input):
+    """The sets to delete: a list of ids, or one id."""
+
+    model_config = ConfigDict(json_schema_extra={"required": ["ids"]})
+
+    ids: inputs.checked(
+        _id_list, {"anyOf": [{"type": "array", "minItems": 1, "items": _SET_ID}, _SET_ID]}
+    ) = Field(default=None, validate_default=True)
 
 
 def delete_symbol_sets(project: Project, actor: User | None, ids: list[Any]) -> int:

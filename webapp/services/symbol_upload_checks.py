@@ -10,9 +10,11 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
 from flask import current_app
+from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 
 from ..database import retry_on_contention, write_transaction
@@ -21,11 +23,18 @@ from ..models import Project, SymbolSet, User
 from ..models.types import utcnow
 from ..storage import get_storage
 from ..storage.base import ObjectNotFound, Storage, StorageError
-from . import activity, symbol_data
+from . import activity, inputs, symbol_data
 from .errors import NotFound, ValidationError
 from .symbol_sets import SCOPE, delete_objects, get_symbol_set, locking, new_object_key
-from .symbol_uploads import MAX_UPLOAD_BYTES, UploadError, parse_content_hash
-from .validation import parse_uuid
+from .symbol_uploads import (
+    CONTENT_HASH_SCHEMA,
+    HEX_SHA512,
+    MAX_UPLOAD_BYTES,
+    ContentHash,
+    UploadError,
+    parse_content_hash,
+)
+from .validation import UUID_PATTERN, parse_uuid
 
 # Stored objects checked at once on finish; bounded so a large batch cannot exhaust memory.
 CHECK_CONCURRENCY = 4
@@ -248,12 +257,47 @@ def _raise_for_failures(results: list[_Checked]) -> None:
         raise UploadError(f"{first.target.ref}: {first.failure}{others}", code=first.code)
 
 
+def _hashes_object(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise PydanticCustomError("invalid", "content_hashes must be an object of id: sha512.")
+    return value
+
+
+class FinishUploadInput(inputs.Input):
+    """Each started symbol set's id, with the sha512 of the bytes uploaded for it."""
+
+    content_hashes: Annotated[
+        dict[str, ContentHash],
+        BeforeValidator(_hashes_object),
+        WithJsonSchema(
+            {
+                "type": "object",
+                "propertyNames": {"pattern": UUID_PATTERN},
+                "additionalProperties": CONTENT_HASH_SCHEMA,
+            }
+        ),
+    ] = {}
+
+
+def _required_hash(value: Any) -> str:
+    claimed = parse_content_hash(value, None)
+    if claimed is None:
+        raise UploadError("content_hash is required.", code="content_hash_required")
+    return claimed
+
+
+class FinishOneInput(inputs.Input):
+    """The deprecated single-set finish."""
+
+    model_config = ConfigDict(json_schema_extra={"required": ["content_hash"]})
+
+    content_hash: inputs.checked(_required_hash, HEX_SHA512) = Field(default=None, validate_default=True)
+
+
 def finish_uploads(project: Project, actor: User | None, body: Mapping) -> None:
     """Check each uploaded object; what passes becomes the set's file, what fails is recorded."""
     # As PostHog: a body without content_hashes finishes nothing (a re-run that uploaded nothing).
-    hashes_in = body.get("content_hashes", {})
-    if not isinstance(hashes_in, dict):
-        raise ValidationError("content_hashes", "invalid", "content_hashes must be an object of id: sha512.")
+    hashes_in = inputs.parse(FinishUploadInput, body).content_hashes
     if not hashes_in:
         return
     hashes = {}
@@ -261,7 +305,7 @@ def finish_uploads(project: Project, actor: User | None, body: Mapping) -> None:
         key = parse_uuid(raw_id)
         if key is None:
             raise UploadError(f"Symbol set {raw_id} not found.", code="symbol_set_not_found")
-        hashes[key] = parse_content_hash(value, f"content_hashes__{raw_id}")
+        hashes[key] = value
     rows = {
         row.id: row
         for row in db.session.scalars(
@@ -309,9 +353,7 @@ def finish_uploads(project: Project, actor: User | None, body: Mapping) -> None:
 def finish_single_upload(project: Project, actor: User | None, symbol_set_id: Any, body: Mapping) -> None:
     """The deprecated `PUT :id/finish_upload {"content_hash"}`."""
     item = get_symbol_set(project, symbol_set_id)
-    claimed = parse_content_hash(body.get("content_hash"), "content_hash")
-    if claimed is None:
-        raise UploadError("content_hash is required.", code="content_hash_required", attr="content_hash")
+    claimed = inputs.parse(FinishOneInput, body).content_hash
     finish_uploads(project, actor, {"content_hashes": {str(item.id): claimed}})
 
 

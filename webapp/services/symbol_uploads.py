@@ -10,8 +10,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 
 from ..database import LostRace, insert_or_ignore, retry_on_contention, write_transaction
@@ -20,16 +22,17 @@ from ..models import Project, Release, SymbolSet, User
 from ..models.types import utcnow
 from ..storage import get_storage
 from ..storage.base import PresignedPost
-from . import activity
+from . import activity, inputs
 from .errors import ValidationError
 from .symbol_sets import (
+    MAX_REF_LENGTH,
     SCOPE,
     delete_objects,
     locking,
     new_staging_key,
     validate_ref,
 )
-from .validation import boolean, parse_uuid
+from .validation import UUID_PATTERN, parse_uuid, shown
 
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 UPLOAD_URL_SECONDS = 300
@@ -91,40 +94,95 @@ def parse_content_hash(value: Any, attr: str) -> str | None:
     return value.lower()
 
 
+HEX_SHA512 = {"type": "string", "pattern": "^[0-9a-fA-F]{128}$"}
+CONTENT_HASH_SCHEMA = {"anyOf": [HEX_SHA512, {"enum": ["", None]}], "description": "sha512 hex of the bytes."}
+RELEASE_ID_SCHEMA = {
+    "anyOf": [{"type": "string", "pattern": UUID_PATTERN}, {"enum": ["", None]}],
+    "description": "The id of a release of this project.",
+}
+CHUNK_ID_SCHEMA = {"type": "string", "maxLength": MAX_REF_LENGTH, "pattern": inputs.NOT_BLANK_TEXT}
+ChunkId = inputs.checked(lambda value: validate_ref(value, None), CHUNK_ID_SCHEMA)
+ContentHash = inputs.checked(lambda value: parse_content_hash(value, None), CONTENT_HASH_SCHEMA)
+
+
+def _release_id(value: Any) -> Any:
+    """A release id's form (its project is checked when the request runs); "" is none."""
+    if value in (None, ""):
+        return None
+    if parse_uuid(value) is None:
+        raise ValidationError(None, "invalid_release_id", f"{shown(value)} is not a valid release id.")
+    return value
+
+
+# Named `release_id` wherever it is given, as before the per-item form existed.
+ReleaseId = inputs.checked(_release_id, RELEASE_ID_SCHEMA, attr="release_id")
+
+
+def _list_of(kind: type, code: str, message: str):
+    """A before-check: a list (of `kind`), of at most MAX_SETS_PER_REQUEST items."""
+
+    def check(value: Any) -> list:
+        if not isinstance(value, list) or not all(isinstance(item, kind) for item in value):
+            raise PydanticCustomError(code, message)
+        if len(value) > MAX_SETS_PER_REQUEST:
+            raise PydanticCustomError(
+                "too_many", f"Start at most {MAX_SETS_PER_REQUEST} uploads per request."
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
+def _unique(chunk_ids: list[str]) -> list[str]:
+    duplicates = {chunk_id for chunk_id in chunk_ids if chunk_ids.count(chunk_id) > 1}
+    if duplicates:
+        raise PydanticCustomError(
+            "invalid_chunk_ids", f"Duplicate chunk ids: {', '.join(sorted(duplicates))}."
+        )
+    return chunk_ids
+
+
+class StartItem(inputs.Input):
+    chunk_id: ChunkId
+    release_id: ReleaseId = None
+    content_hash: ContentHash = None
+
+
+class StartUploadInput(inputs.Input):
+    """The current body ({"symbol_sets": [...]}) or the legacy one ({"chunk_ids": [...], "release_id"}).
+
+    Neither list starts nothing, as PostHog. A chunk id may appear once per request.
+    """
+
+    force: inputs.boolean_field() = False
+    skip_on_conflict: inputs.boolean_field() = False
+    symbol_sets: Annotated[
+        list[StartItem],
+        _list_of(dict, "invalid", "symbol_sets must be a list of objects."),
+        Field(max_length=MAX_SETS_PER_REQUEST),
+    ] = None
+    chunk_ids: Annotated[
+        list[ChunkId],
+        _list_of(object, "invalid_chunk_ids", "chunk_ids must be a list of strings."),
+        AfterValidator(_unique),
+        Field(max_length=MAX_SETS_PER_REQUEST, json_schema_extra={"uniqueItems": True}),
+    ] = None
+    release_id: ReleaseId = None
+
+
 def parse_start_request(body: Mapping) -> StartRequest:
-    """Read the current body ({"symbol_sets": [...]}) or the legacy one ({"chunk_ids": [...]})."""
-    force = boolean(body.get("force", False), "force")
-    skip = boolean(body.get("skip_on_conflict", False), "skip_on_conflict")
-    if force and skip:
+    """Read a start (or check) body: see StartUploadInput."""
+    data = inputs.parse(StartUploadInput, body)
+    if data.force and data.skip_on_conflict:
         raise ValidationError(
             None, "invalid_conflict_handling", "Use either force or skip_on_conflict, not both."
         )
-    if "symbol_sets" in body:
-        raw = body["symbol_sets"]
-        if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
-            raise ValidationError("symbol_sets", "invalid", "symbol_sets must be a list of objects.")
-        items = [
-            _Requested(
-                chunk_id=validate_ref(item.get("chunk_id"), f"symbol_sets__{i}__chunk_id"),
-                release_id=item.get("release_id"),
-                content_hash=parse_content_hash(item.get("content_hash"), f"symbol_sets__{i}__content_hash"),
-            )
-            for i, item in enumerate(raw)
-        ]
-    elif "chunk_ids" in body:
-        raw = body["chunk_ids"]
-        if not isinstance(raw, list):
-            raise ValidationError("chunk_ids", "invalid_chunk_ids", "chunk_ids must be a list of strings.")
-        release_id = body.get("release_id")
-        items = [
-            _Requested(validate_ref(value, f"chunk_ids__{i}"), release_id) for i, value in enumerate(raw)
-        ]
+    if "symbol_sets" in data.model_fields_set:
+        items = [_Requested(item.chunk_id, item.release_id, item.content_hash) for item in data.symbol_sets]
+    elif "chunk_ids" in data.model_fields_set:
+        items = [_Requested(chunk_id, data.release_id) for chunk_id in data.chunk_ids]
     else:
-        raise ValidationError("symbol_sets", "required", "Send symbol_sets (or the legacy chunk_ids).")
-    if len(items) > MAX_SETS_PER_REQUEST:
-        raise ValidationError(
-            "symbol_sets", "too_many", f"Start at most {MAX_SETS_PER_REQUEST} uploads per request."
-        )
+        items = []
     seen, duplicates = set(), []
     for item in items:
         if item.chunk_id in seen:
@@ -134,7 +192,7 @@ def parse_start_request(body: Mapping) -> StartRequest:
         raise ValidationError(
             "chunk_ids", "invalid_chunk_ids", f"Duplicate chunk ids: {', '.join(sorted(set(duplicates)))}."
         )
-    return StartRequest(items=items, force=force, skip_on_conflict=skip)
+    return StartRequest(items=items, force=data.force, skip_on_conflict=data.skip_on_conflict)
 
 
 def _resolve_releases(session, project: Project, items: list[_Requested]) -> None:
@@ -276,7 +334,8 @@ def open_set(project: Project, request: StartRequest) -> tuple[Any, str]:
 
 def start_uploads(project: Project, actor: User | None, body: Mapping) -> list[IssuedUpload]:
     """Create or re-open symbol sets and sign one upload URL each, all in one transaction."""
-    return _start(project, actor, parse_start_request(body))
+    request = parse_start_request(body)
+    return _start(project, actor, request) if request.items else []
 
 
 @retry_on_contention
