@@ -4,7 +4,7 @@ from flask import Blueprint
 
 from ..extensions import csrf
 from ..services.errors import ServiceError
-from . import accounts, error_tracking, evaluations
+from . import accounts, error_tracking, evaluations, openapi
 from .auth import authenticate
 from .errors import ApiError, error_response, from_service_error
 
@@ -32,6 +32,7 @@ for _blueprint in (accounts.bp, *PROJECT_BLUEPRINTS):
 
 
 def init_app(app) -> None:
+    app.register_blueprint(openapi.bp, url_prefix="/api")
     app.register_blueprint(accounts.bp, url_prefix="/api")
     for blueprint in PROJECT_BLUEPRINTS:
         for name, prefix in PROJECT_PREFIXES.items():

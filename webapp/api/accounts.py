@@ -6,12 +6,16 @@ from ..services import accounts
 from ..services.errors import NotFound
 from . import serializers
 from .auth import key_projects
+from .contract import operation
 from .routing import ApiBlueprint
 
 bp = ApiBlueprint("accounts_api", __name__)
 
 
 @bp.get("/projects/")
+@operation(
+    "List the projects the caller can use", responses={200: serializers.Paginated[serializers.ProjectOut]}
+)
 def list_projects():
     projects = accounts.user_projects(g.api_user)
     limit = key_projects()
@@ -26,6 +30,7 @@ def list_projects():
 
 
 @bp.get("/users/@me/")
+@operation("The calling user, their current project and organizations", responses={200: serializers.Me})
 def me():
     user = g.api_user
     try:

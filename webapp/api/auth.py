@@ -96,6 +96,7 @@ def project_endpoint(scope_object: str):
             require_scope(f"{scope_object}:{action}")
             return view(**kwargs)
 
+        wrapper.scope_object = scope_object  # the schema lists the scope each operation needs
         return wrapper
 
     return decorator

@@ -3,15 +3,29 @@
 from flask import current_app, g, jsonify, request
 
 from ..ratelimit import counts_as_upload
-from ..services import releases, symbol_direct_upload, symbol_sets, symbol_upload_checks, symbol_uploads
-from ..services.errors import ValidationError
-from . import serializers
+from ..services import (
+    inputs,
+    releases,
+    symbol_direct_upload,
+    symbol_sets,
+    symbol_upload_checks,
+    symbol_uploads,
+)
+from . import contract, serializers
 from .auth import project_endpoint
+from .contract import operation
 from .request_data import reads_own_body, request_body
 from .routing import ApiBlueprint
 from .uploads import form_files, streamed_file
 
 bp = ApiBlueprint("error_tracking_api", __name__)
+
+# The deprecated one-chunk forms name the chunk in the query string.
+START_QUERY = (
+    contract.query_parameter("chunk_id", symbol_uploads.CHUNK_ID_SCHEMA, "The chunk id.", required=True),
+    contract.query_parameter("release_id", symbol_uploads.RELEASE_ID_SCHEMA, "A release of this project."),
+)
+FILE = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
 
 
 def _limits():
@@ -19,6 +33,11 @@ def _limits():
 
 
 @bp.get("/error_tracking/symbol_sets/")
+@operation(
+    "List symbol sets",
+    query=symbol_sets.LIST_SPEC,
+    responses={200: serializers.Paginated[serializers.SymbolSetOut]},
+)
 @project_endpoint("error_tracking")
 def list_symbol_sets():
     query = symbol_sets.parse_list_query(request.args, *_limits())
@@ -26,6 +45,23 @@ def list_symbol_sets():
 
 
 @bp.post("/error_tracking/symbol_sets/")
+@operation(
+    "Upload one chunk's symbol data in the request (deprecated: use bulk_start_upload)",
+    description=(
+        "The file is the multipart part `file`, or the whole body. It is checked as a finished upload is: "
+        "bytes that are not valid symbol data are refused (400) and recorded on the set; an uploaded chunk "
+        "gets the new file only if it passes."
+    ),
+    query=START_QUERY,
+    body_content={
+        "multipart/form-data": {
+            "schema": {"type": "object", "properties": {"file": FILE}, "required": ["file"]},
+        },
+        "application/octet-stream": {"schema": FILE},
+    },
+    responses={201: serializers.Ok},
+    deprecated=True,
+)
 @counts_as_upload
 @reads_own_body
 @project_endpoint("error_tracking")
@@ -40,12 +76,27 @@ def direct_upload():
 
 
 @bp.get("/error_tracking/symbol_sets/<symbol_set_id>/")
+@operation("Get a symbol set", responses={200: serializers.SymbolSetOut})
 @project_endpoint("error_tracking")
 def retrieve_symbol_set(symbol_set_id):
     return jsonify(serializers.symbol_set(symbol_sets.get_symbol_set(g.project, symbol_set_id)))
 
 
 @bp.route("/error_tracking/symbol_sets/<symbol_set_id>/", methods=["PUT", "PATCH"])
+@operation(
+    "Replace a symbol set's file with a minified source and its source map",
+    description="Checked before it is swapped in: files that fail leave the set's current file in use.",
+    body_content={
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"minified": FILE, "source_map": FILE},
+                "required": ["minified", "source_map"],
+            }
+        }
+    },
+    responses={200: serializers.SymbolSetOut},
+)
 @counts_as_upload
 @reads_own_body
 @project_endpoint("error_tracking")
@@ -64,6 +115,7 @@ def replace_symbol_set(symbol_set_id):
 
 
 @bp.delete("/error_tracking/symbol_sets/<symbol_set_id>/")
+@operation("Delete a symbol set and its file", responses={204: None})
 @project_endpoint("error_tracking")
 def delete_symbol_set(symbol_set_id):
     symbol_sets.delete_symbol_set(g.project, g.api_user, symbol_set_id)
@@ -71,17 +123,25 @@ def delete_symbol_set(symbol_set_id):
 
 
 @bp.post("/error_tracking/symbol_sets/bulk_delete/")
+@operation(
+    "Delete several symbol sets and their files",
+    body=symbol_sets.BulkDeleteInput,
+    responses={200: serializers.Deleted},
+)
 @project_endpoint("error_tracking")
 def bulk_delete():
-    ids = request_body().get("ids")
-    if not isinstance(ids, list):
-        ids = [ids] if isinstance(ids, str) else None
-    if not ids:
-        raise ValidationError("ids", "required", "Send ids: a list of symbol set ids.")
+    ids = inputs.parse(symbol_sets.BulkDeleteInput, request_body()).ids
     return jsonify(deleted=symbol_sets.delete_symbol_sets(g.project, g.api_user, ids))
 
 
 @bp.get("/error_tracking/symbol_sets/<symbol_set_id>/download/")
+@operation(
+    "A short-lived download URL for the set's checked file",
+    description="Counts as a use of the set (last_used). 404 when the set has no checked file.",
+    responses={200: serializers.DownloadUrl},
+    # Recording the use is a write.
+    errors=(409,),
+)
 @project_endpoint("error_tracking")
 def download(symbol_set_id):
     return jsonify(url=symbol_sets.download_url(g.project, symbol_set_id))
@@ -95,6 +155,16 @@ def _issued(upload) -> dict:
 
 
 @bp.post("/error_tracking/symbol_sets/bulk_start_upload/")
+@operation(
+    "Start uploads: one presigned upload URL per chunk id to (re-)upload",
+    description=(
+        "Chunks already uploaded with the same content_hash are left out of id_map; with different "
+        "content the request is refused (content_hash_mismatch) unless force or skip_on_conflict is set."
+    ),
+    body=symbol_uploads.StartUploadInput,
+    body_required=False,
+    responses={201: serializers.StartedUploads},
+)
 @counts_as_upload
 @project_endpoint("error_tracking")
 def bulk_start_upload():
@@ -103,12 +173,25 @@ def bulk_start_upload():
 
 
 @bp.post("/error_tracking/symbol_sets/bulk_check_upload/")
+@operation(
+    "Which chunk ids a start request would issue upload URLs for (creates nothing)",
+    body=symbol_uploads.StartUploadInput,
+    body_required=False,
+    responses={200: serializers.ChunksToUpload},
+    writes=False,
+)
 @project_endpoint("error_tracking")
 def bulk_check_upload():
     return jsonify(chunk_ids_to_upload=symbol_uploads.check_uploads(g.project, request_body()))
 
 
 @bp.post("/error_tracking/symbol_sets/bulk_finish_upload/")
+@operation(
+    "Finish uploads: check each uploaded file against its content hash and swap it in",
+    body=symbol_upload_checks.FinishUploadInput,
+    body_required=False,
+    responses={201: serializers.Success},
+)
 @counts_as_upload
 @project_endpoint("error_tracking")
 def bulk_finish_upload():
@@ -117,6 +200,12 @@ def bulk_finish_upload():
 
 
 @bp.post("/error_tracking/symbol_sets/start_upload/")
+@operation(
+    "Start one upload (deprecated: use bulk_start_upload)",
+    query=START_QUERY,
+    responses={201: serializers.IssuedUpload},
+    deprecated=True,
+)
 @counts_as_upload
 @project_endpoint("error_tracking")
 def start_upload():
@@ -128,6 +217,12 @@ def start_upload():
 
 
 @bp.put("/error_tracking/symbol_sets/<symbol_set_id>/finish_upload/")
+@operation(
+    "Finish one upload (deprecated: use bulk_finish_upload)",
+    body=symbol_upload_checks.FinishOneInput,
+    responses={200: serializers.Success},
+    deprecated=True,
+)
 @counts_as_upload
 @project_endpoint("error_tracking")
 def finish_upload(symbol_set_id):
@@ -137,6 +232,9 @@ def finish_upload(symbol_set_id):
 
 
 @bp.get("/error_tracking/releases/")
+@operation(
+    "List releases", query=releases.LIST_SPEC, responses={200: serializers.Paginated[serializers.ReleaseOut]}
+)
 @project_endpoint("error_tracking")
 def list_releases():
     query = releases.LIST_SPEC.parse(request.args, *_limits())
@@ -144,18 +242,26 @@ def list_releases():
 
 
 @bp.post("/error_tracking/releases/")
+@operation(
+    "Create a release",
+    description="A hash_id this project has already is refused (400, code unique).",
+    body=releases.ReleaseInput,
+    responses={201: serializers.ReleaseOut},
+)
 @project_endpoint("error_tracking")
 def create_release():
     return jsonify(serializers.release(releases.create_release(g.project, request_body()))), 201
 
 
 @bp.get("/error_tracking/releases/hash/<hash_id>/")
+@operation("Get a release by its hash_id", responses={200: serializers.ReleaseOut}, errors=(400,))
 @project_endpoint("error_tracking")
 def release_by_hash(hash_id):
     return jsonify(serializers.release(releases.get_by_hash(g.project, hash_id)))
 
 
 @bp.get("/error_tracking/releases/<release_id>/")
+@operation("Get a release", responses={200: serializers.ReleaseOut})
 @project_endpoint("error_tracking")
 def retrieve_release(release_id):
     return jsonify(serializers.release(releases.get_release(g.project, release_id)))

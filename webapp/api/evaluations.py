@@ -5,6 +5,7 @@ from flask import current_app, g, jsonify, request
 from ..services import evaluations
 from . import serializers
 from .auth import project_endpoint
+from .contract import operation
 from .errors import ApiError
 from .request_data import request_body
 from .routing import ApiBlueprint, other_methods
@@ -13,6 +14,12 @@ bp = ApiBlueprint("evaluations_api", __name__)
 
 
 @bp.get("/evaluations/")
+@operation(
+    "List evaluations",
+    description="Archived (deleted) evaluations are not listed.",
+    query=evaluations.LIST_SPEC,
+    responses={200: serializers.Paginated[serializers.EvaluationOut]},
+)
 @project_endpoint("evaluation")
 def list_evaluations():
     query = evaluations.parse_list_query(
@@ -23,6 +30,9 @@ def list_evaluations():
 
 
 @bp.post("/evaluations/")
+@operation(
+    "Create an evaluation", body=evaluations.EvaluationInput, responses={201: serializers.EvaluationOut}
+)
 @project_endpoint("evaluation")
 def create_evaluation():
     item = evaluations.create_evaluation(g.project, g.api_user, request_body())
@@ -30,12 +40,28 @@ def create_evaluation():
 
 
 @bp.get("/evaluations/<evaluation_id>/")
+@operation("Get an evaluation", responses={200: serializers.EvaluationOut})
 @project_endpoint("evaluation")
 def retrieve_evaluation(evaluation_id):
     return jsonify(serializers.evaluation(evaluations.get_evaluation(g.project, evaluation_id)))
 
 
 @bp.route("/evaluations/<evaluation_id>/", methods=["PATCH", "PUT"])
+@operation(
+    "Replace an evaluation's fields",
+    description="`deleted: true` archives it, `deleted: false` restores it.",
+    methods=("PUT",),
+    body=evaluations.EvaluationInput,
+    responses={200: serializers.EvaluationOut},
+)
+@operation(
+    "Change some of an evaluation's fields",
+    description="`deleted: true` archives it, `deleted: false` restores it.",
+    methods=("PATCH",),
+    body=evaluations.EvaluationPatch,
+    body_required=False,
+    responses={200: serializers.EvaluationOut},
+)
 @project_endpoint("evaluation")
 def update_evaluation(evaluation_id):
     item = evaluations.update_evaluation(
@@ -45,6 +71,12 @@ def update_evaluation(evaluation_id):
 
 
 @bp.delete("/evaluations/<evaluation_id>/")
+@operation(
+    'Not allowed: archive with PATCH {"deleted": true}',
+    description="Always 405, as PostHog: evaluations are archived, never hard-deleted.",
+    errors=(405,),
+    writes=False,
+)
 @project_endpoint("evaluation")
 def delete_evaluation(evaluation_id):
     """Never deletes, whatever the id (known, unknown, malformed or another project's): as PostHog."""

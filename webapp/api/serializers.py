@@ -1,9 +1,11 @@
-"""Models to PostHog-shaped JSON."""
+"""Models to PostHog-shaped JSON; each shape is a TypedDict, which the OpenAPI schema publishes."""
 
 from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlencode
 
 from flask import request
+from typing_extensions import TypedDict
 
 from ..models import Evaluation, Project, Release, SymbolSet, User
 from ..services.listing import Page
@@ -13,6 +15,142 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# Datetimes travel as ISO 8601 text in UTC (`2025-03-01T12:00:00Z`).
+DateTime = datetime
+
+
+class UserBasic(TypedDict):
+    id: int
+    uuid: str
+    distinct_id: str
+    first_name: str
+    last_name: str
+    email: str
+    is_email_verified: bool | None
+    hedgehog_config: dict[str, Any] | None
+    role_at_organization: str | None
+
+
+class StoredProperty(TypedDict):
+    key: str
+    value: Any
+    operator: str
+    type: str
+
+
+class StoredConditionSet(TypedDict):
+    id: str
+    rollout_percentage: float
+    properties: list[StoredProperty]
+
+
+class EvaluationOut(TypedDict):
+    id: str
+    name: str
+    description: str
+    enabled: bool
+    prompt: str
+    conditions: list[StoredConditionSet]
+    created_at: DateTime
+    updated_at: DateTime
+    created_by: UserBasic | None
+    deleted: bool
+
+
+class ReleaseOut(TypedDict):
+    id: str
+    hash_id: str
+    team_id: int
+    created_at: DateTime
+    metadata: Any
+    version: str
+    project: str
+
+
+class SymbolSetOut(TypedDict):
+    id: str
+    ref: str
+    team_id: int
+    created_at: DateTime
+    last_used: DateTime | None
+    storage_ptr: str | None
+    content_hash: str | None
+    failure_reason: str | None
+    release: ReleaseOut | None
+    has_uploaded_file: bool
+    status: Literal["pending", "uploaded", "failed"]
+    size_bytes: int | None
+
+
+class ProjectOut(TypedDict):
+    id: int
+    uuid: str
+    name: str
+    organization: str
+    created_at: DateTime
+
+
+class MembershipOut(TypedDict):
+    id: str
+    name: str
+    level: int
+
+
+class Me(UserBasic):
+    team: ProjectOut | None
+    organizations: list[MembershipOut]
+
+
+class Deleted(TypedDict):
+    deleted: int
+
+
+class DownloadUrl(TypedDict):
+    url: str
+
+
+class PresignedPost(TypedDict):
+    """POST the file as multipart form data to `url`, with `fields` first and the file last as `file`."""
+
+    url: str
+    fields: dict[str, str]
+
+
+class IssuedUpload(TypedDict):
+    presigned_url: PresignedPost
+    symbol_set_id: str
+
+
+class StartedUploads(TypedDict):
+    """Chunk id -> where to upload it; chunks that need no upload are left out."""
+
+    id_map: dict[str, IssuedUpload]
+
+
+class ChunksToUpload(TypedDict):
+    chunk_ids_to_upload: list[str]
+
+
+class Success(TypedDict):
+    success: bool
+
+
+class Ok(TypedDict):
+    ok: bool
+
+
+Item = TypeVar("Item")
+
+
+class Paginated(TypedDict, Generic[Item]):
+    """DRF's limit/offset envelope."""
+
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[Item]
 
 
 def user_basic(user: User | None) -> dict | None:
