@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify
 from pydantic import TypeAdapter
 
-from ..services import inputs, validation
+from ..services import inputs
 from ..services.listing import ListSpec
 from . import contract
 from .errors import ERROR_TYPES
@@ -177,9 +177,7 @@ class _Builder:
 
     def query_parameters(self, query) -> list[dict]:
         if isinstance(query, ListSpec):
-            return list_parameters(
-                query, self.app.config["API_DEFAULT_LIMIT"], self.app.config["API_MAX_LIMIT"]
-            )
+            return query.parameters(self.app.config["API_DEFAULT_LIMIT"], self.app.config["API_MAX_LIMIT"])
         return list(query)
 
     def success(self, model) -> dict:
@@ -259,43 +257,3 @@ def error_response(status: int) -> dict:
             "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "string"}}
         }
     return response
-
-
-def list_parameters(spec: ListSpec, default_limit: int, max_limit: int) -> list[dict]:
-    """The list's query parameters, as ListSpec.parse reads them."""
-    params = [
-        contract.query_parameter(name, filter_schema(parser), f"Filter by {name}.")
-        for name, parser in spec.filters.items()
-    ]
-    params.append(
-        contract.query_parameter(
-            "order_by",
-            {"type": "array", "items": {"type": "string", "enum": list(spec.order_choices)}, "maxItems": 1},
-            f"Sort order; default {spec.default_order}.",
-            style="form",
-            explode=False,
-        )
-    )
-    params.append(
-        contract.query_parameter(
-            "limit",
-            {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
-            f"Page size: default {default_limit}, at most {max_limit}.",
-        )
-    )
-    params.append(
-        contract.query_parameter(
-            "offset", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}, "Rows to skip."
-        )
-    )
-    return params
-
-
-def filter_schema(parser) -> dict:
-    if parser is validation.boolean:
-        return {"type": "boolean"}
-    if parser is validation.uuid_list:
-        return {"type": "array", "items": {"type": "string", "format": "uuid"}}
-    if hasattr(parser, "choices"):
-        return {"type": "string", "enum": list(parser.choices)}
-    return {"type": "string", "pattern": inputs.CLEAN_TEXT}
