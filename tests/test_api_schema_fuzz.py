@@ -102,6 +102,12 @@ checks.positive_data_acceptance.expected-statuses = [{ACCEPTED}, "400"]
 include-operation-id-regex = "^(bulk_)?finish_uploads?$"
 checks.positive_data_acceptance.expected-statuses = [{ACCEPTED}, "400"]
 
+# Uploaded bytes are checked as symbol data (PostHog's format, or a minified source with its source map):
+# what a file holds is not something a schema states.
+[[operations]]
+include-operation-id-regex = "^(direct_upload|replace_symbol_set_(put|patch))$"
+checks.positive_data_acceptance.expected-statuses = [{ACCEPTED}, "400"]
+
 # A hash_id this project already has (code unique): a uniqueness conflict, answered 400 as PostHog does.
 [[operations]]
 include-operation-id = "create_release"
