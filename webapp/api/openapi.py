@@ -191,13 +191,22 @@ class _Builder:
     def ref(self, model, mode: str) -> dict:
         """The model's schema in components (with the models it uses); a $ref to it."""
         adapter = TypeAdapter(model)
-        schema = adapter.json_schema(ref_template=REF, mode=mode)
+        schema = without_null_defaults(adapter.json_schema(ref_template=REF, mode=mode))
         self.schemas.update(schema.pop("$defs", {}))
         name = component_name(model)
         if name is None:
             return schema
         self.schemas[name] = schema
         return {"$ref": REF.format(model=name)}
+
+
+def without_null_defaults(schema: Any) -> Any:
+    """Drop `"default": null`: an optional field's absence, which may not be a value the field accepts."""
+    if isinstance(schema, dict):
+        return {k: without_null_defaults(v) for k, v in schema.items() if not (k == "default" and v is None)}
+    if isinstance(schema, list):
+        return [without_null_defaults(item) for item in schema]
+    return schema
 
 
 def component_name(model) -> str | None:

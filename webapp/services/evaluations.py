@@ -236,7 +236,9 @@ class EvaluationInput(inputs.Input):
 
 
 class EvaluationPatch(EvaluationInput):
-    """PATCH: the same fields, none required."""
+    """PATCH: the same fields, none required (and none defaulted: what is not sent stays as it is)."""
+
+    model_config = ConfigDict(json_schema_extra=inputs.without_defaults)
 
     name: inputs.text_field(max_length=NAME_MAX_LENGTH) = None
     prompt: inputs.text_field() = None

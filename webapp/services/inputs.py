@@ -120,6 +120,12 @@ def boolean_field() -> Any:
     )
 
 
+def without_defaults(schema: dict) -> None:
+    """json_schema_extra for a partial update: an absent field keeps its stored value, not a default."""
+    for field in schema.get("properties", {}).values():
+        field.pop("default", None)
+
+
 Model = TypeVar("Model", bound=BaseModel)
 
 
