@@ -165,3 +165,20 @@ def test_an_undeclared_route_stops_the_build(app):
     other.add_url_rule("/api/undeclared/", "undeclared", lambda: "")
     with pytest.raises(LookupError, match="undeclared"):
         openapi.document(other)
+
+
+def test_upload_operations_document_their_multipart_bodies(schema):
+    sets = "/api/environments/{project_id}/error_tracking/symbol_sets/"
+    direct = schema["paths"][sets]["post"]
+    assert direct["deprecated"] is True
+    assert {p["name"]: p["required"] for p in direct["parameters"] if p["in"] == "query"} == {
+        "chunk_id": True,
+        "release_id": False,
+    }
+    content = direct["requestBody"]["content"]
+    assert content["multipart/form-data"]["schema"]["required"] == ["file"]
+    assert "application/octet-stream" in content
+    assert 201 in responses(schema, sets, "post")
+    for method in ("put", "patch"):
+        replace = schema["paths"][sets + "{symbol_set_id}/"][method]["requestBody"]["content"]
+        assert replace["multipart/form-data"]["schema"]["required"] == ["minified", "source_map"]

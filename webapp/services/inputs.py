@@ -80,11 +80,6 @@ def checked(check: Callable[[Any], Any], schema: dict, *, attr: str | None = Non
     return Annotated[Any, PlainValidator(validate), WithJsonSchema(schema)]
 
 
-def described(schema: dict) -> Any:
-    """A field the service checks itself, where the request runs (e.g. against stored rows)."""
-    return Annotated[Any, WithJsonSchema(schema)]
-
-
 def not_null(value: Any) -> Any:
     if value is None:
         raise ValidationError(None, "null", "This field may not be null.")
