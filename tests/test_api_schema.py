@@ -19,10 +19,10 @@ def schema(client):
 
 
 def rule_operations(app) -> set[tuple[str, str]]:
-    """(method, OpenAPI path) of every /api rule, project routes under /api/environments/ only."""
+    """(method, OpenAPI path) of every /api rule but pages, project routes under /api/environments/ only."""
     found = set()
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/"):
+        if not rule.rule.startswith("/api/") or rule.endpoint in openapi.PAGES:
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         if path.startswith("/api/projects/{project_id}/"):

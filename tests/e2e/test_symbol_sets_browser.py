@@ -118,7 +118,7 @@ def test_search_sort_and_back_button_keep_the_url_in_sync(signed_in_page, app, u
     expect(page).to_have_url(re.compile(r"search=broken"))
     page.get_by_label("Search symbol sets").fill("")
     expect(rows(page)).to_have_count(3)
-    page.get_by_role("link", name="Ref").click()
+    page.get_by_role("link", name="Ref", exact=True).click()
     expect(page).to_have_url(re.compile(r"order_by=ref"))
     expect(rows(page).first).to_contain_text("chunk-broken")
     expect(page.locator("th[aria-sort=ascending]")).to_contain_text("Ref")

@@ -26,6 +26,9 @@ SKIPPED_METHODS = {"HEAD", "OPTIONS"}
 DOCUMENTED_PREFIX = "environments_"
 ALIAS_PREFIX = "projects_"
 SECURITY_SCHEME = "PersonalAPIKeyAuth"
+# Under /api/ but for people, not clients: the HTML reference page (webapp/web/api_docs.py) that renders
+# this document is no operation of it.
+PAGES = frozenset({"api_docs.show"})
 STATUS_TEXT = {
     400: "The request is invalid: `attr` names the field or query parameter.",
     401: "No credentials, or the personal API key is invalid.",
@@ -219,7 +222,7 @@ def component_name(model) -> str | None:
 
 def documented(rule) -> bool:
     """An /api rule of the document: the trailing-slash form, and project routes once."""
-    if not rule.rule.startswith("/api/") or not rule.rule.endswith("/"):
+    if not rule.rule.startswith("/api/") or not rule.rule.endswith("/") or rule.endpoint in PAGES:
         return False
     return not rule.endpoint.startswith(ALIAS_PREFIX)
 

@@ -5,7 +5,7 @@ from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
 from ..services import accounts
-from . import auth, evaluations, filters, projects, settings, symbol_sets
+from . import api_docs, auth, evaluations, filters, projects, settings, symbol_sets
 
 
 def _navigation_context():
@@ -27,7 +27,7 @@ def init_app(app) -> None:
     app.url_map.converters["int"] = AsciiIntegerConverter
     app.context_processor(_navigation_context)
     filters.register(app)
-    for blueprint in (auth.bp, projects.bp, evaluations.bp, symbol_sets.bp, settings.bp):
+    for blueprint in (auth.bp, projects.bp, evaluations.bp, symbol_sets.bp, settings.bp, api_docs.bp):
         app.register_blueprint(blueprint)
 
     @app.after_request
