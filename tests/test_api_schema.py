@@ -78,6 +78,8 @@ def test_order_by_is_a_comma_list(schema):
         assert "-created_at" in order_by["schema"]["items"]["enum"]
         assert parameters["limit"]["schema"]["type"] == "integer"
         assert parameters["offset"]["schema"]["type"] == "integer"
+        # A blank value counts as absent (`?order_by=&limit=`).
+        assert all(p["allowEmptyValue"] is True for p in parameters.values() if p["in"] == "query")
     evaluations = {
         p["name"]: p
         for p in schema["paths"]["/api/environments/{project_id}/evaluations/"]["get"]["parameters"]

@@ -145,7 +145,14 @@ class ListSpec:
         """OpenAPI 3.1 query parameter objects describing exactly what `parse` accepts."""
 
         def parameter(name: str, schema: dict, description: str, explode: bool = True) -> dict:
-            described = {"name": name, "in": "query", "required": False, "schema": schema}
+            # allowEmptyValue: a blank value counts as absent (`?order_by=&limit=`), as `state` reads it.
+            described = {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "allowEmptyValue": True,
+                "schema": schema,
+            }
             if description:
                 described["description"] = description
             if not explode:
