@@ -10,12 +10,14 @@ from werkzeug.exceptions import (
     Forbidden,
     HTTPException,
     InternalServerError,
+    MethodNotAllowed,
     RequestEntityTooLarge,
 )
 from werkzeug.exceptions import Conflict as HTTPConflict
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from .api.errors import ApiError, error_response, from_service_error
+from .api.routing import other_methods
 from .availability import describe, is_unavailable
 from .database import is_contention
 from .extensions import db
@@ -90,7 +92,7 @@ def handle_http_error(error: HTTPException):
         detail = {404: "Not found.", 405: f'Method "{request.method}" not allowed.'}.get(
             error.code, error.description
         )
-        allow = getattr(error, "valid_methods", None)  # a MethodNotAllowed's Allow header
+        allow = other_methods() if isinstance(error, MethodNotAllowed) else None
         return error_response(ApiError(error.code, API_CODES.get(error.code, "error"), detail, allow=allow))
     return _error_page(error, error.code)
 
