@@ -240,7 +240,7 @@ def test_list_under_both_prefixes_with_or_without_slash(et, prefix, slash):
     assert row == uploaded
 
 
-def test_a_symbol_set_as_json(et, project_id):
+def test_a_symbol_set_as_json(app, et, project_id):
     release = et.create_release("2.0.0", "shop")
     data = cli_blob("chunk-json", release["id"])
     row = et.upload_set("chunk-json", data, release_id=release["id"])
@@ -250,7 +250,9 @@ def test_a_symbol_set_as_json(et, project_id):
     assert row["team_id"] == project_id
     assert row["created_at"].endswith("Z")
     assert row["last_used"] is None
-    assert row["storage_ptr"].startswith(f"symbol_sets/{project_id}/{row['id']}/")
+    key = stored_object(app, row["id"])
+    assert row["storage_ptr"] == f"symbolsets/{uuid.uuid5(uuid.UUID(row['id']), key)}"
+    assert key.startswith(f"symbol_sets/{project_id}/") and key.split("/")[-1] not in row["storage_ptr"]
     assert (row["content_hash"], row["size_bytes"]) == (sha512(data), len(data))
     assert (row["status"], row["has_uploaded_file"], row["failure_reason"]) == ("uploaded", True, None)
     assert row["release"] == release
@@ -472,13 +474,14 @@ def test_retrieve_and_not_found(app, et, project_id, other_project_id):
 
 def test_delete_removes_the_set_and_its_object(app, et, storage, user_id):
     row = et.upload_set("to-delete")
-    assert storage.head(row["storage_ptr"]) is not None
+    key = stored_object(app, row["id"])
+    assert storage.head(key) is not None
 
     response = et.delete(f"symbol_sets/{row['id']}/")
 
     assert response.status_code == 204
     assert response.get_data() == b""
-    assert storage.head(row["storage_ptr"]) is None
+    assert storage.head(key) is None
     assert et.get(f"symbol_sets/{row['id']}").status_code == 404
     assert et.delete(f"symbol_sets/{row['id']}").status_code == 404
     assert activity(app, row["id"])[-1][:2] == ("deleted", user_id)
@@ -497,6 +500,7 @@ def test_delete_a_pending_set_and_not_another_project_set(app, et, project_id, o
 
 def test_bulk_delete(app, et, storage, other_project_id):
     rows = [et.upload_set(f"chunk-{i}") for i in range(3)]
+    keys = [stored_object(app, row["id"]) for row in rows]
     theirs = insert_set(app, other_project_id, "theirs", storage_ptr="symbol_sets/other/x")
     storage.put("symbol_sets/other/x", io.BytesIO(b"their bytes"), 100)
 
@@ -506,9 +510,9 @@ def test_bulk_delete(app, et, storage, other_project_id):
 
     assert response.status_code == 200
     assert response.get_json() == {"deleted": 2}
-    assert storage.head(rows[0]["storage_ptr"]) is None
-    assert storage.head(rows[2]["storage_ptr"]) is None
-    assert storage.head(rows[1]["storage_ptr"]) is not None
+    assert storage.head(keys[0]) is None
+    assert storage.head(keys[2]) is None
+    assert storage.head(keys[1]) is not None
     assert storage.head("symbol_sets/other/x") is not None
     assert refs(et.get("symbol_sets")) == ["chunk-1"]
     assert set_count(app) == 2
@@ -667,6 +671,7 @@ def test_a_pending_chunk_gets_a_fresh_url_for_the_same_set(app, et, storage):
 def test_a_different_hash_is_a_conflict_unless_skipped_or_forced(app, et, storage, user_id):
     old = cli_blob("app")
     row = et.upload_set("app", old)
+    old_key = stored_object(app, row["id"])
     new = cli_blob("app", version=1)
     item = {"chunk_id": "app", "content_hash": sha512(new)}
 
@@ -693,7 +698,7 @@ def test_a_different_hash_is_a_conflict_unless_skipped_or_forced(app, et, storag
     replaced = et.retrieve(row["id"])
     assert (replaced["status"], replaced["content_hash"]) == ("uploaded", sha512(new))
     assert replaced["storage_ptr"] != row["storage_ptr"]
-    assert storage.head(row["storage_ptr"]) is None  # the replaced file is gone after the swap
+    assert storage.head(old_key) is None  # the replaced file is gone after the swap
     assert et.download(row["id"]) == new
     assert activity(app, row["id"])[-1][:2] == ("replaced", user_id)
 
@@ -767,6 +772,9 @@ def test_one_transaction_an_error_in_the_third_item_creates_nothing(app, et):
 @pytest.mark.parametrize(
     "body, code, attr",
     [
+        ({"symbol_sets": None}, "invalid", "symbol_sets"),
+        ({"symbol_sets": {"chunk_id": "a"}}, "invalid", "symbol_sets"),
+        ({"chunk_ids": {"a": 1}}, "invalid_chunk_ids", "chunk_ids"),
         ({"symbol_sets": "a"}, "invalid", "symbol_sets"),
         ({"symbol_sets": ["a"]}, "invalid", "symbol_sets"),
         ({"symbol_sets": [{"chunk_id": 5}]}, "invalid_chunk_ids", "symbol_sets__0__chunk_id"),
@@ -779,6 +787,27 @@ def test_one_transaction_an_error_in_the_third_item_creates_nothing(app, et):
 )
 def test_malformed_start_bodies_are_400(app, et, body, code, attr):
     assert_validation(et.post("symbol_sets/bulk_start_upload", body), code, attr=attr)
+    assert set_count(app) == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        {},
+        {"symbol_sets": []},
+        {"chunk_ids": []},
+        {"force": True},
+        {"release_id": None},
+    ],
+)
+def test_a_start_that_names_no_chunk_issues_nothing(app, et, body):
+    """PostHog's defaults: symbol_sets and chunk_ids both default to empty, answering an empty id_map."""
+    response = et.post("symbol_sets/bulk_start_upload", body)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json() == {"id_map": {}}
+    check = et.post("symbol_sets/bulk_check_upload", body)
+    assert (check.status_code, check.get_json()) == (200, {"chunk_ids_to_upload": []})
     assert set_count(app) == 0
 
 
@@ -1113,6 +1142,7 @@ def test_a_failed_forced_upload_leaves_an_uploaded_set_exactly_as_it_was(app, et
     row_id = et.upload_set("app", good)["id"]
     assert et.download(row_id) == good  # sets last_used
     before = et.retrieve(row_id)
+    key = stored_object(app, row_id)
     bad = symbol_data_blob(source_and_map_payload(minified_source("app"), b"not a map"))
     issued = et.start({"chunk_id": "app", "content_hash": sha512(bad)}, force=True).get_json()["id_map"][
         "app"
@@ -1124,7 +1154,7 @@ def test_a_failed_forced_upload_leaves_an_uploaded_set_exactly_as_it_was(app, et
     assert "The source map is not valid JSON" in body["detail"]
     assert et.retrieve(row_id) == before  # status, file, size, hash, last used
     assert et.download(row_id) == good
-    assert all_objects(store) == [before["storage_ptr"]]  # the rejected bytes are not kept
+    assert all_objects(store) == [key]  # the rejected bytes are not kept
     action, actor, detail = activity(app, row_id)[-1]
     assert (action, actor, detail["changes"]) == ("upload_failed", user_id, [])
     assert "The source map is not valid JSON" in detail["reason"]
@@ -1264,7 +1294,8 @@ def test_create_release_with_a_given_hash_id_and_duplicates(et):
         ({"version": "1"}, "required", "project"),
         ({"version": "", "project": "web"}, "blank", "version"),
         ({"version": 1, "project": "web"}, "invalid", "version"),
-        ({"version": "1", "project": "web", "metadata": ["x"]}, "invalid", "metadata"),
+        ({"version": "1", "project": "web", "metadata": "a\x00b"}, "invalid", "metadata"),
+        ({"version": "1", "project": "web", "metadata": {"git": ["\x00"]}}, "invalid", "metadata__git__0"),
         ({"version": "1" * 401, "project": "web"}, "max_length", "version"),
         ({"version": "1", "project": "web", "hash_id": 5}, "invalid", "hash_id"),
         ({"version": "1", "project": "web", "hash_id": "h" * 201}, "max_length", "hash_id"),

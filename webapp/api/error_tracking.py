@@ -265,3 +265,33 @@ def release_by_hash(hash_id):
 @project_endpoint("error_tracking")
 def retrieve_release(release_id):
     return jsonify(serializers.release(releases.get_release(g.project, release_id)))
+
+
+@bp.route("/error_tracking/releases/<release_id>/", methods=["PATCH", "PUT"])
+@operation(
+    "Change a release",
+    description=(
+        "PUT and PATCH alike, as PostHog's server: an omitted or null version, project or hash_id keeps "
+        "its value; metadata is stored as sent. A hash_id another release has is refused (400, code unique)."
+    ),
+    body=releases.ReleaseUpdateInput,
+    body_required=False,
+    responses={204: None},
+)
+@project_endpoint("error_tracking")
+def update_release(release_id):
+    """PUT and PATCH alike keep what the body leaves out, and answer 204, as PostHog's server does."""
+    releases.update_release(g.project, release_id, request_body())
+    return "", 204
+
+
+@bp.delete("/error_tracking/releases/<release_id>/")
+@operation(
+    "Delete a release",
+    description="Its symbol sets stay, without a release (PostHog deletes them with it).",
+    responses={204: None},
+)
+@project_endpoint("error_tracking")
+def delete_release(release_id):
+    releases.delete_release(g.project, release_id)
+    return "", 204

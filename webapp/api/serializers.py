@@ -1,5 +1,6 @@
 """Models to PostHog-shaped JSON; each shape is a TypedDict, which the OpenAPI schema publishes."""
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlencode
@@ -198,14 +199,34 @@ def release(item: Release | None) -> dict | None:
     }
 
 
+def public_storage_ptr(item: SymbolSet) -> str | None:
+    """`symbolsets/<uuid>` (PostHog's form) naming the set's checked file, else None.
+
+    The uuid is derived from the internal object key, so it changes exactly when the stored
+    file does, while the key's layout (project, set, random suffix) stays private.
+    """
+    if not item.has_uploaded_file:
+        return None
+    return f"symbolsets/{uuid.uuid5(item.id, item.storage_ptr)}"
+
+
 def symbol_set(item: SymbolSet) -> dict:
+    """PostHog's fields, plus what its clients need to act without guessing.
+
+    `storage_ptr` is an opaque name of the checked file (public_storage_ptr). `content_hash`
+    (sha512 hex of that file, null until one passed the checks) is kept although PostHog's
+    serializer omits it: the CLI compares content hashes in bulk_start_upload to decide what to
+    upload again, so a client can see beforehand what a start would skip, and anyone can verify
+    a download against it. `has_uploaded_file`, `status` and `size_bytes` say the same without
+    reading the hash.
+    """
     return {
         "id": str(item.id),
         "ref": item.ref,
         "team_id": item.project_id,
         "created_at": iso(item.created_at),
         "last_used": iso(item.last_used),
-        "storage_ptr": item.storage_ptr,
+        "storage_ptr": public_storage_ptr(item),
         "content_hash": item.content_hash,
         "failure_reason": item.failure_reason,
         "release": release(item.release),

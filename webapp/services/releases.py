@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import PlainValidator, WithJsonSchema
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from ..database import insert_or_ignore, write_transaction
+from ..database import insert_or_ignore, retry_on_contention, write_transaction
 from ..extensions import db
 from ..models import Project, Release
 from . import inputs, validation
@@ -26,11 +26,17 @@ def default_hash_id(project_name: str, version: str) -> str:
 
 
 def _metadata(value: Any) -> Any:
-    """Free-form JSON stored as sent; raised as it is, so `attr` names the node (metadata__tags__0)."""
-    if value is not None and not isinstance(value, dict):
-        raise ValidationError("metadata", "invalid", "Metadata must be a JSON object.")
+    """Any JSON value, as PostHog's JSONField takes it (object, array, text, number, bool, null);
+    raised as it is, so `attr` names the node (metadata__tags__0)."""
     validation.check_json(value, "metadata")
     return value
+
+
+Metadata = Annotated[
+    Any,
+    PlainValidator(_metadata),
+    WithJsonSchema({"description": "Any JSON value (the CLI sends an object of git details)."}),
+]
 
 
 class ReleaseInput(inputs.Input):
@@ -39,13 +45,20 @@ class ReleaseInput(inputs.Input):
     version: inputs.text_field(max_length=MAX_TEXT)
     project: inputs.text_field(max_length=MAX_TEXT)
     hash_id: inputs.text_field(max_length=MAX_HASH_ID, nullable=True) = None
-    metadata: Annotated[
-        Any,
-        PlainValidator(_metadata),
-        WithJsonSchema(
-            {"type": ["object", "null"], "description": "Free-form JSON (the CLI sends git details)."}
-        ),
-    ] = None
+    metadata: Metadata = None
+
+
+class ReleaseUpdateInput(inputs.Input):
+    """A change to a release, for PUT and PATCH alike (as PostHog's server reads both).
+
+    An omitted or null version, project or hash_id keeps its value; `metadata` is stored as sent
+    when present, null included.
+    """
+
+    version: inputs.text_field(max_length=MAX_TEXT, nullable=True) = None
+    project: inputs.text_field(max_length=MAX_TEXT, nullable=True) = None
+    hash_id: inputs.text_field(max_length=MAX_HASH_ID, nullable=True) = None
+    metadata: Metadata = None
 
 
 def create_release(project: Project, data: Mapping) -> Release:
@@ -73,12 +86,73 @@ def create_release(project: Project, data: Mapping) -> Release:
     return get_release(project, release_id)
 
 
-def get_release(project: Project, release_id) -> Release:
+def _find(project: Project, release_id: Any, *, for_update: bool = False) -> Release:
     key = validation.parse_uuid(release_id)
-    release = db.session.get(Release, key) if key else None
-    if release is None or release.project_id != project.id:
+    if key is None:
+        raise NotFound()
+    statement = select(Release).where(Release.id == key, Release.project_id == project.id)
+    if for_update:
+        statement = statement.with_for_update()  # PostgreSQL: concurrent writers queue on the row
+    release = db.session.scalar(statement)
+    if release is None:
         raise NotFound()
     return release
+
+
+def get_release(project: Project, release_id: Any) -> Release:
+    return _find(project, release_id)
+
+
+# Input field -> column.
+UPDATABLE = {"version": "version", "project": "project_name", "hash_id": "hash_id", "metadata": "metadata_"}
+
+
+def update_release(project: Project, release_id: Any, data: Mapping) -> Release:
+    """Change version, project, hash_id or metadata (ReleaseUpdateInput), for PUT and PATCH alike.
+
+    An unknown id is NotFound before the body is validated, as in PostHog; a hash_id another
+    release of the project has is a 400 `unique`, as on create.
+    """
+    _find(project, release_id)
+    cleaned = inputs.clean(inputs.parse(ReleaseUpdateInput, data))
+    changes = {
+        UPDATABLE[name]: value for name, value in cleaned.items() if value is not None or name == "metadata"
+    }
+    _apply(project, release_id, changes)
+    return get_release(project, release_id)
+
+
+@retry_on_contention
+def _apply(project: Project, release_id: Any, changes: dict) -> None:
+    """One locked write; a hash_id claimed meanwhile by another writer runs it again, then is a 400."""
+    with write_transaction() as session:
+        release = _find(project, release_id, for_update=True)
+        hash_id = changes.get("hash_id", release.hash_id)
+        if hash_id != release.hash_id and session.scalar(
+            select(Release.id).where(Release.project_id == project.id, Release.hash_id == hash_id)
+        ):
+            raise ValidationError("hash_id", "unique", "A release with this hash_id already exists.")
+        for column, value in changes.items():
+            setattr(release, column, value)
+
+
+def delete_release(project: Project, release_id: Any) -> None:
+    """Delete a release; its symbol sets stay, without a release (the foreign key sets it null).
+
+    PostHog deletes them along with the release; here a release's removal (a mistaken version, a
+    renamed project) never takes the files that symbolicate stack traces with it: delete those
+    explicitly (bulk_delete) when they are not wanted.
+    """
+    key = validation.parse_uuid(release_id)
+    with write_transaction() as session:
+        deleted = (
+            key is not None
+            and session.execute(
+                delete(Release).where(Release.id == key, Release.project_id == project.id)
+            ).rowcount
+        )
+    if not deleted:
+        raise NotFound()
 
 
 def get_by_hash(project: Project, hash_id: str) -> Release:

@@ -195,8 +195,12 @@ def parse_start_request(body: Mapping) -> StartRequest:
     return StartRequest(items=items, force=data.force, skip_on_conflict=data.skip_on_conflict)
 
 
-def _resolve_releases(session, project: Project, items: list[_Requested]) -> None:
-    """Turn release ids into this project's release uuids; anything else is invalid_release_id."""
+def _resolve_releases(session, project: Project, items: list[_Requested], *, lock: bool = False) -> None:
+    """Turn release ids into this project's release uuids; anything else is invalid_release_id.
+
+    `lock` (a write): PostgreSQL holds the releases (FOR KEY SHARE) until the sets pointing at
+    them commit, so a release deleted meanwhile is waited for and then named, not a foreign-key error.
+    """
     wanted = {}
     for item in items:
         if item.release_id in (None, ""):
@@ -210,11 +214,10 @@ def _resolve_releases(session, project: Project, items: list[_Requested]) -> Non
         wanted[key] = item.release_id
         item.release_id = key
     if wanted:
-        found = set(
-            session.scalars(
-                select(Release.id).where(Release.project_id == project.id, Release.id.in_(wanted))
-            )
-        )
+        statement = select(Release.id).where(Release.project_id == project.id, Release.id.in_(wanted))
+        if lock:
+            statement = statement.with_for_update(read=True, key_share=True)
+        found = set(session.scalars(statement))
         missing = [str(value) for key, value in wanted.items() if key not in found]
         if missing:
             raise ValidationError(
@@ -307,7 +310,7 @@ def _open_sets(session, project: Project, request: StartRequest) -> tuple[_Plan,
 
     Return the plan and the locked sets by ref.
     """
-    _resolve_releases(session, project, request.items)
+    _resolve_releases(session, project, request.items, lock=True)
     created = _insert_missing(session, project, request)
     rows = session.scalars(locking(_named_sets(project, request)))
     existing = {row.ref: row for row in rows}
