@@ -23,9 +23,15 @@ from .test_api_symbol_sets import (
     assert_validation,
     insert_set,
     sha512,
+    stored_object,
 )
 
 SYMBOL_SETS = "symbol_sets/"
+
+
+def key_of(et: ErrorTracking, row: dict) -> str | None:
+    """The storage key of the set's checked file (the API shows only an opaque storage_ptr)."""
+    return stored_object(et.client.application, row["id"])
 
 
 @pytest.fixture(autouse=True)
@@ -99,7 +105,7 @@ def test_a_direct_upload_makes_an_uploaded_set(et, storage, multipart, prefix, p
     assert row["release"]["id"] == release["id"]
     assert et.download(row["id"]) == data
     # The bytes were moved to the set's own key: no staging copy is left.
-    assert stored_files(storage) == [row["storage_ptr"]]
+    assert stored_files(storage) == [key_of(et, row)]
     assert [entry[0] for entry in activity(et.client.application, row["id"])] == ["uploaded"]
 
 
@@ -117,7 +123,7 @@ def test_a_direct_upload_checks_the_release_before_reading_the_body(et, storage)
     response = direct(et, cli_blob("bound", version=1), chunk_id="bound", release_id=other["id"])
     assert_validation(response, "release_id_mismatch", attr="release_id")
     assert by_ref(et, "bound")["content_hash"] == bound["content_hash"]
-    assert stored_files(storage) == [bound["storage_ptr"]]
+    assert stored_files(storage) == [key_of(et, bound)]
 
 
 def test_a_direct_upload_attaches_a_release_to_an_unbound_set(et):
@@ -163,7 +169,7 @@ def test_a_good_set_keeps_its_file_when_a_bad_direct_upload_follows(et, storage)
     )
     assert row["failure_reason"] is None
     assert et.download(good["id"]) == cli_blob("kept")
-    assert stored_files(storage) == [good["storage_ptr"]]
+    assert stored_files(storage) == [key_of(et, good)]
     assert activity(et.client.application, good["id"])[-1][0] == "upload_failed"
 
 
@@ -174,7 +180,7 @@ def test_a_good_direct_upload_replaces_the_file_of_an_uploaded_set(et, storage):
     row = et.retrieve(old["id"])
     assert (row["content_hash"], row["status"]) == (sha512(new), "uploaded")
     assert et.download(old["id"]) == new
-    assert stored_files(storage) == [row["storage_ptr"]]  # the old file is deleted
+    assert stored_files(storage) == [key_of(et, row)]  # the old file is deleted
 
 
 def test_a_direct_upload_supersedes_a_pending_presigned_upload(et, storage):
@@ -301,13 +307,13 @@ def test_direct_uploads_and_replacements_on_every_store(et, store, monkeypatch):
     row = by_ref(et, "stored")
     assert (row["content_hash"], et.download(row["id"])) == (sha512(good), good)
     assert_validation(direct(et, b"junk", multipart=False, chunk_id="stored"), "invalid_symbol_data")
-    assert all_objects(store) == [row["storage_ptr"]]
+    assert all_objects(store) == [key_of(et, row)]
     replaced = replace(et, row["id"], minified=minified_source("stored"), source_map=source_map("stored"))
     assert replaced.status_code == 200, replaced.get_json()
-    assert all_objects(store) == [replaced.get_json()["storage_ptr"]]
+    assert all_objects(store) == [key_of(et, replaced.get_json())]
     monkeypatch.setattr("webapp.services.symbol_direct_upload.MAX_UPLOAD_BYTES", 1000)
     assert_error(direct(et, b"x" * 1001, multipart=False, chunk_id="stored"), 413, "file_too_large")
-    assert all_objects(store) == [replaced.get_json()["storage_ptr"]]
+    assert all_objects(store) == [key_of(et, replaced.get_json())]
 
 
 # --- PUT/PATCH :id/ -----------------------------------------------------------------------------
@@ -334,7 +340,7 @@ def test_replace_with_minified_and_source_map(et, storage, method):
     stored = et.download(old["id"])
     assert sha512(stored) == body["content_hash"]
     assert minified_source("swap") in stored and source_map("swap") in stored
-    assert stored_files(storage) == [body["storage_ptr"]]
+    assert stored_files(storage) == [key_of(et, body)]
 
 
 def test_replace_makes_a_failed_set_uploaded(et):
@@ -359,7 +365,7 @@ def test_a_failing_replacement_leaves_the_set_as_it_was(et, storage, method):
         good["storage_ptr"],
         None,
     )
-    assert stored_files(storage) == [good["storage_ptr"]]
+    assert stored_files(storage) == [key_of(et, good)]
     mismatch = replace(et, good["id"], minified=minified_source("elsewhere"), source_map=source_map())
     assert_validation(mismatch, "chunk_id_mismatch")
     assert et.retrieve(good["id"])["content_hash"] == good["content_hash"]
