@@ -112,9 +112,10 @@ checks.positive_data_acceptance.expected-statuses = [{ACCEPTED}, "400"]
 include-operation-id-regex = "^(direct_upload|replace_symbol_set_(put|patch))$"
 checks.positive_data_acceptance.expected-statuses = [{ACCEPTED}, "400"]
 
-# A hash_id this project already has (code unique): a uniqueness conflict, answered 400 as PostHog does.
+# A hash_id another release of this project has (code unique): a uniqueness conflict, answered 400 as
+# PostHog does, on create and on update.
 [[operations]]
-include-operation-id = "create_release"
+include-operation-id-regex = "^(create_release|update_release_(put|patch))$"
 checks.positive_data_acceptance.expected-statuses = [{ACCEPTED}, "400"]
 """
 

@@ -2,10 +2,11 @@
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlencode
 
 from flask import request
+from pydantic import Field
 from typing_extensions import TypedDict
 
 from ..models import Evaluation, Project, Release, SymbolSet, User
@@ -76,11 +77,21 @@ class SymbolSetOut(TypedDict):
     team_id: int
     created_at: DateTime
     last_used: DateTime | None
-    storage_ptr: str | None
-    content_hash: str | None
+    storage_ptr: Annotated[
+        str | None,
+        Field(
+            description="`symbolsets/<uuid>` naming the checked file, new when it changes; null without one."
+        ),
+    ]
+    content_hash: Annotated[
+        str | None,
+        Field(
+            description="sha512 hex of the checked file (what bulk_start_upload compares); null without one."
+        ),
+    ]
     failure_reason: str | None
     release: ReleaseOut | None
-    has_uploaded_file: bool
+    has_uploaded_file: Annotated[bool, Field(description="Whether a checked file exists.")]
     status: Literal["pending", "uploaded", "failed"]
     size_bytes: int | None
 
