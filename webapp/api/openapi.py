@@ -8,7 +8,7 @@ operation stops the build, so no route goes undocumented.
 import re
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify
+from flask import Blueprint, Flask, current_app
 from pydantic import TypeAdapter
 
 from ..services import inputs
@@ -91,7 +91,10 @@ def document(app: Flask) -> dict:
 )
 def schema():
     """Public: the document describes the API and holds no data, as PostHog serves its own."""
-    return jsonify(document(current_app))
+    text = current_app.extensions.get("openapi_json")
+    if text is None:
+        text = current_app.extensions["openapi_json"] = current_app.json.dumps(document(current_app))
+    return current_app.response_class(text, mimetype="application/json")
 
 
 schema.public = True
@@ -161,12 +164,12 @@ class _Builder:
             scopes = [f"{scope_object}:{'read' if method == 'GET' else 'write'}"] if scope_object else []
             operation["security"] = [{SECURITY_SCHEME: scopes}]
         responses = {str(status): self.success(model) for status, model in spec.responses.items()}
-        for status in sorted(self.error_statuses(rule, method, spec, scope_object, public)):
+        for status in sorted(self.error_statuses(method, spec, scope_object, public)):
             responses[str(status)] = error_response(status)
         operation["responses"] = responses
         return operation
 
-    def error_statuses(self, rule, method: str, spec, scope_object, public: bool) -> set[int]:
+    def error_statuses(self, method: str, spec, scope_object, public: bool) -> set[int]:
         statuses = set(spec.errors) | ({429} if public else set(contract.AUTH_ERRORS))
         if scope_object:
             statuses |= set(contract.PROJECT_ERRORS)
