@@ -164,17 +164,21 @@ class _Builder:
             scopes = [f"{scope_object}:{'read' if method == 'GET' else 'write'}"] if scope_object else []
             operation["security"] = [{SECURITY_SCHEME: scopes}]
         responses = {str(status): self.success(model) for status, model in spec.responses.items()}
-        for status in sorted(self.error_statuses(method, spec, scope_object, public)):
+        for status in sorted(self.error_statuses(view, method, spec)):
             responses[str(status)] = error_response(status)
         operation["responses"] = responses
         return operation
 
-    def error_statuses(self, method: str, spec, scope_object, public: bool) -> set[int]:
+    def error_statuses(self, view, method: str, spec: contract.Operation) -> set[int]:
+        """The declared errors, and those the kind of route gives (see contract)."""
+        public = getattr(view, "public", False)
         statuses = set(spec.errors) | ({429} if public else set(contract.AUTH_ERRORS))
-        if scope_object:
+        if getattr(view, "scope_object", None):
             statuses |= set(contract.PROJECT_ERRORS)
         if method != "GET":
             statuses |= set(contract.BODY_ERRORS)
+            if getattr(view, "reads_own_body", False):
+                statuses.discard(415)  # an upload takes any media type (a raw body is the file)
             if spec.writes:
                 statuses |= set(contract.WRITE_ERRORS)
         if spec.query:

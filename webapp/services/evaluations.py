@@ -227,6 +227,26 @@ _CONDITIONS = TypeAdapter(Conditions)
 class EvaluationInput(inputs.Input):
     """The writable fields of an evaluation (POST and PUT); read-only and unknown keys are ignored."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Toxicity",
+                    "prompt": "Is the reply toxic? Answer yes or no.",
+                    "enabled": True,
+                    "conditions": [
+                        {
+                            "rollout_percentage": 25,
+                            "properties": [
+                                {"key": "$ai_model", "value": "gpt-4o", "operator": "exact", "type": "event"}
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     name: inputs.text_field(max_length=NAME_MAX_LENGTH)
     description: inputs.text_field(allow_blank=True) = ""
     prompt: inputs.text_field()

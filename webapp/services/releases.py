@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import PlainValidator, WithJsonSchema
+from pydantic import ConfigDict, PlainValidator, WithJsonSchema
 from sqlalchemy import delete, select
 
 from ..database import insert_or_ignore, retry_on_contention, write_transaction
@@ -41,6 +41,14 @@ Metadata = Annotated[
 
 class ReleaseInput(inputs.Input):
     """A release as the PostHog CLI creates it; hash_id defaults to sha512(project + version)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"version": "1.4.2", "project": "web", "metadata": {"git": {"commit_id": "3f2a91c"}}}
+            ]
+        }
+    )
 
     version: inputs.text_field(max_length=MAX_TEXT)
     project: inputs.text_field(max_length=MAX_TEXT)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 
@@ -153,6 +153,23 @@ class StartUploadInput(inputs.Input):
 
     Neither list starts nothing, as PostHog. A chunk id may appear once per request.
     """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "symbol_sets": [
+                        {
+                            "chunk_id": "0d2c6a4e-4f3b-4c1e-9f5e-3f2a91c4b7d1",
+                            "release_id": None,
+                            "content_hash": "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce"
+                            "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
 
     force: inputs.boolean_field() = False
     skip_on_conflict: inputs.boolean_field() = False
