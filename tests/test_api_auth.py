@@ -106,6 +106,17 @@ def test_key_in_query_parameter_authenticates(client, api_key, project_id):
     assert response.status_code == 200
 
 
+def test_a_repeated_query_key_takes_the_last_value(client, api_key, project_id):
+    last_is_valid = client.get(
+        f"{evaluations_url(project_id)}?personal_api_key=phx_not_a_key&personal_api_key={api_key}"
+    )
+    assert last_is_valid.status_code == 200
+    last_is_invalid = client.get(
+        f"{evaluations_url(project_id)}?personal_api_key={api_key}&personal_api_key=phx_not_a_key"
+    )
+    assert last_is_invalid.status_code == 401
+
+
 def test_key_in_json_body_authenticates_and_is_not_stored(app, client, api_key, project_id, user_id):
     response = client.post(evaluations_url(project_id), json={**NEW_EVALUATION, "personal_api_key": api_key})
     assert response.status_code == 201, response.json

@@ -1215,6 +1215,16 @@ def test_deprecated_start_and_finish(app, et):
     )
 
 
+def test_deprecated_start_takes_the_last_of_a_repeated_chunk_id(et):
+    """As in Django's QueryDict: `?chunk_id=a&chunk_id=b` names chunk b."""
+    response = et.client.post(
+        et.url("symbol_sets/start_upload") + "?chunk_id=first&chunk_id=last", headers=et.headers
+    )
+
+    assert response.status_code == 201, response.get_json()
+    assert et.retrieve(response.get_json()["symbol_set_id"])["ref"] == "last"
+
+
 def test_deprecated_start_replaces_an_uploaded_chunk_once_the_new_file_passes(et):
     row = et.upload_set("single")
     body = et.post("symbol_sets/start_upload", None, chunk_id="single").get_json()

@@ -11,6 +11,7 @@ from werkzeug.datastructures import ImmutableMultiDict
 from ..extensions import csrf
 from ..services import accounts, api_keys
 from ..services.errors import ServiceError
+from ..services.listing import last_value
 from .errors import ApiError, from_service_error
 from .request_data import body_is_the_views, request_body
 
@@ -27,7 +28,7 @@ def raw_key() -> str | None:
         body_key = request_body().get(KEY_FIELD)
         if isinstance(body_key, str) and body_key:
             return body_key
-    return request.args.get(KEY_FIELD) or None
+    return last_value(request.args, KEY_FIELD) or None
 
 
 def authenticate() -> None:

@@ -11,6 +11,7 @@ from ..services import (
     symbol_upload_checks,
     symbol_uploads,
 )
+from ..services.listing import last_value
 from . import contract, serializers
 from .auth import project_endpoint
 from .contract import operation
@@ -68,7 +69,7 @@ def list_symbol_sets():
 def direct_upload():
     """Deprecated: `?chunk_id=&release_id=` with the symbol data as multipart part `file`, or the raw body."""
     upload = symbol_direct_upload.parse_direct_upload(
-        g.project, request.args.get("chunk_id"), request.args.get("release_id")
+        g.project, last_value(request.args, "chunk_id"), last_value(request.args, "release_id")
     )
     stream = streamed_file("file", symbol_uploads.MAX_UPLOAD_BYTES)
     symbol_direct_upload.direct_upload(g.project, g.api_user, upload, stream)
@@ -211,7 +212,7 @@ def bulk_finish_upload():
 def start_upload():
     """Deprecated single-chunk form: `?chunk_id=&release_id=`."""
     upload = symbol_uploads.start_single_upload(
-        g.project, g.api_user, request.args.get("chunk_id"), request.args.get("release_id")
+        g.project, g.api_user, last_value(request.args, "chunk_id"), last_value(request.args, "release_id")
     )
     return jsonify(_issued(upload)), 201
 
