@@ -204,6 +204,21 @@ def assert_clean_error(result, message, exit_code=1):
     assert "Traceback" not in result.output
 
 
+def queries(statements: list[str]) -> list[str]:
+    """The statements that read or write, without transaction control (SQLite's explicit BEGIN)."""
+    return [s for s in statements if s.split(None, 1)[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK")]
+
+
+def assert_api_list_queries(statements: list[str], table: str) -> None:
+    """An API-key list request's whole SQL: the key with its user, the project with the caller's
+    membership, the count and the page, whatever the page size."""
+    key, project, count, page = queries(statements)  # exactly four
+    assert "FROM personal_api_keys JOIN users" in key, key
+    assert "FROM projects JOIN memberships" in project, project
+    assert count.startswith("SELECT count(*)") and f"FROM {table} " in count, count
+    assert f"FROM {table}" in page and "LIMIT" in page, page
+
+
 @contextmanager
 def count_statements(app):
     """Collect the SQL statements run inside the block (for N+1 checks)."""

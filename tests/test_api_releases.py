@@ -10,6 +10,7 @@ from webapp.extensions import db
 from webapp.models import Release, SymbolSet
 from webapp.services import accounts, releases, symbol_uploads
 
+from .conftest import assert_api_list_queries, count_statements
 from .test_api_symbol_sets import (
     NOT_FOUND,
     ErrorTracking,
@@ -48,6 +49,24 @@ def retrieve(et, release_id):
     response = et.get(f"releases/{release_id}/")
     assert response.status_code == 200, response.get_json()
     return response.get_json()
+
+
+# --- list -------------------------------------------------------------------------------------
+
+
+def test_list_costs_the_same_statements_for_1_row_as_for_100(app, et):
+    """The key with its user, the project, the count and the page: four statements, whatever the size."""
+    create(et, version="0")
+    et.get("releases")  # the key's first use writes last_used_at
+    with count_statements(app) as one_row:
+        assert len(et.get("releases", limit=100).get_json()["results"]) == 1
+    for index in range(1, 100):
+        create(et, version=str(index))
+    with count_statements(app) as hundred_rows:
+        body = et.get("releases", limit=100, order_by="created_at").get_json()
+    assert [row["version"] for row in body["results"]] == [str(index) for index in range(100)]
+    assert_api_list_queries(one_row, "releases")
+    assert_api_list_queries(hundred_rows, "releases")
 
 
 # --- update -------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from .body_timeout import BodyTimeoutMiddleware
 from .config import configure
 from .database import configure_engine
 from .extensions import csrf, db, login_manager, migrate
+from .json_provider import JSONProvider
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -20,6 +21,7 @@ def create_app(config: dict | None = None) -> Flask:
         static_folder="../static",
     )
     configure(app, config)
+    app.json = JSONProvider(app)
     if app.config.get("TRUSTED_PROXY_COUNT"):
         # Behind a reverse proxy: take the client address (login throttling) and scheme from it.
         count = int(app.config["TRUSTED_PROXY_COUNT"])

@@ -42,7 +42,9 @@ def _limits():
 @project_endpoint("error_tracking")
 def list_symbol_sets():
     query = symbol_sets.parse_list_query(request.args, *_limits())
-    return jsonify(serializers.page(symbol_sets.list_symbol_sets(g.project, query), serializers.symbol_set))
+    return jsonify(
+        serializers.page(symbol_sets.list_symbol_sets(g.project, query), serializers.symbol_set_row)
+    )
 
 
 @bp.post("/error_tracking/symbol_sets/")

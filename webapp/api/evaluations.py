@@ -26,7 +26,7 @@ def list_evaluations():
         request.args, current_app.config["API_DEFAULT_LIMIT"], current_app.config["API_MAX_LIMIT"]
     )
     result = evaluations.list_evaluations(g.project, query)
-    return jsonify(serializers.page(result, serializers.evaluation))
+    return jsonify(serializers.page(result, serializers.evaluation_row))
 
 
 @bp.post("/evaluations/")

@@ -165,23 +165,37 @@ class Paginated(TypedDict, Generic[Item]):
     results: list[Item]
 
 
-def user_basic(user: User | None) -> dict | None:
-    if user is None:
-        return None
+def _user(user_id, user_uuid, distinct_id, first_name, last_name, email, verified, hedgehog, role) -> dict:
     return {
-        "id": user.id,
-        "uuid": str(user.uuid),
-        "distinct_id": user.distinct_id,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "email": user.email,
-        "is_email_verified": user.is_email_verified,
-        "hedgehog_config": user.hedgehog_config,
-        "role_at_organization": user.role_at_organization,
+        "id": user_id,
+        "uuid": str(user_uuid),
+        "distinct_id": distinct_id,
+        "first_name": first_name,
+        "last_name": last_name,
+        "email": email,
+        "is_email_verified": verified,
+        "hedgehog_config": hedgehog,
+        "role_at_organization": role,
     }
 
 
-def evaluation(item: Evaluation) -> dict:
+def user_basic(user: User | None) -> dict | None:
+    if user is None:
+        return None
+    return _user(
+        user.id,
+        user.uuid,
+        user.distinct_id,
+        user.first_name,
+        user.last_name,
+        user.email,
+        user.is_email_verified,
+        user.hedgehog_config,
+        user.role_at_organization,
+    )
+
+
+def _evaluation(item, created_by: dict | None) -> dict:
     return {
         "id": str(item.id),
         "name": item.name,
@@ -191,37 +205,76 @@ def evaluation(item: Evaluation) -> dict:
         "conditions": item.conditions,
         "created_at": iso(item.created_at),
         "updated_at": iso(item.updated_at),
-        "created_by": user_basic(item.created_by),
+        "created_by": created_by,
         "deleted": item.deleted,
     }
 
 
-def release(item: Release | None) -> dict | None:
-    if item is None:
-        return None
+def evaluation(item: Evaluation) -> dict:
+    return _evaluation(item, user_basic(item.created_by))
+
+
+def evaluation_row(row) -> dict:
+    """A row of services.evaluations.LIST_COLUMNS: the evaluation with its author's columns."""
+    author = None
+    if row.created_by_id is not None:
+        author = _user(
+            row.created_by_id,
+            row.created_by_uuid,
+            row.created_by_distinct_id,
+            row.created_by_first_name,
+            row.created_by_last_name,
+            row.created_by_email,
+            row.created_by_is_email_verified,
+            row.created_by_hedgehog_config,
+            row.created_by_role_at_organization,
+        )
+    return _evaluation(row, author)
+
+
+def _release(release_id, hash_id, project_id, created_at, metadata, version, project_name) -> dict:
     return {
-        "id": str(item.id),
-        "hash_id": item.hash_id,
-        "team_id": item.project_id,
-        "created_at": iso(item.created_at),
-        "metadata": item.metadata_,
-        "version": item.version,
-        "project": item.project_name,
+        "id": str(release_id),
+        "hash_id": hash_id,
+        "team_id": project_id,
+        "created_at": iso(created_at),
+        "metadata": metadata,
+        "version": version,
+        "project": project_name,
     }
 
 
-def public_storage_ptr(item: SymbolSet) -> str | None:
+def release(item: Release | None) -> dict | None:
+    """A release: an ORM object or a row of services.releases.LIST_COLUMNS (same names)."""
+    if item is None:
+        return None
+    return _release(
+        item.id,
+        item.hash_id,
+        item.project_id,
+        item.created_at,
+        item.metadata_,
+        item.version,
+        item.project_name,
+    )
+
+
+def _has_uploaded_file(item) -> bool:
+    return item.content_hash is not None and item.storage_ptr is not None
+
+
+def public_storage_ptr(item) -> str | None:
     """`symbolsets/<uuid>` (PostHog's form) naming the set's checked file, else None.
 
     The uuid is derived from the internal object key, so it changes exactly when the stored
     file does, while the key's layout (project, set, random suffix) stays private.
     """
-    if not item.has_uploaded_file:
+    if not _has_uploaded_file(item):
         return None
     return f"symbolsets/{uuid.uuid5(item.id, item.storage_ptr)}"
 
 
-def symbol_set(item: SymbolSet) -> dict:
+def _symbol_set(item, release_out: dict | None) -> dict:
     """PostHog's fields, plus what its clients need to act without guessing.
 
     `storage_ptr` is an opaque name of the checked file (public_storage_ptr). `content_hash`
@@ -240,11 +293,31 @@ def symbol_set(item: SymbolSet) -> dict:
         "storage_ptr": public_storage_ptr(item),
         "content_hash": item.content_hash,
         "failure_reason": item.failure_reason,
-        "release": release(item.release),
-        "has_uploaded_file": item.has_uploaded_file,
+        "release": release_out,
+        "has_uploaded_file": _has_uploaded_file(item),
         "status": item.status,
         "size_bytes": item.size_bytes,
     }
+
+
+def symbol_set(item: SymbolSet) -> dict:
+    return _symbol_set(item, release(item.release))
+
+
+def symbol_set_row(row) -> dict:
+    """A row of services.symbol_sets.LIST_COLUMNS: the set with its release's columns."""
+    release_out = None
+    if row.release_id is not None:
+        release_out = _release(
+            row.release_id,
+            row.release_hash_id,
+            row.release_project_id,
+            row.release_created_at,
+            row.release_metadata,
+            row.release_version,
+            row.release_project_name,
+        )
+    return _symbol_set(row, release_out)
 
 
 def project(item: Project) -> dict:

@@ -14,10 +14,13 @@ from .types import UTCDateTime, utcnow
 class Evaluation(db.Model):
     __tablename__ = "evaluations"
     __table_args__ = (
-        Index("ix_evaluations_list_created", "project_id", "deleted", "created_at"),
-        Index("ix_evaluations_list_updated", "project_id", "deleted", "updated_at"),
-        Index("ix_evaluations_list_name", "project_id", "deleted", "name"),
-        Index("ix_evaluations_list_enabled", "project_id", "deleted", "enabled"),
+        # Each list's filters and order, then the key (the tie-break): counts, pages and deep offsets
+        # read the index alone (migration 0008).
+        Index("ix_evaluations_list_created", "project_id", "deleted", "created_at", "pk"),
+        Index("ix_evaluations_list_updated", "project_id", "deleted", "updated_at", "pk"),
+        Index("ix_evaluations_list_name", "project_id", "deleted", "name", "pk"),
+        Index("ix_evaluations_list_enabled", "project_id", "deleted", "enabled", "created_at", "pk"),
+        Index("ix_evaluations_list_enabled_name", "project_id", "deleted", "enabled", "name", "pk"),
     )
 
     # An integer key is SQLite's stable rowid, which the full-text index points at;

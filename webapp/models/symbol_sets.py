@@ -3,7 +3,7 @@
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -13,7 +13,10 @@ from .types import UTCDateTime, utcnow
 
 class Release(db.Model):
     __tablename__ = "releases"
-    __table_args__ = (UniqueConstraint("project_id", "hash_id"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "hash_id"),
+        Index("ix_releases_list_created", "project_id", "created_at", "id"),
+    )
 
     id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
@@ -29,8 +32,17 @@ class SymbolSet(db.Model):
     __tablename__ = "symbol_sets"
     __table_args__ = (
         UniqueConstraint("project_id", "ref"),
-        Index("ix_symbol_sets_list_created", "project_id", "created_at"),
-        Index("ix_symbol_sets_list_last_used", "project_id", "last_used"),
+        # Each list's order, then the key (the tie-break), and the failed ones (migration 0008).
+        Index("ix_symbol_sets_list_created", "project_id", "created_at", "pk"),
+        Index("ix_symbol_sets_list_last_used", "project_id", "last_used", "pk"),
+        Index(
+            "ix_symbol_sets_list_failed",
+            "project_id",
+            "created_at",
+            "pk",
+            sqlite_where=text("failure_reason IS NOT NULL"),
+            postgresql_where=text("failure_reason IS NOT NULL"),
+        ),
         Index("ix_symbol_sets_pending", "upload_started_at"),
     )
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from ..database import write_transaction
 from ..extensions import db
@@ -222,7 +223,9 @@ def authenticate_key(raw_key: str, touch_interval: timedelta) -> PersonalAPIKey 
     if text_problem(raw_key):
         return None  # a lone surrogate cannot even be hashed: no key looks like that
     key = db.session.scalar(
-        select(PersonalAPIKey).where(PersonalAPIKey.secure_value == hash_key(raw_key.strip()))
+        select(PersonalAPIKey)
+        .options(joinedload(PersonalAPIKey.user, innerjoin=True))  # the key and its user: one statement
+        .where(PersonalAPIKey.secure_value == hash_key(raw_key.strip()))
     )
     if key is None or not key.user.is_active:
         return None

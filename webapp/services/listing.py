@@ -197,18 +197,30 @@ class Page:
         return max(self.offset - self.limit, 0)
 
 
-def paginate(session: Session, statement: Select, columns: dict, query: ListQuery, tie_break) -> Page:
-    """Count the filtered rows, then fetch one ordered page (two statements).
+def paginate(
+    session: Session, columns: Select, criteria: list, order_columns: dict, query: ListQuery, key
+) -> Page:
+    """Count the rows `criteria` pick from `key`'s table, then fetch one ordered page of `columns` (two
+    statements, whatever the page size). The items are Core rows, not ORM objects: nothing is built per
+    row but the row itself.
 
-    Rows are sorted by each ordering field in turn, then by `tie_break` in the first field's direction (so
-    reversing a one-field order reverses the whole list). Never-set values (e.g. a symbol set never used)
-    sort last in every field, either way, on every database.
+    The count reads that table alone (the page's joins cannot change it), so an index on the filtered
+    columns answers it. The page's offset runs in a subquery that selects only the key: its ordered
+    index is scanned without visiting the table, and only the page's own rows are read in full.
+
+    Rows are sorted by each ordering field in turn, then by `key` (the primary key) in the first field's
+    direction (so reversing a one-field order reverses the whole list). Never-set values (e.g. a symbol
+    set never used) sort last in every field, either way, on every database.
     """
-    count = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
+    count = session.scalar(select(func.count()).select_from(key.table).where(*criteria))
     ordering = []
     for item in query.order_by:
-        column = columns[item.lstrip("-")]
-        ordering.append((column.desc() if item.startswith("-") else column.asc()).nulls_last())
-    ordering.append(tie_break.desc() if query.order_by[0].startswith("-") else tie_break.asc())
-    items = list(session.scalars(statement.order_by(*ordering).limit(query.limit).offset(query.offset)))
-    return Page(items=items, count=count, limit=query.limit, offset=query.offset)
+        column = order_columns[item.lstrip("-")]
+        direction = column.desc() if item.startswith("-") else column.asc()
+        # Only a column that can be NULL says where NULLs go: on PostgreSQL, NULLS LAST on a descending
+        # order would keep a plain index from giving the order.
+        ordering.append(direction.nulls_last() if column.nullable else direction)
+    ordering.append(key.desc() if query.order_by[0].startswith("-") else key.asc())
+    keys = select(key).where(*criteria).order_by(*ordering).limit(query.limit).offset(query.offset).subquery()
+    page = columns.join(keys, keys.c[0] == key).order_by(*ordering)
+    return Page(items=session.execute(page).all(), count=count, limit=query.limit, offset=query.offset)

@@ -173,7 +173,20 @@ def get_by_hash(project: Project, hash_id: str) -> Release:
     return release
 
 
+LIST_COLUMNS = (
+    Release.id,
+    Release.hash_id,
+    Release.project_id,
+    Release.created_at,
+    Release.metadata_,
+    Release.version,
+    Release.project_name,
+)
+
+
 def list_releases(project: Project, query: ListQuery) -> Page:
-    statement = select(Release).where(Release.project_id == project.id)
-    columns = {"created_at": Release.created_at, "version": Release.version}
-    return paginate(db.session, statement, columns, query, tie_break=Release.id)
+    """One page of the project's releases, as rows of LIST_COLUMNS."""
+    columns = select(*LIST_COLUMNS)
+    order_columns = {"created_at": Release.created_at, "version": Release.version}
+    criteria = [Release.project_id == project.id]
+    return paginate(db.session, columns, criteria, order_columns, query, key=Release.id)

@@ -84,31 +84,56 @@ def _search_clause(term: str):
     return or_(ref_match, release_match)
 
 
+# failed (a reason is recorded) > uploaded (hash set) > pending, as SymbolSet.status says. Literal
+# constants: bound parameters would differ between SELECT and GROUP BY on PostgreSQL.
+STATUS = case(
+    (SymbolSet.failure_reason.is_not(None), literal_column("'failed'")),
+    (SymbolSet.content_hash.is_not(None), literal_column("'uploaded'")),
+    else_=literal_column("'pending'"),
+)
+# What a list shows of each set, with its release's fields (serializers.release_of_row).
+LIST_COLUMNS = (
+    SymbolSet.id,
+    SymbolSet.ref,
+    SymbolSet.project_id,
+    SymbolSet.created_at,
+    SymbolSet.last_used,
+    SymbolSet.storage_ptr,
+    SymbolSet.content_hash,
+    SymbolSet.failure_reason,
+    SymbolSet.size_bytes,
+    SymbolSet.release_id,
+    STATUS.label("status"),
+    Release.hash_id.label("release_hash_id"),
+    Release.project_id.label("release_project_id"),
+    Release.created_at.label("release_created_at"),
+    Release.metadata_.label("release_metadata"),
+    Release.version.label("release_version"),
+    Release.project_name.label("release_project_name"),
+)
+ORDER_COLUMNS = {"created_at": SymbolSet.created_at, "ref": SymbolSet.ref, "last_used": SymbolSet.last_used}
+
+
 def list_symbol_sets(project: Project, query: ListQuery) -> Page:
-    statement = (
-        select(SymbolSet).options(selectinload(SymbolSet.release)).where(SymbolSet.project_id == project.id)
-    )
+    """One page of the project's symbol sets, as rows of LIST_COLUMNS."""
+    criteria = [SymbolSet.project_id == project.id]
     filters = query.filters
     if filters.get("status", "all") != "all":
-        statement = statement.where(_status_clause(filters["status"]))
+        criteria.append(_status_clause(filters["status"]))
     if filters.get("ref"):
-        statement = statement.where(SymbolSet.ref == filters["ref"])
+        criteria.append(SymbolSet.ref == filters["ref"])
     if filters.get("search"):
-        statement = statement.where(_search_clause(filters["search"]))
-    columns = {"created_at": SymbolSet.created_at, "ref": SymbolSet.ref, "last_used": SymbolSet.last_used}
-    return paginate(db.session, statement, columns, query, tie_break=SymbolSet.pk)
+        criteria.append(_search_clause(filters["search"]))
+    columns = (
+        select(*LIST_COLUMNS).select_from(SymbolSet).outerjoin(Release, Release.id == SymbolSet.release_id)
+    )
+    return paginate(db.session, columns, criteria, ORDER_COLUMNS, query, key=SymbolSet.pk)
 
 
 def status_counts(project: Project) -> dict[str, int]:
     """How many sets are uploaded, pending and failed (one statement)."""
-    # Literal constants: bound parameters would differ between SELECT and GROUP BY on PostgreSQL.
-    status = case(
-        (SymbolSet.failure_reason.is_not(None), literal_column("'failed'")),
-        (SymbolSet.content_hash.is_not(None), literal_column("'uploaded'")),
-        else_=literal_column("'pending'"),
-    )
     rows = db.session.execute(
-        select(status, func.count()).where(SymbolSet.project_id == project.id).group_by(status)
+        select(STATUS, func.count()).where(SymbolSet.project_id == project.id).group_by(STATUS)
     )
     counts = {"uploaded": 0, "pending": 0, "failed": 0}
     counts.update({name: count for name, count in rows})
