@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
+from flask_migrate import downgrade, upgrade
 
 from webapp.extensions import db
 
@@ -203,3 +203,47 @@ def test_migrations_that_rebuild_users_keep_every_row_that_references_a_user(emp
         assert connection.execute(sa.select(KEYS.c.label)).scalars().all() == ["deploy"]
         if connection.dialect.name == "sqlite":
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # back on for the app
+
+
+def _list_indexes(connection) -> dict[str, tuple]:
+    """The list indexes on the three listed tables: name -> (columns, partial condition)."""
+    inspector = sa.inspect(connection)
+    found = {}
+    for table in ("evaluations", "symbol_sets", "releases"):
+        for index in inspector.get_indexes(table):
+            if "_list_" in index["name"]:
+                where = index.get("dialect_options", {}).get(f"{connection.dialect.name}_where")
+                found[index["name"]] = (
+                    tuple(index["column_names"]),
+                    str(where) if where is not None else None,
+                )
+    return found
+
+
+def test_0008_list_indexes_end_in_the_key_and_index_failed_sets_apart(empty_database):
+    upgrade(revision="0007")
+    with db.engine.connect() as connection:
+        before = _list_indexes(connection)
+    assert before["ix_evaluations_list_created"][0] == ("project_id", "deleted", "created_at")
+
+    upgrade()
+    with db.engine.connect() as connection:
+        after = _list_indexes(connection)
+    assert {name: columns for name, (columns, _) in after.items()} == {
+        "ix_evaluations_list_created": ("project_id", "deleted", "created_at", "pk"),
+        "ix_evaluations_list_updated": ("project_id", "deleted", "updated_at", "pk"),
+        "ix_evaluations_list_name": ("project_id", "deleted", "name", "pk"),
+        "ix_evaluations_list_enabled": ("project_id", "deleted", "enabled", "created_at", "pk"),
+        "ix_evaluations_list_enabled_name": ("project_id", "deleted", "enabled", "name", "pk"),
+        "ix_symbol_sets_list_created": ("project_id", "created_at", "pk"),
+        "ix_symbol_sets_list_last_used": ("project_id", "last_used", "pk"),
+        "ix_symbol_sets_list_failed": ("project_id", "created_at", "pk"),
+        "ix_releases_list_created": ("project_id", "created_at", "id"),
+    }
+    # Only the failed index is partial: it holds the sets with a failure reason.
+    assert [name for name, (_, where) in after.items() if where] == ["ix_symbol_sets_list_failed"]
+    assert "failure_reason IS NOT NULL" in after["ix_symbol_sets_list_failed"][1]
+
+    downgrade(revision="0007")
+    with db.engine.connect() as connection:
+        assert _list_indexes(connection) == before
