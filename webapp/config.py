@@ -1,10 +1,13 @@
 """Configuration: defaults <- instance/config.py <- environment <- explicit overrides."""
 
+import json
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
 
+import orjson
 from sqlalchemy.engine import make_url
 
 from .services import validation
@@ -99,9 +102,25 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+# 19 digits in a row: maybe an integer beyond 64 bits, which orjson would read as a float.
+LONG_NUMBER = {str: re.compile(r"\d{19}"), bytes: re.compile(rb"\d{19}")}
+
+
+def load_json_column(text: str | bytes):
+    """A JSON column's value, as the json module reads it; orjson reads it several times faster."""
+    pattern = LONG_NUMBER.get(type(text))
+    if pattern is None or pattern.search(text):
+        return json.loads(text)
+    return orjson.loads(text)
+
+
 def engine_options(config) -> dict:
     """The configured engine options over the defaults, with a connect timeout for PostgreSQL."""
-    options = {**DefaultConfig.SQLALCHEMY_ENGINE_OPTIONS, **config["SQLALCHEMY_ENGINE_OPTIONS"]}
+    options = {
+        "json_deserializer": load_json_column,
+        **DefaultConfig.SQLALCHEMY_ENGINE_OPTIONS,
+        **config["SQLALCHEMY_ENGINE_OPTIONS"],
+    }
     url = make_url(config["SQLALCHEMY_DATABASE_URI"])
     if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
         # A host that drops packets would hold the request until the worker is killed: answer 503 sooner.

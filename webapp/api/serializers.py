@@ -271,7 +271,8 @@ def public_storage_ptr(item) -> str | None:
     """
     if not _has_uploaded_file(item):
         return None
-    return f"symbolsets/{uuid.uuid5(item.id, item.storage_ptr)}"
+    namespace = item.id if isinstance(item.id, uuid.UUID) else uuid.UUID(item.id)  # a list row has text
+    return f"symbolsets/{uuid.uuid5(namespace, item.storage_ptr)}"
 
 
 def _symbol_set(item, release_out: dict | None) -> dict:

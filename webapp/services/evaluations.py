@@ -24,7 +24,7 @@ from ..models import Evaluation, Project, User
 from ..models.types import utcnow
 from . import activity, inputs, validation
 from .errors import Conflict, NotFound, ValidationError
-from .listing import BOOLEAN, TEXT, UUID_LIST, ListQuery, ListSpec, Page, paginate
+from .listing import BOOLEAN, TEXT, UUID_LIST, ListQuery, ListSpec, Page, paginate, uuid_text
 
 SCOPE = "Evaluation"
 NAME_MAX_LENGTH = 400
@@ -315,7 +315,7 @@ def _search_clause(term: str):
 
 # What a list shows of each evaluation, with its author's fields (serializers.user_basic_of_row).
 LIST_COLUMNS = (
-    Evaluation.id,
+    uuid_text(Evaluation.id, "id"),
     Evaluation.name,
     Evaluation.description,
     Evaluation.enabled,
@@ -325,10 +325,10 @@ LIST_COLUMNS = (
     Evaluation.updated_at,
     Evaluation.deleted,
     Evaluation.created_by_id,
+    uuid_text(User.uuid, "created_by_uuid"),
     *(
         getattr(User, name).label(f"created_by_{name}")
         for name in (
-            "uuid",
             "distinct_id",
             "first_name",
             "last_name",

@@ -10,8 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, String, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
 
 from . import validation
 from .errors import ValidationError
@@ -176,6 +177,24 @@ class ListSpec:
             ),
             parameter("offset", INT64_SCHEMA, "How many results to skip (a negative offset counts as 0)."),
         ]
+
+
+class _UuidText(TypeDecorator):
+    """A uuid's canonical text from what the database holds: SQLite keeps 32 hex digits (SQLAlchemy's
+    Uuid), PostgreSQL gives the text form already."""
+
+    impl = String
+    cache_ok = True
+
+    def process_result_value(self, value, dialect):
+        if value is None or len(value) != 32:
+            return value
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+
+
+def uuid_text(column, name: str):
+    """A uuid column read as text (`str(uuid)`), for list rows: no uuid.UUID built per row."""
+    return type_coerce(cast(column, String), _UuidText()).label(name)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from ..extensions import db
 from ..models import Project, Release
 from . import inputs, validation
 from .errors import NotFound, ValidationError
-from .listing import ListQuery, ListSpec, Page, paginate
+from .listing import ListQuery, ListSpec, Page, paginate, uuid_text
 
 LIST_SPEC = ListSpec(order_fields=("created_at", "version"), default_order="-created_at")
 MAX_TEXT = 400
@@ -174,7 +174,7 @@ def get_by_hash(project: Project, hash_id: str) -> Release:
 
 
 LIST_COLUMNS = (
-    Release.id,
+    uuid_text(Release.id, "id"),
     Release.hash_id,
     Release.project_id,
     Release.created_at,

@@ -22,7 +22,7 @@ from ..storage import get_storage
 from ..storage.base import StorageError
 from . import activity, inputs
 from .errors import NotFound, ValidationError
-from .listing import TEXT, ListQuery, ListSpec, Page, choice, paginate
+from .listing import TEXT, ListQuery, ListSpec, Page, choice, paginate, uuid_text
 from .validation import UUID_PATTERN, clean_text, parse_uuid, text_problem
 
 SCOPE = "SymbolSet"
@@ -93,7 +93,7 @@ STATUS = case(
 )
 # What a list shows of each set, with its release's fields (serializers.release_of_row).
 LIST_COLUMNS = (
-    SymbolSet.id,
+    uuid_text(SymbolSet.id, "id"),
     SymbolSet.ref,
     SymbolSet.project_id,
     SymbolSet.created_at,
@@ -102,7 +102,7 @@ LIST_COLUMNS = (
     SymbolSet.content_hash,
     SymbolSet.failure_reason,
     SymbolSet.size_bytes,
-    SymbolSet.release_id,
+    uuid_text(SymbolSet.release_id, "release_id"),
     STATUS.label("status"),
     Release.hash_id.label("release_hash_id"),
     Release.project_id.label("release_project_id"),
