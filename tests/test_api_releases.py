@@ -96,12 +96,27 @@ def test_an_omitted_or_null_field_keeps_its_value_on_put_as_on_patch(et, method)
 
 
 @pytest.mark.parametrize(
-    "metadata", [{"a": [1, {"b": None}]}, ["x", 2], "nightly build", 42, 1.5, True, False, None, {}, []]
+    "metadata",
+    [
+        {"a": [1, {"b": None}]},
+        ["x", 2],
+        "nightly build",
+        42,
+        1.5,
+        True,
+        False,
+        None,
+        {},
+        [],
+        # Integers beyond 64 bits stay integers (not floats), and "é" stays itself.
+        {"build": 10**30, "seed": -(2**64) - 1, "name": "é"},
+    ],
 )
 def test_metadata_takes_any_json_value_on_create_and_update(et, metadata):
     created = create(et, metadata=metadata)
     assert created["metadata"] == metadata
     assert retrieve(et, created["id"])["metadata"] == metadata
+    assert [row["metadata"] for row in et.get("releases").get_json()["results"]] == [metadata]
     other = create(et, version="2.0.0", metadata={"before": 1})
     assert send(et, "patch", other["id"], {"metadata": metadata}).status_code == 204
     assert retrieve(et, other["id"])["metadata"] == metadata
