@@ -197,9 +197,10 @@ def test_list_shows_live_or_archived_rows(project, actor):
     archived = new(project, actor, name="Archived")
     evaluations.set_archived(project, actor, archived.id, True)
     query = evaluations.parse_list_query({}, 100, 1000)
-    assert [item.id for item in evaluations.list_evaluations(project, query).items] == [live.id]
+    # List rows carry the id as its text.
+    assert [item.id for item in evaluations.list_evaluations(project, query).items] == [str(live.id)]
     archived_page = evaluations.list_evaluations(project, query, archived=True)
-    assert ([item.id for item in archived_page.items], archived_page.count) == ([archived.id], 1)
+    assert ([item.id for item in archived_page.items], archived_page.count) == ([str(archived.id)], 1)
 
 
 def test_parse_list_query_defaults_blank_values_and_cap():
