@@ -1,0 +1,525 @@
+"""The bare baseline for bench/api_list.py: our list endpoints as a plain WSGI callable, no framework.
+
+    BARE_DATABASE_URL=sqlite:////path/db.sqlite3 gunicorn --chdir bench 'bare_list:from_environment()'
+    BARE_DATABASE_URL=postgresql://user@host:5432/db gunicorn --chdir bench 'bare_list:from_environment()'
+
+It serves, from our migrated database (same tables, same indexes), the JSON our API serves for
+GET /api/{environments,projects}/<id>/evaluations/, .../error_tracking/symbol_sets/ and
+.../error_tracking/releases/ with the query parameters the benchmark sends: the same fields, nested
+created_by / release objects, next/previous URLs, order and tie-break, and search semantics. Per request:
+one key lookup (sha256 of the raw key, as api_keys stores it), one membership check, one count and one
+page, with stdlib sqlite3 or psycopg and orjson. It is a yardstick, not a server: parameters the benchmark
+does not send (id__in, ref) and the errors' exact wording are left out, and a key's last use is not noted
+(our app writes that once an hour). bench/api_list.py checks its answers equal ours before timing.
+"""
+
+import hashlib
+import os
+import threading
+import uuid
+from urllib.parse import parse_qsl, quote, urlencode
+
+import orjson
+
+# webapp/config.py: API_DEFAULT_LIMIT, API_MAX_LIMIT.
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MIN_INDEXED_SEARCH_LENGTH = 3  # SQLite's FTS5 trigram index needs three characters
+TRUE = frozenset({"true", "1", "yes", "on"})
+FALSE = frozenset({"false", "0", "no", "off"})
+JSON_HEADERS = [("Content-Type", "application/json")]
+
+
+class SQLite:
+    """Text, hex uuids and 0/1 booleans as SQLAlchemy stores them in SQLite, turned into our JSON."""
+
+    param = "?"
+    json = ""  # a JSON column reads as its text
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def connect(self):
+        import sqlite3
+
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # webapp/database.py's connection settings.
+        connection.execute("PRAGMA busy_timeout=10000")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+    @staticmethod
+    def uuid_text(value):
+        return (
+            None if value is None else f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+        )
+
+    @staticmethod
+    def uuid_object(value) -> uuid.UUID:
+        return uuid.UUID(hex=value)
+
+    @staticmethod
+    def datetime(value):
+        # Stored as "YYYY-MM-DD HH:MM:SS.ffffff" in UTC; isoformat() leaves out a zero fraction.
+        if value is None:
+            return None
+        fraction = value[20:26]
+        return f"{value[:10]}T{value[11:19]}{'' if fraction == '000000' else '.' + fraction}Z"
+
+    @staticmethod
+    def boolean(value):
+        return None if value is None else bool(value)
+
+    @staticmethod
+    def like(column: str) -> str:
+        # SQLite's LIKE folds ASCII case only, as lower() does: the same rows as our lower(x) LIKE lower(y).
+        return f"{column} LIKE ? ESCAPE '\\'"
+
+    @staticmethod
+    def phrase_match(table: str, alias: str, term: str) -> tuple[str, str] | None:
+        """The FTS5 trigram test our services use for terms of three characters or more."""
+        if len(term) < MIN_INDEXED_SEARCH_LENGTH:
+            return None
+        return (
+            f"{alias}.pk IN (SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?)",
+            '"' + term.replace('"', '""') + '"',
+        )
+
+
+class PostgreSQL:
+    """psycopg's own types: uuid and datetime objects (UTC session) go straight to orjson."""
+
+    param = "%s"
+    json = "::text"  # hand the stored JSON text to orjson as it is
+
+    def __init__(self, url: str, options: str = ""):
+        self.url, self.options = url, options
+
+    def connect(self):
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=True, options=f"-c TimeZone=UTC {self.options}".strip())
+
+    @staticmethod
+    def uuid_text(value):
+        return value
+
+    @staticmethod
+    def uuid_object(value) -> uuid.UUID:
+        return value
+
+    @staticmethod
+    def datetime(value):
+        return value
+
+    @staticmethod
+    def boolean(value):
+        return value
+
+    @staticmethod
+    def like(column: str) -> str:
+        return f"{column} ILIKE %s ESCAPE '\\'"
+
+    @staticmethod
+    def phrase_match(table: str, alias: str, term: str):
+        return None  # ILIKE, which the trigram indexes answer
+
+
+def fragment(text):
+    """Stored JSON text, embedded as it is."""
+    return None if text is None else orjson.Fragment(text)
+
+
+def like_pattern(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+class BadRequest(Exception):
+    pass
+
+
+class HTTPError(Exception):
+    def __init__(self, status: str, code: str, detail: str):
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+def query_state(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Each parameter once with its last value, in first-seen order (what werkzeug's MultiDict gives)."""
+    state: dict[str, str] = {}
+    for name, value in pairs:
+        state[name] = value
+    return state
+
+
+def whole_number(value: str, name: str) -> int:
+    stripped = value.lstrip("-")
+    if not stripped.isdigit() or not stripped.isascii():
+        raise HTTPError("400 Bad Request", "invalid", f"'{value}' is not a whole number ({name}).")
+    return int(value)
+
+
+class ListEndpoint:
+    """One list: its table, columns, filters and row shape."""
+
+    scope = ""
+    order_fields: dict[str, tuple[str, bool]] = {}  # name -> (column, nullable)
+    tie_break = ""
+
+    def __init__(self, database):
+        self.db = database
+
+    def where(self, state: dict[str, str]) -> tuple[list[str], list]:
+        raise NotImplementedError
+
+    def select(self) -> str:
+        raise NotImplementedError
+
+    def row(self, row, cache: dict) -> dict:
+        raise NotImplementedError
+
+    def order(self, value: str | None) -> str:
+        order: dict[str, str] = {}
+        for item in (value or "").split(","):
+            item = item.strip()
+            if item:
+                name = item[1:] if item.startswith("-") else item
+                if name not in self.order_fields:
+                    raise HTTPError("400 Bad Request", "invalid_choice", f"'{item}' is not a valid choice.")
+                order.setdefault(name, item)
+        items = list(order.values()) or ["-created_at"]
+        terms = []
+        for item in items:
+            column, nullable = self.order_fields[item.lstrip("-")]
+            direction = " DESC" if item.startswith("-") else ""
+            # Never-set values last either way; NOT NULL columns need no clause (and keep their index).
+            terms.append(f"{column}{direction}{' NULLS LAST' if nullable else ''}")
+        terms.append(f"{self.tie_break}{' DESC' if items[0].startswith('-') else ''}")
+        return ", ".join(terms)
+
+    def page(self, connection, project_id: int, state: dict[str, str]) -> dict:
+        conditions, params = self.where(state)
+        where = " AND ".join([f"{self.alias}.project_id = {self.db.param}", *conditions])
+        params = [project_id, *params]
+        limit = whole_number(state["limit"], "limit") if "limit" in state else 0
+        limit = min(limit, MAX_LIMIT) if limit > 0 else DEFAULT_LIMIT
+        offset = max(whole_number(state["offset"], "offset"), 0) if "offset" in state else 0
+        count = connection.execute(
+            f"SELECT count(*) FROM {self.table} {self.alias} WHERE {where}", params
+        ).fetchone()[0]
+        p = self.db.param
+        order = self.order(state.get("order_by"))
+        rows = connection.execute(
+            f"{self.select()} WHERE {where} ORDER BY {order} LIMIT {p} OFFSET {p}",
+            [*params, limit, offset],
+        ).fetchall()
+        cache: dict = {}
+        return {
+            "count": count,
+            "limit": limit,
+            "offset": offset,
+            "results": [self.row(row, cache) for row in rows],
+        }
+
+
+class Evaluations(ListEndpoint):
+    scope = "evaluation"
+    table, alias = "evaluations", "e"
+    order_fields = {
+        "created_at": ("e.created_at", False),
+        "updated_at": ("e.updated_at", False),
+        "name": ("e.name", False),
+    }
+    tie_break = "e.pk"
+
+    def where(self, state):
+        p = self.db.param
+        conditions, params = [f"e.deleted = {p}"], [False]
+        if "enabled" in state:
+            lowered = state["enabled"].strip().lower()
+            if lowered not in TRUE | FALSE:
+                raise HTTPError("400 Bad Request", "invalid", "Not a valid boolean (enabled).")
+            conditions.append(f"e.enabled = {p}")
+            params.append(lowered in TRUE)
+        term = state.get("search", "").strip()
+        if term:
+            indexed = self.db.phrase_match("evaluations", "e", term)
+            if indexed:
+                conditions.append(indexed[0])
+                params.append(indexed[1])
+            else:
+                conditions.append(f"({self.db.like('e.name')} OR {self.db.like('e.description')})")
+                params += [like_pattern(term)] * 2
+        return conditions, params
+
+    def select(self):
+        j = self.db.json
+        return (
+            "SELECT e.id, e.name, e.description, e.enabled, e.prompt, e.conditions" + j + ", e.created_at, "
+            "e.updated_at, e.deleted, u.id, u.uuid, u.distinct_id, u.first_name, u.last_name, u.email, "
+            "u.is_email_verified, u.hedgehog_config" + j + ", u.role_at_organization "
+            "FROM evaluations e LEFT JOIN users u ON u.id = e.created_by_id"
+        )
+
+    def row(self, row, cache):
+        db = self.db
+        user_id = row[9]
+        if user_id is None:
+            created_by = None
+        elif user_id in cache:
+            created_by = cache[user_id]
+        else:
+            created_by = cache[user_id] = {
+                "id": user_id,
+                "uuid": db.uuid_text(row[10]),
+                "distinct_id": row[11],
+                "first_name": row[12],
+                "last_name": row[13],
+                "email": row[14],
+                "is_email_verified": db.boolean(row[15]),
+                "hedgehog_config": fragment(row[16]),
+                "role_at_organization": row[17],
+            }
+        return {
+            "id": db.uuid_text(row[0]),
+            "name": row[1],
+            "description": row[2],
+            "enabled": db.boolean(row[3]),
+            "prompt": row[4],
+            "conditions": fragment(row[5]),
+            "created_at": db.datetime(row[6]),
+            "updated_at": db.datetime(row[7]),
+            "created_by": created_by,
+            "deleted": db.boolean(row[8]),
+        }
+
+
+def release_json(db, row, start: int):
+    """The nested release of columns row[start:start + 7], or None."""
+    if row[start] is None:
+        return None
+    return {
+        "id": db.uuid_text(row[start]),
+        "hash_id": row[start + 1],
+        "team_id": row[start + 2],
+        "created_at": db.datetime(row[start + 3]),
+        "metadata": fragment(row[start + 4]),
+        "version": row[start + 5],
+        "project": row[start + 6],
+    }
+
+
+class SymbolSets(ListEndpoint):
+    scope = "error_tracking"
+    table, alias = "symbol_sets", "s"
+    order_fields = {
+        "created_at": ("s.created_at", False),
+        "ref": ("s.ref", False),
+        "last_used": ("s.last_used", True),
+    }
+    tie_break = "s.pk"
+    STATUSES = {
+        "valid": "(s.failure_reason IS NULL AND s.content_hash IS NOT NULL)",
+        "uploaded": "(s.failure_reason IS NULL AND s.content_hash IS NOT NULL)",
+        "invalid": "(s.failure_reason IS NOT NULL OR s.content_hash IS NULL)",
+        "failed": "s.failure_reason IS NOT NULL",
+        "pending": "(s.failure_reason IS NULL AND s.content_hash IS NULL)",
+    }
+
+    def where(self, state):
+        conditions, params = [], []
+        status = state.get("status", "all")
+        if status != "all":
+            if status not in self.STATUSES:
+                raise HTTPError("400 Bad Request", "invalid_choice", "Not a valid status.")
+            conditions.append(self.STATUSES[status])
+        term = state.get("search", "").strip()
+        if term:
+            pattern = like_pattern(term)
+            indexed = self.db.phrase_match("symbol_sets", "s", term)
+            ref_match, ref_params = indexed if indexed else (self.db.like("s.ref"), pattern)
+            conditions.append(
+                f"({ref_match} OR s.release_id IN (SELECT id FROM releases WHERE "
+                f"{self.db.like('version')} OR {self.db.like('project_name')}))"
+            )
+            params += [ref_params, pattern, pattern]
+        return conditions, params
+
+    def select(self):
+        return (
+            "SELECT s.id, s.ref, s.project_id, s.created_at, s.last_used, s.storage_ptr, s.content_hash, "
+            "s.failure_reason, s.size_bytes, r.id, r.hash_id, r.project_id, r.created_at, "
+            "r.metadata" + self.db.json + ", r.version, r.project_name "
+            "FROM symbol_sets s LEFT JOIN releases r ON r.id = s.release_id"
+        )
+
+    def row(self, row, cache):
+        db = self.db
+        storage_ptr, content_hash, failure_reason = row[5], row[6], row[7]
+        has_file = content_hash is not None and storage_ptr is not None
+        if failure_reason is not None:
+            status = "failed"
+        elif content_hash is not None:
+            status = "uploaded"
+        else:
+            status = "pending"
+        return {
+            "id": db.uuid_text(row[0]),
+            "ref": row[1],
+            "team_id": row[2],
+            "created_at": db.datetime(row[3]),
+            "last_used": db.datetime(row[4]),
+            # serializers.public_storage_ptr: a uuid5 of the set's id and its object key.
+            "storage_ptr": f"symbolsets/{uuid.uuid5(db.uuid_object(row[0]), storage_ptr)}"
+            if has_file
+            else None,
+            "content_hash": content_hash,
+            "failure_reason": failure_reason,
+            "release": release_json(db, row, 9),
+            "has_uploaded_file": has_file,
+            "status": status,
+            "size_bytes": row[8],
+        }
+
+
+class Releases(ListEndpoint):
+    scope = "error_tracking"
+    table, alias = "releases", "r"
+    order_fields = {"created_at": ("r.created_at", False), "version": ("r.version", False)}
+    tie_break = "r.id"
+
+    def where(self, state):
+        return [], []
+
+    def select(self):
+        return (
+            "SELECT r.id, r.hash_id, r.project_id, r.created_at, r.metadata" + self.db.json + ", r.version, "
+            "r.project_name FROM releases r"
+        )
+
+    def row(self, row, cache):
+        return release_json(self.db, row, 0)
+
+
+class BareList:
+    """The WSGI callable."""
+
+    def __init__(self, url: str, pg_options: str = ""):
+        """pg_options: more PostgreSQL connection options (the tests' search_path)."""
+        if url.startswith("sqlite:///"):
+            self.db = SQLite(url[len("sqlite:///") :])
+        elif url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            self.db = PostgreSQL(url.replace("postgresql+psycopg://", "postgresql://"), pg_options)
+        else:
+            raise RuntimeError(f"BARE_DATABASE_URL must be sqlite:///... or postgresql://..., not {url!r}")
+        self.endpoints = {
+            "evaluations": Evaluations(self.db),
+            "error_tracking/symbol_sets": SymbolSets(self.db),
+            "error_tracking/releases": Releases(self.db),
+        }
+        self.local = threading.local()
+        p = self.db.param
+        self.key_sql = (
+            f"SELECT k.user_id, k.scopes{self.db.json}, k.scoped_teams{self.db.json}, u.is_active "
+            f"FROM personal_api_keys k JOIN users u ON u.id = k.user_id WHERE k.secure_value = {p}"
+        )
+        self.member_sql = (
+            "SELECT 1 FROM projects p JOIN memberships m ON m.organization_id = p.organization_id "
+            f"WHERE p.id = {p} AND m.user_id = {p}"
+        )
+
+    def connection(self):
+        connection = getattr(self.local, "connection", None)
+        if connection is None:
+            connection = self.local.connection = self.db.connect()
+        return connection
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        connection = getattr(self.local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self.local.connection = None
+
+    def __call__(self, environ, start_response):
+        try:
+            status, body = "200 OK", self.handle(environ)
+        except HTTPError as error:
+            status, body = (
+                error.status,
+                {"type": "validation_error", "code": error.code, "detail": error.detail},
+            )
+        data = orjson.dumps(body, option=orjson.OPT_UTC_Z)
+        start_response(status, [*JSON_HEADERS, ("Content-Length", str(len(data)))])
+        return [data]
+
+    def handle(self, environ) -> dict:
+        path = environ.get("PATH_INFO", "")
+        parts = path.strip("/").split("/", 3)
+        endpoint = self.endpoints.get(parts[3]) if len(parts) == 4 and parts[0] == "api" else None
+        if endpoint is None or parts[1] not in ("environments", "projects") or not parts[2].isdigit():
+            raise HTTPError("404 Not Found", "not_found", "Not found.")
+        if environ.get("REQUEST_METHOD") != "GET":
+            raise HTTPError("405 Method Not Allowed", "method_not_allowed", "Only GET.")
+        project_id = int(parts[2])
+        pairs = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        raw_key = self.raw_key(environ, pairs)
+        connection = self.connection()
+        key = connection.execute(
+            self.key_sql, ["sha256$" + hashlib.sha256(raw_key.encode()).hexdigest()]
+        ).fetchone()
+        if key is None or not key[3]:
+            raise HTTPError("401 Unauthorized", "authentication_failed", "Personal API key is invalid.")
+        user_id, scopes, teams = key[0], orjson.loads(key[1]), orjson.loads(key[2]) if key[2] else None
+        if connection.execute(self.member_sql, [project_id, user_id]).fetchone() is None:
+            raise HTTPError("404 Not Found", "not_found", "Project not found.")
+        if teams and project_id not in teams:
+            raise HTTPError("403 Forbidden", "permission_denied", "API key does not have access.")
+        scope = endpoint.scope
+        if not ({"*", f"{scope}:read", f"{scope}:write"} & set(scopes)):
+            raise HTTPError(
+                "403 Forbidden", "permission_denied", f"API key missing required scope '{scope}:read'"
+            )
+        everything = query_state(pairs)
+        state = {name: value for name, value in everything.items() if value.strip()}
+        page = endpoint.page(connection, project_id, state)
+        host = f"{environ['wsgi.url_scheme']}://{environ['HTTP_HOST']}"
+        base_url = host + quote(environ.get("SCRIPT_NAME", "") + path)
+        count, limit, offset = page["count"], page["limit"], page["offset"]
+        following = offset + limit if offset + limit < count else None
+        preceding = None if offset <= 0 else max(offset - limit, 0)
+        return {
+            "count": count,
+            "next": page_url(base_url, everything, following, limit),
+            "previous": page_url(base_url, everything, preceding, limit),
+            "results": page["results"],
+        }
+
+    @staticmethod
+    def raw_key(environ, pairs) -> str:
+        scheme, _, value = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        for name, value in reversed(pairs):
+            if name == "personal_api_key" and value:
+                return value
+        raise HTTPError(
+            "401 Unauthorized", "not_authenticated", "Authentication credentials were not provided."
+        )
+
+
+def page_url(base_url: str, args: dict[str, str], offset: int | None, limit: int) -> str | None:
+    """serializers._page_url: every parameter once (last value), limit set, offset set or dropped."""
+    if offset is None:
+        return None
+    args = {**args, "limit": str(limit)}
+    if offset:
+        args["offset"] = str(offset)
+    else:
+        args.pop("offset", None)
+    return f"{base_url}?{urlencode(args)}"
+
+
+def from_environment() -> BareList:
+    """gunicorn's factory: `gunicorn 'bare_list:from_environment()'`."""
+    return BareList(os.environ["BARE_DATABASE_URL"])
