@@ -172,7 +172,8 @@ class ListEndpoint:
     def where(self, state: dict[str, str]) -> tuple[list[str], list]:
         raise NotImplementedError
 
-    def select(self) -> str:
+    def select(self) -> tuple[str, str]:
+        """The page's columns, and what joins the nested objects' rows (empty: none)."""
         raise NotImplementedError
 
     def row(self, row, cache: dict) -> dict:
@@ -209,10 +210,14 @@ class ListEndpoint:
         ).fetchone()[0]
         p = self.db.param
         order = self.order(state.get("order_by"))
-        rows = connection.execute(
-            f"{self.select()} WHERE {where} ORDER BY {order} LIMIT {p} OFFSET {p}",
-            [*params, limit, offset],
-        ).fetchall()
+        columns, join = self.select()
+        page = f"SELECT * FROM {self.table} {self.alias} WHERE {where} ORDER BY {order} LIMIT {p} OFFSET {p}"
+        if join:
+            # Join the page's rows only: joined before the LIMIT, a deep OFFSET would join every skipped row.
+            page = f"SELECT {columns} FROM ({page}) {self.alias} {join} ORDER BY {order}"
+        else:
+            page = page.replace("SELECT *", f"SELECT {columns}", 1)
+        rows = connection.execute(page, [*params, limit, offset]).fetchall()
         cache: dict = {}
         return {
             "count": count,
@@ -255,10 +260,10 @@ class Evaluations(ListEndpoint):
     def select(self):
         j = self.db.json
         return (
-            "SELECT e.id, e.name, e.description, e.enabled, e.prompt, e.conditions" + j + ", e.created_at, "
+            "e.id, e.name, e.description, e.enabled, e.prompt, e.conditions" + j + ", e.created_at, "
             "e.updated_at, e.deleted, u.id, u.uuid, u.distinct_id, u.first_name, u.last_name, u.email, "
-            "u.is_email_verified, u.hedgehog_config" + j + ", u.role_at_organization "
-            "FROM evaluations e LEFT JOIN users u ON u.id = e.created_by_id"
+            "u.is_email_verified, u.hedgehog_config" + j + ", u.role_at_organization",
+            "LEFT JOIN users u ON u.id = e.created_by_id",
         )
 
     def row(self, row, cache):
@@ -347,10 +352,10 @@ class SymbolSets(ListEndpoint):
 
     def select(self):
         return (
-            "SELECT s.id, s.ref, s.project_id, s.created_at, s.last_used, s.storage_ptr, s.content_hash, "
+            "s.id, s.ref, s.project_id, s.created_at, s.last_used, s.storage_ptr, s.content_hash, "
             "s.failure_reason, s.size_bytes, r.id, r.hash_id, r.project_id, r.created_at, "
-            "r.metadata" + self.db.json + ", r.version, r.project_name "
-            "FROM symbol_sets s LEFT JOIN releases r ON r.id = s.release_id"
+            "r.metadata" + self.db.json + ", r.version, r.project_name",
+            "LEFT JOIN releases r ON r.id = s.release_id",
         )
 
     def row(self, row, cache):
@@ -392,10 +397,8 @@ class Releases(ListEndpoint):
         return [], []
 
     def select(self):
-        return (
-            "SELECT r.id, r.hash_id, r.project_id, r.created_at, r.metadata" + self.db.json + ", r.version, "
-            "r.project_name FROM releases r"
-        )
+        columns = "r.id, r.hash_id, r.project_id, r.created_at, r.metadata" + self.db.json
+        return columns + ", r.version, r.project_name", ""
 
     def row(self, row, cache):
         return release_json(self.db, row, 0)
