@@ -858,14 +858,16 @@ def test_id_in_filter(client, auth, base):
     assert client.get(base, query_string=only_unknown, headers=auth).json["count"] == 0
 
 
+# (name, description, prompt)
 SEARCH_ROWS = [
-    ("Toxicity check", "Flags rude replies"),
-    ("Helpfulness", "Scores 50% of traffic"),
-    ("500 errors", "Server side"),
-    ("snake_case names", 'Says "hello" politely'),
-    ("Rate check", "x"),
-    ("Tone", "ab"),
-    ("pre-check: v2*", ""),
+    ("Toxicity check", "Flags rude replies", "Is it rude?"),
+    ("Helpfulness", "Scores 50% of traffic", "Was it useful?"),
+    ("500 errors", "Server side", "Any 5xx?"),
+    ("snake_case names", 'Says "hello" politely', "Is it polite?"),
+    ("Rate check", "x", "Score it."),
+    ("Tone", "ab", "Friendly?"),
+    ("pre-check: v2*", "", "Judge the JUDGE\\ quietly."),
+    ("Café crème", "Übersicht", "Zürich ÉTÉ"),
 ]
 
 
@@ -874,30 +876,59 @@ SEARCH_ROWS = [
     [
         ("TOXIC", ["Toxicity check"]),
         ("toxicity CHECK", ["Toxicity check"]),
+        ("CHECK toxicity", ["Toxicity check"]),  # words in any order
         ("rude", ["Toxicity check"]),
         ("RUDE REPLIES", ["Toxicity check"]),
+        ("replies toxicity", ["Toxicity check"]),  # words in different fields
+        ("rude polite", []),  # every word must match the same row
         ("check", ["Rate check", "Toxicity check", "pre-check: v2*"]),
         ("-check: V2*", ["pre-check: v2*"]),
         ("AND", []),
-        ("t", ["Helpfulness", "Rate check", "Tone", "Toxicity check", "snake_case names"]),
+        (
+            "t",
+            [
+                "Helpfulness",
+                "Rate check",
+                "Tone",
+                "Toxicity check",
+                "snake_case names",
+                "pre-check: v2*",
+                "Café crème",
+            ],
+        ),
         ("AB", ["Tone"]),
         ("to", ["Tone", "Toxicity check"]),
+        ("ic", ["Toxicity check", "Helpfulness", "Café crème"]),  # inside words of each field
+        ("x", ["Toxicity check", "Rate check", "500 errors"]),
+        ("5XX", ["500 errors"]),  # the prompt alone
+        ("useful", ["Helpfulness"]),
+        ("USE 50", ["Helpfulness"]),
+        ("score", ["Helpfulness", "Rate check"]),
+        ("xic ity", ["Toxicity check"]),  # substrings inside words
         ("50%", ["Helpfulness"]),
         ("%", ["Helpfulness"]),
         ("0%", ["Helpfulness"]),
+        ("% of", ["Helpfulness"]),
         ("_", ["snake_case names"]),
         ("e_c", ["snake_case names"]),
         ('"hello"', ["snake_case names"]),
         ('"', ["snake_case names"]),
         ('o"', ["snake_case names"]),
         ("  tone  ", ["Tone"]),
+        ("tone tone", ["Tone"]),
         ("nothing like this", []),
-        ("\\", []),
+        ("\\", ["pre-check: v2*"]),
+        ("e\\", ["pre-check: v2*"]),
+        ("judge\\ ", ["pre-check: v2*"]),
+        ("\\%", []),
+        ("CAFÉ", ["Café crème"]),  # non-ASCII letters fold in words of 3+ characters on both databases
+        ("übersicht zürich été", ["Café crème"]),
+        ("é", ["Café crème"]),  # the same letter, same case
     ],
 )
-def test_search_is_case_insensitive_over_name_and_description(client, auth, base, term, expected):
-    for name, description in SEARCH_ROWS:
-        create(client, auth, base, name=name, description=description)
+def test_search_matches_every_word_in_name_description_or_prompt(client, auth, base, term, expected):
+    for name, description, prompt in SEARCH_ROWS:
+        create(client, auth, base, name=name, description=description, prompt=prompt)
     response = client.get(base, query_string={"search": term, "order_by": "name"}, headers=auth)
     assert sorted(names(response)) == sorted(expected)
     assert response.json["count"] == len(expected)

@@ -336,6 +336,14 @@ def searchable(app, project_id, other_project_id):
         ("0%_", ["100%_done.js"]),
         ("secret", []),  # another project's
         ("nothing-like-it", []),
+        # Every word must match, each in the ref or the release's version or project, in any order.
+        ("chunks APP", ["static/chunks/App-Ab12.js"]),
+        ("app chunks", ["static/chunks/App-Ab12.js"]),
+        ("js 9", ["static/chunks/vendor-99.js"]),
+        ("bundle acme", ["main.bundle.js"]),
+        ("storefront v2.3 main", ["main.bundle.js"]),
+        ("chunks storefront", []),
+        ("% js", ["100%_done.js"]),
     ],
 )
 def test_search_by_ref_and_release(et, searchable, term, expected):

@@ -253,8 +253,9 @@ def test_seeded_evaluations_are_searchable_through_the_api(app, run, client):
     headers = {"Authorization": f"Bearer {raw_key}"}
     url = f"/api/environments/{project_id}/evaluations/"
 
-    for term in ("toxicity", "SQL", "docs search", "Q&A"):
-        expected = {str(row.id) for row in rows if term.lower() in (row.name + " " + row.description).lower()}
+    for term in ("toxicity", "SQL", "docs search", "Q&A", "impartial", "q", "judge SQ"):
+        fields = [(row, (row.name + "\n" + row.description + "\n" + row.prompt).lower()) for row in rows]
+        expected = {str(row.id) for row, text in fields if all(word in text for word in term.lower().split())}
         response = client.get(url, query_string={"search": term, "limit": 1000}, headers=headers)
         assert response.status_code == 200
         assert response.json["count"] == len(expected) > 0, term

@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
 from webapp.extensions import db
+from webapp.models import Project
+from webapp.services import evaluations
 
 from .conftest import unmigrated_app
 
@@ -247,3 +249,88 @@ def test_0008_list_indexes_end_in_the_key_and_index_failed_sets_apart(empty_data
     downgrade(revision="0007")
     with db.engine.connect() as connection:
         assert _list_indexes(connection) == before
+
+
+EVALUATIONS = sa.table(
+    "evaluations",
+    sa.column("id", sa.Uuid),
+    sa.column("project_id", sa.Integer),
+    *(sa.column(name, sa.String) for name in ("name", "description", "prompt")),
+    *(sa.column(name, sa.Boolean) for name in ("enabled", "deleted")),
+    sa.column("conditions", sa.JSON),
+    sa.column("version", sa.Integer),
+    *(sa.column(name, sa.DateTime(timezone=True)) for name in ("created_at", "updated_at")),
+)
+
+
+def _search_index_names(connection) -> set[str]:
+    if connection.dialect.name == "sqlite":
+        names = "SELECT name FROM sqlite_master WHERE name LIKE :pattern AND type != 'table'"
+        pattern = "evaluations_fts%"
+    else:
+        names = (
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND tablename = 'evaluations' AND indexname LIKE :pattern"
+        )
+        pattern = "%trgm"
+    return set(connection.execute(sa.text(names), {"pattern": pattern}).scalars())
+
+
+def test_0009_indexes_existing_prompts_and_downgrades_to_name_and_description(empty_database):
+    def found(term):
+        query = evaluations.parse_list_query({"search": term}, 100, 100)
+        page = evaluations.list_evaluations(db.session.get(Project, 1), query)
+        db.session.remove()  # ends the read, so the migrations can take their locks
+        return sorted(item.name for item in page.items)
+
+    upgrade(revision="0008")
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    with db.engine.begin() as connection:
+        connection.execute(ORGANIZATIONS.insert().values(id=1, uuid=uuid.uuid4(), name="o", created_at=now))
+        connection.execute(
+            PROJECTS.insert().values(id=1, uuid=uuid.uuid4(), organization_id=1, name="p", created_at=now)
+        )
+        for name, description, prompt in (
+            ("Tone", "Friendly replies", "Is it polite?"),
+            ("Safety", "", "Harm?"),
+        ):
+            connection.execute(
+                EVALUATIONS.insert().values(
+                    id=uuid.uuid4(), project_id=1, name=name, description=description, prompt=prompt,
+                    enabled=True, deleted=False, conditions=[], version=1, created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+
+    upgrade()
+
+    assert found("polite") == ["Tone"]  # existing rows' prompts are indexed
+    assert found("harm safety") == ["Safety"]
+    with db.engine.begin() as connection:
+        connection.execute(
+            EVALUATIONS.update().where(EVALUATIONS.c.name == "Safety").values(prompt="Unsafe?")
+        )
+    assert found("harm") == []  # the triggers (SQLite) follow prompt edits
+    assert found("unsafe") == ["Safety"]
+
+    downgrade(revision="0008")
+
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            assert _search_index_names(connection) == {
+                "evaluations_fts_insert", "evaluations_fts_delete", "evaluations_fts_update"
+            }  # fmt: skip
+            match = sa.text("SELECT rowid FROM evaluations_fts WHERE evaluations_fts MATCH :phrase")
+            assert len(connection.execute(match, {"phrase": '"friendly"'}).all()) == 1
+            with pytest.raises(sa.exc.OperationalError):  # no prompt column any more
+                connection.execute(match, {"phrase": 'prompt : "unsafe"'}).all()
+        else:
+            assert _search_index_names(connection) == {
+                "ix_evaluations_name_trgm", "ix_evaluations_description_trgm"
+            }  # fmt: skip
+
+    upgrade()
+
+    assert found("unsafe") == ["Safety"]
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            assert _search_index_names(connection) == {"ix_evaluations_search_trgm"}

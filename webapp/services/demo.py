@@ -388,7 +388,7 @@ SQLITE_SEARCH_TRIGGER = "evaluations_fts_insert"
 def _search_index_in_bulk(session: Session) -> Iterator[None]:
     """On SQLite, index the new rows' search text with one statement instead of a trigger per row.
 
-    The FTS5 trigger (migration 0001) tokenizes row by row, which is most of a bulk insert's time;
+    The FTS5 trigger (migration 0009) tokenizes row by row, which is most of a bulk insert's time;
     one INSERT ... SELECT into the index is about five times faster. The trigger is dropped and
     re-created inside the caller's write transaction (SQLite DDL is transactional and BEGIN
     IMMEDIATE keeps other writers out), so no other insert can miss the index.
@@ -407,8 +407,8 @@ def _search_index_in_bulk(session: Session) -> Iterator[None]:
     yield
     session.execute(
         text(
-            "INSERT INTO evaluations_fts(rowid, name, description) "
-            "SELECT pk, name, description FROM evaluations WHERE pk > :last_pk"
+            "INSERT INTO evaluations_fts(rowid, name, description, prompt) "
+            "SELECT pk, name, description, prompt FROM evaluations WHERE pk > :last_pk"
         ),
         {"last_pk": last_pk},
     )

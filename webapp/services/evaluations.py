@@ -15,14 +15,14 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
-from sqlalchemy import or_, select, text
+from sqlalchemy import and_, literal_column, select
 from sqlalchemy.orm import selectinload
 
 from ..database import write_transaction
 from ..extensions import db
 from ..models import Evaluation, Project, User
 from ..models.types import utcnow
-from . import activity, inputs, validation
+from . import activity, inputs, search, validation
 from .errors import Conflict, NotFound, ValidationError
 from .listing import BOOLEAN, TEXT, UUID_LIST, ListQuery, ListSpec, Page, paginate, uuid_text
 
@@ -58,11 +58,13 @@ LIST_SPEC = ListSpec(
     filters={
         "enabled": BOOLEAN.described("Only enabled (true) or only disabled (false) evaluations."),
         "id__in": UUID_LIST.described("Only these evaluations (a comma list of ids)."),
-        "search": TEXT.described("Name or description contains this text (case-insensitive)."),
+        "search": TEXT.described(
+            "Every word (split on whitespace) is contained in the name, description or prompt: a "
+            "case-insensitive substring match (PostHog's icontains) per word, the words AND-ed, in any order "
+            "and any of those fields; % and _ are literal."
+        ),
     },
 )
-# Trigram full-text search needs at least three characters.
-MIN_INDEXED_SEARCH_LENGTH = 3
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -298,19 +300,24 @@ def parse_list_query(args: Mapping[str, str], default_limit: int, max_limit: int
     return LIST_SPEC.parse(args, default_limit, max_limit)
 
 
+# What PostgreSQL's trigram index (migration 0009) covers: one expression, so the words of a search are one
+# bitmap index scan each on one index. A word never contains whitespace, so none matches across two fields.
+SEARCH_DOCUMENT = literal_column(
+    "(evaluations.name || ' ' || evaluations.description || ' ' || evaluations.prompt)"
+)
+SEARCHED_COLUMNS = (Evaluation.name, Evaluation.description, Evaluation.prompt)
+
+
 def _search_clause(term: str):
-    if db.session.get_bind().dialect.name == "sqlite" and len(term) >= MIN_INDEXED_SEARCH_LENGTH:
-        phrase = '"' + term.replace('"', '""') + '"'
-        return text(
-            "evaluations.pk IN (SELECT rowid FROM evaluations_fts WHERE evaluations_fts MATCH :phrase)"
-        ).bindparams(phrase=phrase)
-    # PostgreSQL answers ILIKE from the trigram indexes; short SQLite terms scan.
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
-    return or_(
-        Evaluation.name.ilike(pattern, escape="\\"),
-        Evaluation.description.ilike(pattern, escape="\\"),
-    )
+    """Every word of `term` is in the name, description or prompt (see services.search)."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        return search.every_word(term, lambda word: search.icontains(SEARCH_DOCUMENT, word))
+    long_words = [word for word in search.words(term) if len(word) >= search.MIN_INDEXED_LENGTH]
+    short_words = [word for word in search.words(term) if len(word) < search.MIN_INDEXED_LENGTH]
+    clauses = [search.any_column(SEARCHED_COLUMNS, word) for word in short_words]
+    if long_words:
+        clauses.append(search.fts_match("evaluations_fts", "evaluations.pk", long_words, "search_words"))
+    return and_(*clauses)
 
 
 # What a list shows of each evaluation, with its author's fields (serializers.user_basic_of_row).

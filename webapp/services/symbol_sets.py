@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import current_app
 from pydantic import ConfigDict, Field
-from sqlalchemy import Select, and_, case, func, literal_column, or_, select, text, update
+from sqlalchemy import Select, and_, case, func, literal_column, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from ..database import LostRace, insert_or_ignore, retry_on_contention, write_transaction
@@ -20,7 +20,7 @@ from ..models import Project, Release, SymbolSet, User
 from ..models.types import utcnow
 from ..storage import get_storage
 from ..storage.base import StorageError
-from . import activity, inputs
+from . import activity, inputs, search
 from .errors import NotFound, ValidationError
 from .listing import TEXT, ListQuery, ListSpec, Page, choice, paginate, uuid_text
 from .validation import UUID_PATTERN, clean_text, parse_uuid, text_problem
@@ -29,7 +29,6 @@ SCOPE = "SymbolSet"
 DOWNLOAD_URL_SECONDS = 300
 MAX_REF_LENGTH = 400
 STATUSES = ("all", "valid", "invalid", "uploaded", "pending", "failed")
-MIN_INDEXED_SEARCH_LENGTH = 3
 
 LIST_SPEC = ListSpec(
     order_fields=("created_at", "ref", "last_used"),
@@ -40,7 +39,11 @@ LIST_SPEC = ListSpec(
             "checks; invalid: pending or failed; all (the default)."
         ),
         "ref": TEXT.described("Only the set with exactly this ref."),
-        "search": TEXT.described("Ref, or its release's version or project, contains this text."),
+        "search": TEXT.described(
+            "Every word (split on whitespace) is contained in the ref, or in its release's version or "
+            "project: a case-insensitive substring match (PostHog's icontains) per word, the words AND-ed; "
+            "% and _ are literal."
+        ),
     },
 )
 
@@ -66,22 +69,21 @@ def _status_clause(status: str):
 
 
 def _search_clause(term: str):
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
-    release_match = SymbolSet.release_id.in_(
-        select(Release.id).where(
-            or_(Release.version.ilike(pattern, escape="\\"), Release.project_name.ilike(pattern, escape="\\"))
+    """Every word of `term` is in the ref, or in its release's version or project (see services.search)."""
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
+
+    def match(number: int, word: str):
+        release_match = SymbolSet.release_id.in_(
+            select(Release.id).where(search.any_column((Release.version, Release.project_name), word))
         )
-    )
-    if db.session.get_bind().dialect.name == "sqlite" and len(term) >= MIN_INDEXED_SEARCH_LENGTH:
-        phrase = '"' + term.replace('"', '""') + '"'
-        ref_match = text(
-            "symbol_sets.pk IN (SELECT rowid FROM symbol_sets_fts WHERE symbol_sets_fts MATCH :ref_phrase)"
-        ).bindparams(ref_phrase=phrase)
-    else:
-        # PostgreSQL answers this from the trigram index; short SQLite terms scan.
-        ref_match = SymbolSet.ref.ilike(pattern, escape="\\")
-    return or_(ref_match, release_match)
+        if sqlite and len(word) >= search.MIN_INDEXED_LENGTH:
+            ref_match = search.fts_match("symbol_sets_fts", "symbol_sets.pk", [word], f"ref_word_{number}")
+        else:
+            # PostgreSQL answers this from the trigram index; short SQLite words scan.
+            ref_match = search.icontains(SymbolSet.ref, word)
+        return or_(ref_match, release_match)
+
+    return and_(*(match(number, word) for number, word in enumerate(search.words(term))))
 
 
 # failed (a reason is recorded) > uploaded (hash set) > pending, as SymbolSet.status says. Literal
