@@ -316,7 +316,7 @@ def _search_clause(term: str):
     short_words = [word for word in search.words(term) if len(word) < search.MIN_INDEXED_LENGTH]
     clauses = [search.any_column(SEARCHED_COLUMNS, word) for word in short_words]
     if long_words:
-        clauses.append(search.fts_match("evaluations_fts", "evaluations.pk", long_words, "search_words"))
+        clauses.append(Evaluation.pk.in_(search.fts_rows("evaluations_fts", long_words, "search_words")))
     return and_(*clauses)
 
 

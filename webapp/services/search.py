@@ -9,7 +9,7 @@ Case folding: PostgreSQL folds every letter (ILIKE); SQLite folds every letter f
 characters (FTS5 trigram folds Unicode case) but only ASCII letters for shorter words (LIKE).
 """
 
-from sqlalchemy import ColumnElement, and_, or_, text
+from sqlalchemy import ColumnElement, Select, and_, literal_column, or_, select, text
 
 # A trigram index answers words of at least this many characters.
 MIN_INDEXED_LENGTH = 3
@@ -35,12 +35,11 @@ def fts_phrase(word: str) -> str:
     return '"' + word.replace('"', '""') + '"'
 
 
-def fts_match(table: str, key: str, word_list: list[str], name: str) -> ColumnElement:
-    """`key IN (rows of the FTS5 `table` whose indexed columns contain every word)`: one index lookup."""
+def fts_rows(table: str, word_list: list[str], name: str) -> Select:
+    """The rowids of the FTS5 `table`'s rows whose indexed columns contain every word: one index lookup."""
     query = " AND ".join(fts_phrase(word) for word in word_list)
-    return text(f"{key} IN (SELECT rowid FROM {table} WHERE {table} MATCH :{name})").bindparams(
-        **{name: query}
-    )
+    match = text(f"{table} MATCH :{name}").bindparams(**{name: query})
+    return select(literal_column("rowid")).select_from(text(table)).where(match)
 
 
 def every_word(term: str, match_word) -> ColumnElement:

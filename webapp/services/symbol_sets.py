@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import current_app
 from pydantic import ConfigDict, Field
-from sqlalchemy import Select, and_, case, func, literal_column, or_, select, update
+from sqlalchemy import Select, and_, case, func, literal_column, or_, select, union_all, update
 from sqlalchemy.orm import selectinload
 
 from ..database import LostRace, insert_or_ignore, retry_on_contention, write_transaction
@@ -69,19 +69,22 @@ def _status_clause(status: str):
 
 
 def _search_clause(term: str):
-    """Every word of `term` is in the ref, or in its release's version or project (see services.search)."""
+    """Every word of `term` is in the ref, or in its release's version or project (see services.search).
+
+    Each word is `pk IN (sets whose ref matches UNION ALL sets of matching releases)`: an OR of the two
+    would make both databases give up the ref's trigram index and scan every set.
+    """
     sqlite = db.session.get_bind().dialect.name == "sqlite"
 
     def match(number: int, word: str):
-        release_match = SymbolSet.release_id.in_(
-            select(Release.id).where(search.any_column((Release.version, Release.project_name), word))
-        )
         if sqlite and len(word) >= search.MIN_INDEXED_LENGTH:
-            ref_match = search.fts_match("symbol_sets_fts", "symbol_sets.pk", [word], f"ref_word_{number}")
+            by_ref = search.fts_rows("symbol_sets_fts", [word], f"ref_word_{number}")
         else:
             # PostgreSQL answers this from the trigram index; short SQLite words scan.
-            ref_match = search.icontains(SymbolSet.ref, word)
-        return or_(ref_match, release_match)
+            by_ref = select(SymbolSet.pk).where(search.icontains(SymbolSet.ref, word))
+        releases = select(Release.id).where(search.any_column((Release.version, Release.project_name), word))
+        by_release = select(SymbolSet.pk).where(SymbolSet.release_id.in_(releases))
+        return SymbolSet.pk.in_(union_all(by_ref, by_release))
 
     return and_(*(match(number, word) for number, word in enumerate(search.words(term))))
 
