@@ -208,6 +208,21 @@ def test_text_that_is_not_an_int64_is_still_400(listed, name, value):
     assert (body["type"], body["code"], body["attr"]) == ("validation_error", "invalid", name)
 
 
+@pytest.mark.parametrize(
+    "order_by", ["created_at", "-created_at", "{0}", "-{0}", "{0},-created_at", "-{0},created_at"]
+)
+def test_every_page_is_its_slice_of_the_whole_list(order, resource, order_by):
+    """Pages past the middle are read from the far end and turned around: the same rows, in the same
+    order, also where the field ties or was never set."""
+    order_by = order_by.format(resource.field)
+    whole = order(f"order_by={order_by}&limit=100")
+    assert len(whole) == len(ROWS)
+    for limit in range(1, len(ROWS) + 1):
+        for offset in range(len(ROWS) + 2):
+            page = order(f"order_by={order_by}&limit={limit}&offset={offset}")
+            assert page == whole[offset : offset + limit], (limit, offset)
+
+
 # --- repeated parameters: the last value wins -------------------------------------------------
 
 

@@ -216,6 +216,23 @@ class Page:
         return max(self.offset - self.limit, 0)
 
 
+def _ordering(order_columns: dict, order_by: tuple[str, ...], key, reverse: bool) -> list:
+    """ORDER BY terms for `order_by` then `key` in the first field's direction; `reverse` gives the
+    exact reverse of that order (never-set values first)."""
+    terms = []
+    for item in order_by:
+        column = order_columns[item.lstrip("-")]
+        direction = column.desc() if item.startswith("-") != reverse else column.asc()
+        if column.nullable:
+            terms.append(direction.nulls_first() if reverse else direction.nulls_last())
+        else:
+            # A column that cannot be NULL says nothing about NULLs: on PostgreSQL, NULLS LAST on a
+            # descending order would keep a plain index from giving the order.
+            terms.append(direction)
+    terms.append(key.desc() if order_by[0].startswith("-") != reverse else key.asc())
+    return terms
+
+
 def paginate(
     session: Session, columns: Select, criteria: list, order_columns: dict, query: ListQuery, key
 ) -> Page:
@@ -225,21 +242,22 @@ def paginate(
 
     The count reads that table alone (the page's joins cannot change it), so an index on the filtered
     columns answers it. The page's offset runs in a subquery that selects only the key: its ordered
-    index is scanned without visiting the table, and only the page's own rows are read in full.
+    index is scanned without visiting the table, and only the page's own rows are read in full. A page
+    past the middle is read from the far end, in reverse order, and turned around: an offset near the
+    end skips few index entries instead of nearly all.
 
     Rows are sorted by each ordering field in turn, then by `key` (the primary key) in the first field's
     direction (so reversing a one-field order reverses the whole list). Never-set values (e.g. a symbol
     set never used) sort last in every field, either way, on every database.
     """
     count = session.scalar(select(func.count()).select_from(key.table).where(*criteria))
-    ordering = []
-    for item in query.order_by:
-        column = order_columns[item.lstrip("-")]
-        direction = column.desc() if item.startswith("-") else column.asc()
-        # Only a column that can be NULL says where NULLs go: on PostgreSQL, NULLS LAST on a descending
-        # order would keep a plain index from giving the order.
-        ordering.append(direction.nulls_last() if column.nullable else direction)
-    ordering.append(key.desc() if query.order_by[0].startswith("-") else key.asc())
-    keys = select(key).where(*criteria).order_by(*ordering).limit(query.limit).offset(query.offset).subquery()
-    page = columns.join(keys, keys.c[0] == key).order_by(*ordering)
-    return Page(items=session.execute(page).all(), count=count, limit=query.limit, offset=query.offset)
+    limit, offset = query.limit, query.offset
+    reverse = count // 2 < offset < count
+    if reverse:
+        limit, offset = min(limit, count - offset), max(count - offset - limit, 0)
+    ordering = _ordering(order_columns, query.order_by, key, reverse)
+    keys = select(key).where(*criteria).order_by(*ordering).limit(limit).offset(offset).subquery()
+    items = session.execute(columns.join(keys, keys.c[0] == key).order_by(*ordering)).all()
+    if reverse:
+        items.reverse()
+    return Page(items=items, count=count, limit=query.limit, offset=query.offset)
