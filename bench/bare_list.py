@@ -75,14 +75,14 @@ class SQLite:
         # SQLite's LIKE folds ASCII case only, as lower() does: the same rows as our lower(x) LIKE lower(y).
         return f"{column} LIKE ? ESCAPE '\\'"
 
+    indexes_words = True
+
     @staticmethod
-    def phrase_match(table: str, alias: str, term: str) -> tuple[str, str] | None:
-        """The FTS5 trigram test our services use for terms of three characters or more."""
-        if len(term) < MIN_INDEXED_SEARCH_LENGTH:
-            return None
+    def fts_rows(table: str, words: list[str]) -> tuple[str, str]:
+        """The rows whose FTS5 trigram index entry contains every word, as our services ask for them."""
         return (
-            f"{alias}.pk IN (SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?)",
-            '"' + term.replace('"', '""') + '"',
+            f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?",
+            " AND ".join('"' + word.replace('"', '""') + '"' for word in words),
         )
 
 
@@ -120,14 +120,21 @@ class PostgreSQL:
     def like(column: str) -> str:
         return f"{column} ILIKE %s ESCAPE '\\'"
 
-    @staticmethod
-    def phrase_match(table: str, alias: str, term: str):
-        return None  # ILIKE, which the trigram indexes answer
+    indexes_words = False  # ILIKE, which the trigram indexes answer
 
 
 def fragment(text):
     """Stored JSON text, embedded as it is."""
     return None if text is None else orjson.Fragment(text)
+
+
+def search_words(term: str) -> tuple[list[str], list[str]]:
+    """The distinct words of a search (each must match): (3+ characters, shorter)."""
+    words = list(dict.fromkeys(term.split()))
+    return (
+        [word for word in words if len(word) >= MIN_INDEXED_SEARCH_LENGTH],
+        [word for word in words if len(word) < MIN_INDEXED_SEARCH_LENGTH],
+    )
 
 
 def like_pattern(term: str) -> str:
@@ -248,13 +255,20 @@ class Evaluations(ListEndpoint):
             params.append(lowered in TRUE)
         term = state.get("search", "").strip()
         if term:
-            indexed = self.db.phrase_match("evaluations", "e", term)
-            if indexed:
-                conditions.append(indexed[0])
-                params.append(indexed[1])
+            long_words, short_words = search_words(term)
+            if self.db.indexes_words:
+                if long_words:
+                    rows, param = self.db.fts_rows("evaluations", long_words)
+                    conditions.append(f"e.pk IN ({rows})")
+                    params.append(param)
+                like = " OR ".join(self.db.like(f"e.{c}") for c in ("name", "description", "prompt"))
+                for word in short_words:
+                    conditions.append(f"({like})")
+                    params += [like_pattern(word)] * 3
             else:
-                conditions.append(f"({self.db.like('e.name')} OR {self.db.like('e.description')})")
-                params += [like_pattern(term)] * 2
+                for word in long_words + short_words:
+                    conditions.append(self.db.like("(e.name || ' ' || e.description || ' ' || e.prompt)"))
+                    params.append(like_pattern(word))
         return conditions, params
 
     def select(self):
@@ -340,14 +354,19 @@ class SymbolSets(ListEndpoint):
             conditions.append(self.STATUSES[status])
         term = state.get("search", "").strip()
         if term:
-            pattern = like_pattern(term)
-            indexed = self.db.phrase_match("symbol_sets", "s", term)
-            ref_match, ref_params = indexed if indexed else (self.db.like("s.ref"), pattern)
-            conditions.append(
-                f"({ref_match} OR s.release_id IN (SELECT id FROM releases WHERE "
-                f"{self.db.like('version')} OR {self.db.like('project_name')}))"
-            )
-            params += [ref_params, pattern, pattern]
+            long_words, short_words = search_words(term)
+            # Per word: the sets whose ref matches UNION ALL the sets of matching releases (an OR scans).
+            for word in long_words + short_words:
+                pattern = like_pattern(word)
+                if self.db.indexes_words and len(word) >= MIN_INDEXED_SEARCH_LENGTH:
+                    by_ref, ref_param = self.db.fts_rows("symbol_sets", [word])
+                else:
+                    by_ref, ref_param = f"SELECT pk FROM symbol_sets WHERE {self.db.like('ref')}", pattern
+                like = self.db.like
+                releases = f"SELECT id FROM releases WHERE {like('version')} OR {like('project_name')}"
+                by_release = f"SELECT pk FROM symbol_sets WHERE release_id IN ({releases})"
+                conditions.append(f"s.pk IN ({by_ref} UNION ALL {by_release})")
+                params += [ref_param, pattern, pattern]
         return conditions, params
 
     def select(self):
