@@ -86,9 +86,10 @@ def describe(case: Case) -> str:
 
 
 def seed_key(evaluations: int, symbol_sets: int) -> str:
-    """Migration head, the migrations' text and the row counts: a change in any means a new seed."""
+    """Migration head, the migrations' and the seeder's text, the row counts: any change means a new seed."""
     versions = sorted((ROOT / "migrations" / "versions").glob("*.py"))
-    digest = hashlib.sha256(b"".join(path.read_bytes() for path in versions)).hexdigest()[:12]
+    sources = [*versions, ROOT / "webapp" / "services" / "demo.py"]
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:12]
     return f"{versions[-1].stem.split('_')[0]}-{digest}-e{evaluations}-s{symbol_sets}"
 
 
@@ -158,7 +159,8 @@ def prepare_postgresql(
     from sqlalchemy import text
 
     key = seed_key(evaluations, symbol_sets)
-    storage = cache / "postgresql-storage"
+    # One folder per database: runs on other databases (other worktrees) share the cache folder.
+    storage = cache / f"postgresql-storage-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
     app = make_app(url, storage)
     with app.app_context():
         from webapp.extensions import db
@@ -344,6 +346,8 @@ def run_wrk(url: str, key: str, connections: int, threads: int, seconds: float) 
         [*command, "-H", f"Authorization: Bearer {key}", url], capture_output=True, text=True, check=True
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    if int(re.search(r"(\d+) requests in", output).group(1)) == 0:
+        return Result(0.0, math.nan, math.nan, 1)  # not one answer within the run: an error
     p50 = parse_wrk_time(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))
     p99 = parse_wrk_time(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
@@ -398,7 +402,7 @@ def best(rounds: list[Result], kind: str) -> Result:
     """The round with the most requests/s (load) or the lowest p50 (single client)."""
     if kind == "load":
         return max(rounds, key=lambda result: result.rps)
-    return min(rounds, key=lambda result: result.p50_ms)
+    return min(rounds, key=lambda result: math.inf if math.isnan(result.p50_ms) else result.p50_ms)
 
 
 class Driver:

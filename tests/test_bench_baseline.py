@@ -24,18 +24,22 @@ def load(name: str):
 api_list = load("api_list")
 bare_list = load("bare_list")
 
-# Beyond the benchmark's cases: pages with both links, repeated and blank parameters, other orders.
+# Beyond the benchmark's cases: pages with both links, repeated and blank parameters, other orders, searches
+# of several words (short and long, repeated, one found only in the prompt) and with LIKE's metacharacters.
 EXTRA_QUERIES = (
     "evaluations/?limit=5&offset=12&order_by=name",
     "evaluations/?order_by=-updated_at,name&limit=7&offset=3&offset=4",
     "evaluations/?enabled=false&search=&limit=3",
     "evaluations/?search=Hallucination%20check&limit=2&offset=1",
     "evaluations/?search=%25&limit=2",
+    "evaluations/?search=%20SQ%20%20copilot%20SQ&limit=3",
+    "evaluations/?search=verdict%20q&limit=3",
     "error_tracking/symbol_sets/?order_by=last_used&limit=4&offset=2",
     "error_tracking/symbol_sets/?order_by=-last_used&limit=4",
     "error_tracking/symbol_sets/?status=pending&order_by=ref",
     "error_tracking/symbol_sets/?status=uploaded&search=acme",
     "error_tracking/symbol_sets/?search=2.14",
+    "error_tracking/symbol_sets/?search=acme%202.1&status=failed",
     "error_tracking/releases/?order_by=version",
 )
 
