@@ -105,12 +105,18 @@ def handle_csrf_error(error: CSRFError):
 
 
 def handle_service_error(error: ServiceError):
-    """A domain error a view left unhandled (bad input, a row deleted meanwhile, a lost race): never a 500."""
+    """A domain error a view left unhandled (bad input, a row missing or deleted meanwhile, a lost race).
+
+    The one place service errors become HTTP answers: views let NotFound, PermissionDenied, Conflict
+    and TooLarge propagate instead of catching them to abort(); never a 500.
+    """
     _discard_transaction()
     if _wants_json():
         return error_response(from_service_error(error))
     http_error = next((http for kind, http in WEB_ERRORS if isinstance(error, kind)), BadRequest)
-    response = make_response(handle_http_error(http_error(error.detail)))
+    # A bare NotFound() says nothing the page's own wording does not say better.
+    description = None if error.detail == NotFound().detail else error.detail
+    response = make_response(handle_http_error(http_error(description)))
     if isinstance(error, Contended):
         # Other requests kept changing the same rows: the same request may simply be sent again.
         response.headers.setdefault("Retry-After", str(error.retry_after_seconds))

@@ -26,6 +26,8 @@ class AsciiIntegerConverter(IntegerConverter):
 def init_app(app) -> None:
     app.url_map.converters["int"] = AsciiIntegerConverter
     app.context_processor(_navigation_context)
+    app.context_processor(projects.current_project_context)
+    app.url_defaults(projects.fill_project_id)
     filters.register(app)
     for blueprint in (auth.bp, projects.bp, evaluations.bp, symbol_sets.bp, settings.bp, api_docs.bp):
         app.register_blueprint(blueprint)

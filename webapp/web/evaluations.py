@@ -1,16 +1,16 @@
 """Evaluation pages: list (+archived), detail, create/edit, toggles, duplicate, archive/restore, bulk."""
 
-from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
 from ..services import evaluations, validation
-from ..services.errors import Conflict, NotFound, ValidationError
+from ..services.errors import Conflict, ValidationError
 from .evaluation_form import EvaluationForm
 from .htmx import is_htmx, is_partial_request, local_url, origin_page_args, render, see_other
-from .projects import project_or_404
+from .projects import scoped_to_project
 
-bp = Blueprint("evaluations", __name__, url_prefix="/project/<int:project_id>/evaluations")
+bp = scoped_to_project(Blueprint("evaluations", __name__, url_prefix="/project/<int:project_id>/evaluations"))
 
 
 @bp.before_request
@@ -50,25 +50,22 @@ def _render_list(project, args: MultiDict, *, archived: bool, status: int = 200)
 
 
 @bp.get("/")
-def index(project_id):
-    return _render_list(project_or_404(project_id), request.args, archived=False)
+def index():
+    return _render_list(g.project, request.args, archived=False)
 
 
 @bp.get("/archived")
-def archived(project_id):
-    return _render_list(project_or_404(project_id), request.args, archived=True)
+def archived():
+    return _render_list(g.project, request.args, archived=True)
 
 
 def _get(project, evaluation_id, include_deleted=False):
-    try:
-        return evaluations.get_evaluation(project, evaluation_id, include_deleted=include_deleted)
-    except NotFound:
-        abort(404)
+    return evaluations.get_evaluation(project, evaluation_id, include_deleted=include_deleted)
 
 
 @bp.get("/<evaluation_id>")
-def detail(project_id, evaluation_id):
-    project = project_or_404(project_id)
+def detail(evaluation_id):
+    project = g.project
     evaluation = _get(project, evaluation_id, include_deleted=True)
     return render_template(
         "evaluations/detail.html",
@@ -110,14 +107,14 @@ def _read_form() -> tuple[EvaluationForm, dict | None, int | None]:
 
 
 @bp.get("/new")
-def new(project_id):
+def new():
     form = EvaluationForm(condition_sets=[])
-    return _render_form(project_or_404(project_id), form)
+    return _render_form(g.project, form)
 
 
 @bp.post("/new")
-def create(project_id):
-    project = project_or_404(project_id)
+def create():
+    project = g.project
     form, data, status = _read_form()
     if status is not None:
         return _render_form(project, form, status=status)
@@ -131,15 +128,15 @@ def create(project_id):
 
 
 @bp.get("/<evaluation_id>/edit")
-def edit(project_id, evaluation_id):
-    project = project_or_404(project_id)
+def edit(evaluation_id):
+    project = g.project
     evaluation = _get(project, evaluation_id)
     return _render_form(project, EvaluationForm.from_evaluation(evaluation), evaluation)
 
 
 @bp.post("/<evaluation_id>/edit")
-def update(project_id, evaluation_id):
-    project = project_or_404(project_id)
+def update(evaluation_id):
+    project = g.project
     evaluation = _get(project, evaluation_id)
     form, data, status = _read_form()
     if status is not None:
@@ -159,13 +156,10 @@ def update(project_id, evaluation_id):
 
 
 @bp.post("/<evaluation_id>/enabled")
-def set_enabled(project_id, evaluation_id):
-    project = project_or_404(project_id)
+def set_enabled(evaluation_id):
+    project = g.project
     _get(project, evaluation_id)
-    try:
-        enabled = validation.boolean(request.form.get("enabled", "false"), "enabled")
-    except ValidationError as error:
-        abort(400, error.detail)
+    enabled = validation.boolean(request.form.get("enabled", "false"), "enabled")
     evaluation = evaluations.update_evaluation(project, current_user, evaluation_id, {"enabled": enabled})
     if is_htmx():
         return render_template("evaluations/_switch.html", project=project, evaluation=evaluation)
@@ -178,18 +172,15 @@ def set_enabled(project_id, evaluation_id):
 
 
 @bp.post("/<evaluation_id>/duplicate")
-def duplicate(project_id, evaluation_id):
-    project = project_or_404(project_id)
-    try:
-        copy = evaluations.duplicate_evaluation(project, current_user, evaluation_id)
-    except NotFound:
-        abort(404)
+def duplicate(evaluation_id):
+    project = g.project
+    copy = evaluations.duplicate_evaluation(project, current_user, evaluation_id)
     flash(f"Created “{copy.name}”. It starts disabled; enable it when it is ready.", "success")
     return see_other(url_for(".detail", project_id=project.id, evaluation_id=copy.id))
 
 
-def _archive_or_restore(project_id, evaluation_id, archive: bool):
-    project = project_or_404(project_id)
+def _archive_or_restore(evaluation_id, archive: bool):
+    project = g.project
     _get(project, evaluation_id, include_deleted=True)
     evaluation = evaluations.set_archived(project, current_user, evaluation_id, archive)
     if archive:
@@ -213,21 +204,21 @@ def _archive_or_restore(project_id, evaluation_id, archive: bool):
 
 
 @bp.post("/<evaluation_id>/archive")
-def archive(project_id, evaluation_id):
-    return _archive_or_restore(project_id, evaluation_id, True)
+def archive(evaluation_id):
+    return _archive_or_restore(evaluation_id, True)
 
 
 @bp.post("/<evaluation_id>/restore")
-def restore(project_id, evaluation_id):
-    return _archive_or_restore(project_id, evaluation_id, False)
+def restore(evaluation_id):
+    return _archive_or_restore(evaluation_id, False)
 
 
 BULK_VERBS = {"enable": "Enable", "disable": "Disable", "archive": "Archive", "restore": "Restore"}
 
 
 @bp.post("/bulk")
-def bulk(project_id):
-    project = project_or_404(project_id)
+def bulk():
+    project = g.project
     action = request.form.get("action", "")
     ids = request.form.getlist("ids")
     back = local_url(request.form.get("next"), url_for(".index", project_id=project.id))

@@ -16,10 +16,18 @@ def is_partial_request() -> bool:
 
 
 def render(page_template: str, partial_template: str, status: int = 200, **context):
-    """Render the partial for htmx requests, else the full page; caches must tell them apart."""
-    is_partial = is_partial_request()
-    template = partial_template if is_partial else page_template
-    response = make_response(render_template(template, partial=is_partial, **context), status)
+    """Render the partial for htmx requests, else the full page; caches must tell them apart.
+
+    A partial carries the flash region out-of-band (the page's layout includes it), so messages
+    flashed before a swap show up without each partial including it.
+    """
+    if is_partial_request():
+        body = render_template("_flash.html", partial=True) + render_template(
+            partial_template, partial=True, **context
+        )
+    else:
+        body = render_template(page_template, partial=False, **context)
+    response = make_response(body, status)
     response.vary.add("HX-Request")
     return response
 

@@ -2,7 +2,7 @@
 
 from contextlib import suppress
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -11,9 +11,9 @@ from ..extensions import csrf
 from ..services import symbol_sets, symbol_upload_checks, symbol_uploads
 from ..services.errors import NotFound, ValidationError
 from .htmx import is_htmx, is_partial_request, local_url, origin_page_args, render, see_other
-from .projects import project_or_404
+from .projects import scoped_to_project
 
-bp = Blueprint("symbol_sets", __name__, url_prefix="/project/<int:project_id>/symbol-sets")
+bp = scoped_to_project(Blueprint("symbol_sets", __name__, url_prefix="/project/<int:project_id>/symbol-sets"))
 TABS = ("all", "uploaded", "pending", "failed")
 # The API's status names that mean the same as a tab.
 TAB_ALIASES = {"valid": "uploaded"}
@@ -70,15 +70,12 @@ def _render_list(project, args: MultiDict, status: int = 200):
 
 
 @bp.get("/")
-def index(project_id):
-    return _render_list(project_or_404(project_id), request.args)
+def index():
+    return _render_list(g.project, request.args)
 
 
 def _get(project, symbol_set_id):
-    try:
-        return symbol_sets.get_symbol_set(project, symbol_set_id)
-    except NotFound:
-        abort(404)
+    return symbol_sets.get_symbol_set(project, symbol_set_id)
 
 
 def _render_detail(
@@ -99,36 +96,32 @@ def _render_detail(
 
 
 @bp.get("/<symbol_set_id>")
-def detail(project_id, symbol_set_id):
-    project = project_or_404(project_id)
+def detail(symbol_set_id):
+    project = g.project
     return _render_detail(project, _get(project, symbol_set_id))
 
 
 @bp.get("/<symbol_set_id>/download")
-def download(project_id, symbol_set_id):
-    project = project_or_404(project_id)
+def download(symbol_set_id):
+    project = g.project
     return _redirect_to_download(symbol_sets.download_url, project, symbol_set_id)
 
 
 @bp.get("/<symbol_set_id>/download-rejected")
-def download_rejected(project_id, symbol_set_id):
+def download_rejected(symbol_set_id):
     """The bytes of the latest upload that failed the checks, for review (never the set's file)."""
-    project = project_or_404(project_id)
+    project = g.project
     return _redirect_to_download(symbol_sets.rejected_download_url, project, symbol_set_id)
 
 
 def _redirect_to_download(make_url, project, symbol_set_id):
-    try:
-        url = make_url(project, symbol_set_id)
-    except NotFound as error:
-        abort(404, error.detail if error.detail != "Not found." else None)
-    return redirect(url, 303)
+    return redirect(make_url(project, symbol_set_id), 303)
 
 
 @bp.post("/<symbol_set_id>/replace")
 @csrf.exempt  # checked below, once the larger body limit applies (reading the token parses the body)
-def replace(project_id, symbol_set_id):
-    project = project_or_404(project_id)
+def replace(symbol_set_id):
+    project = g.project
     item = _get(project, symbol_set_id)
     limit_mib = symbol_uploads.MAX_UPLOAD_BYTES // (1024 * 1024)
     # The app-wide limit is for ordinary forms; Werkzeug spools these file parts to temporary files.
@@ -153,8 +146,6 @@ def replace(project_id, symbol_set_id):
         item = symbol_upload_checks.replace_from_files(
             project, current_user, item.id, source.stream, source_map.stream
         )
-    except NotFound:
-        abort(404)
     except ValidationError as error:
         item = _get(project, symbol_set_id)
         kept = " Nothing was replaced: the file in use is unchanged." if item.has_uploaded_file else ""
@@ -167,8 +158,8 @@ def replace(project_id, symbol_set_id):
 
 
 @bp.post("/<symbol_set_id>/delete")
-def delete(project_id, symbol_set_id):
-    project = project_or_404(project_id)
+def delete(symbol_set_id):
+    project = g.project
     item = _get(project, symbol_set_id)
     back = local_url(request.form.get("next"), url_for(".index", project_id=project.id))
     if request.form.get("confirmed") != "1":
@@ -185,8 +176,8 @@ def delete(project_id, symbol_set_id):
 
 
 @bp.post("/bulk-delete")
-def bulk_delete(project_id):
-    project = project_or_404(project_id)
+def bulk_delete():
+    project = g.project
     ids = request.form.getlist("ids")
     back = local_url(request.form.get("next"), url_for(".index", project_id=project.id))
     if not ids:
@@ -249,8 +240,8 @@ def _chart(days: list[dict], width: int = 720, height: int = 200) -> dict:
 
 
 @bp.get("/summary")
-def summary(project_id):
-    project = project_or_404(project_id)
+def summary():
+    project = g.project
     days = symbol_sets.daily_activity(project, days=CHART_DAYS)
     return render_template(
         "symbol_sets/summary.html",
