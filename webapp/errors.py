@@ -2,7 +2,7 @@
 
 from contextlib import suppress
 
-from flask import current_app, make_response, render_template, request
+from flask import current_app, g, make_response, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import (
@@ -22,6 +22,7 @@ from .availability import describe, is_unavailable
 from .database import is_contention
 from .extensions import db
 from .services.errors import Conflict, Contended, NotFound, PermissionDenied, ServiceError, TooLarge
+from .web.htmx import is_partial_request
 
 API_CODES = {
     400: "parse_error",
@@ -43,6 +44,45 @@ WEB_ERRORS = (
 
 # When to retry after an outage: about what a database restart or failover takes.
 RETRY_AFTER_SECONDS = 5
+
+# Headings and messages for the pages of common errors, instead of Werkzeug's default texts.
+FRIENDLY = {
+    400: ("Request not understood", "The page could not read what was sent. Go back, reload and try again."),
+    403: ("Not allowed", "You do not have access to this. Reload the page or sign in again."),
+    404: (
+        "Page not found",
+        "There is nothing at this address. Check the link, or start again from the home page.",
+    ),
+    405: (
+        "Not available this way",
+        "This address cannot be used like that. Go back and use the page's buttons.",
+    ),
+    409: (
+        "Changed meanwhile",
+        "Someone else changed the same items at that moment. Nothing was changed; try again.",
+    ),
+    413: ("Too large", "What was sent is larger than allowed. Nothing was changed."),
+    500: (
+        "Something went wrong",
+        "An error occurred on the server and was logged. Nothing was changed; try again.",
+    ),
+}
+
+# A missing item named by the service (NotFound.resource): its own message and a link to its list.
+MISSING = {
+    "evaluation": (
+        "Evaluation not found",
+        "This evaluation does not exist or was deleted.",
+        "evaluations.index",
+        "Go to the evaluations",
+    ),
+    "symbol_set": (
+        "Symbol set not found",
+        "This symbol set does not exist or was deleted.",
+        "symbol_sets.index",
+        "Go to the symbol sets",
+    ),
+}
 
 
 def _wants_json() -> bool:
@@ -77,24 +117,42 @@ def unavailable_response(error: BaseException):
     return response
 
 
-def _error_page(error: HTTPException, status: int, message: str | None = None):
-    """The error page in the site's layout, or the plain 503 page when the layout needs the database."""
+def _page_text(error: HTTPException, message: str | None, missing: str | None) -> dict:
+    """Heading, message and the one link of an error page."""
+    if missing in MISSING and "project" in g:
+        title, text, endpoint, link_text = MISSING[missing]
+        return {"title": title, "message": text, "link": url_for(endpoint), "link_text": link_text}
+    title, default = FRIENDLY.get(error.code, (error.name, error.description))
+    # Werkzeug's own description is replaced; one a view gave (abort(404, "...")) is kept.
+    own = error.description if error.description != type(error).description else None
+    return {
+        "title": title,
+        "message": message or own or default,
+        "link": url_for("projects.home"),
+        "link_text": "Go to the start page",
+    }
+
+
+def _error_page(error: HTTPException, status: int, message: str | None = None, missing: str | None = None):
+    """The error page in the site's layout (for htmx, a fragment the page shows in its message
+    region), or the plain 503 page when the layout needs the database."""
+    template = "errors/_error.html" if is_partial_request() else "errors/error.html"
     try:
-        return render_template("errors/error.html", error=error, message=message), status
+        return render_template(template, error=error, **_page_text(error, message, missing)), status
     except Exception as failure:
         if not is_unavailable(failure):
             raise
         return unavailable_response(failure)
 
 
-def handle_http_error(error: HTTPException):
+def handle_http_error(error: HTTPException, missing: str | None = None):
     if _wants_json():
         detail = {404: "Not found.", 405: f'Method "{request.method}" not allowed.'}.get(
             error.code, error.description
         )
         allow = other_methods() if isinstance(error, MethodNotAllowed) else None
         return error_response(ApiError(error.code, API_CODES.get(error.code, "error"), detail, allow=allow))
-    return _error_page(error, error.code)
+    return _error_page(error, error.code, missing=missing)
 
 
 def handle_csrf_error(error: CSRFError):
@@ -116,7 +174,8 @@ def handle_service_error(error: ServiceError):
     http_error = next((http for kind, http in WEB_ERRORS if isinstance(error, kind)), BadRequest)
     # A bare NotFound() says nothing the page's own wording does not say better.
     description = None if error.detail == NotFound().detail else error.detail
-    response = make_response(handle_http_error(http_error(description)))
+    missing = error.resource if isinstance(error, NotFound) else None
+    response = make_response(handle_http_error(http_error(description), missing=missing))
     if isinstance(error, Contended):
         # Other requests kept changing the same rows: the same request may simply be sent again.
         response.headers.setdefault("Retry-After", str(error.retry_after_seconds))

@@ -48,8 +48,20 @@
     box.textContent = text;
     region.replaceChildren(box);
   }
+  // The server's own message for an htmx request (templates/errors/_error.html), with its link.
+  function serverMessage(xhr) {
+    if ((xhr.getResponseHeader("Content-Type") || "").indexOf("text/html") !== 0) return null;
+    var doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
+    return doc.querySelector("[data-error-message]");
+  }
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
+    var message = serverMessage(event.detail.xhr);
+    var region = document.getElementById("flash");
+    if (message && region) {
+      region.replaceChildren(document.importNode(message, true));
+      return;
+    }
     announce(status === 403 ? "That was refused: your session may have expired. Reload the page and try again."
       : status === 404 ? "That item no longer exists. Reload the page to see the current state."
       : status === 409 ? "Someone else was changing the same items at that moment. Nothing was changed; try again."

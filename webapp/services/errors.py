@@ -23,8 +23,10 @@ class ValidationError(ServiceError):
 class NotFound(ServiceError):
     code = "not_found"
 
-    def __init__(self, detail: str = "Not found."):
+    def __init__(self, detail: str = "Not found.", resource: str | None = None):
         super().__init__(detail)
+        # What is missing ("evaluation", "symbol_set"): the web page says so and links to its list.
+        self.resource = resource
 
 
 class PermissionDenied(ServiceError):

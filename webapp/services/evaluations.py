@@ -375,7 +375,7 @@ def _find(
 ) -> Evaluation:
     key = validation.parse_uuid(evaluation_id)
     if key is None:
-        raise NotFound()
+        raise NotFound(resource="evaluation")
     statement = (
         select(Evaluation)
         .options(selectinload(Evaluation.created_by))
@@ -387,7 +387,7 @@ def _find(
         statement = statement.with_for_update(of=Evaluation)
     evaluation = db.session.scalar(statement)
     if evaluation is None or (evaluation.deleted and not include_deleted):
-        raise NotFound()
+        raise NotFound(resource="evaluation")
     return evaluation
 
 

@@ -181,7 +181,7 @@ def get_symbol_set(project: Project, symbol_set_id: Any) -> SymbolSet:
             .where(SymbolSet.id == key, SymbolSet.project_id == project.id)
         )
     if item is None:
-        raise NotFound()
+        raise NotFound(resource="symbol_set")
     return item
 
 
@@ -305,7 +305,7 @@ def download_url(project: Project, symbol_set_id: Any) -> str:
             update(SymbolSet).where(SymbolSet.id == item_id).values(last_used=utcnow())
         ).rowcount
     if not touched:
-        raise NotFound()  # deleted since it was read above
+        raise NotFound(resource="symbol_set")  # deleted since it was read above
     return get_storage().presign_download(key, DOWNLOAD_URL_SECONDS, filename=_download_name(ref, ".symbols"))
 
 

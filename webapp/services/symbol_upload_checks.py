@@ -424,5 +424,5 @@ def check_and_swap(
     obsolete, skipped = _record(project, actor, results)
     delete_objects(obsolete)
     if symbol_set_id in skipped:
-        raise NotFound()
+        raise NotFound(resource="symbol_set")
     _raise_for_failures(results)
