@@ -85,6 +85,28 @@ FIELD_LABELS = {
 }
 
 
+# What an activity-log entry says, by (scope, activity). An evaluation's archive is stored as
+# "deleted" (the API's soft-delete field and PostHog's word; old and new rows alike) and shown as the
+# UI names it; a symbol set is really deleted.
+ACTIVITY_PHRASES = {
+    ("Evaluation", "created"): "created this evaluation",
+    ("Evaluation", "updated"): "updated this evaluation",
+    ("Evaluation", "deleted"): "archived this evaluation",
+    ("Evaluation", "restored"): "restored this evaluation",
+    ("SymbolSet", "uploaded"): "uploaded the file",
+    ("SymbolSet", "replaced"): "replaced the file",
+    ("SymbolSet", "failed"): "recorded a failure",
+    ("SymbolSet", "deleted"): "deleted this symbol set",
+    ("SymbolSet", "replacement_started"): "started uploading a replacement",
+    ("SymbolSet", "upload_failed"): "tried a new file that failed the check (the file in use was kept)",
+}
+
+
+def activity_phrase(entry) -> str:
+    """'archived this evaluation', 'replaced the file', ...; an unknown activity in plain words."""
+    return ACTIVITY_PHRASES.get((entry.scope, entry.activity), entry.activity.replace("_", " "))
+
+
 def file_size(size: int) -> str:
     """'815 bytes', '1.2 KiB', '3.4 MiB'."""
     if size < 1024:
@@ -118,5 +140,6 @@ def register(app) -> None:
     app.add_template_filter(value_words)
     app.add_template_filter(percent)
     app.add_template_filter(file_size)
+    app.add_template_filter(activity_phrase)
     app.add_template_filter(describe, "failure_sentence")
     app.add_template_global(FIELD_LABELS, "field_labels")
