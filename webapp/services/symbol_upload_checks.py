@@ -23,7 +23,7 @@ from ..models import Project, SymbolSet, User
 from ..models.types import utcnow
 from ..storage import get_storage
 from ..storage.base import ObjectNotFound, Storage, StorageError
-from . import activity, inputs, symbol_data
+from . import activity, inputs, symbol_data, symbol_file_kinds
 from .errors import NotFound, ValidationError
 from .symbol_sets import SCOPE, delete_objects, get_symbol_set, locking, new_object_key
 from .symbol_uploads import (
@@ -397,6 +397,10 @@ def replace_from_files(
         )
     if source_size + map_size + 64 > MAX_UPLOAD_BYTES:
         raise ValidationError(None, "file_too_large", REPLACE_TOO_LARGE)
+    # A map in the minified slot may even pass the check; neither slip is recorded as the set's failure.
+    swapped = symbol_file_kinds.swap_hint(symbol_file_kinds.head(source), symbol_file_kinds.head(source_map))
+    if swapped:
+        raise ValidationError(None, "wrong_file", swapped)
     db.session.rollback()
     with tempfile.TemporaryFile() as blob:
         size = symbol_data.write_source_and_map(blob, source, source_size, source_map, map_size)
