@@ -395,6 +395,80 @@ INVALID_BODIES = [
 ]
 
 
+def second_property(operator, value):
+    """Conditions whose second set's second property has this operator and value."""
+    return [
+        {},
+        {
+            "properties": [
+                {"key": "ok", "value": 1},
+                {"key": "$ai_latency", "operator": operator, "value": value},
+            ]
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("conditions", "attr", "words"),
+    [
+        (second_property("gte", "fast"), "conditions__1__properties__1__value", "compares numbers"),
+        (second_property("lt", [1]), "conditions__1__properties__1__value", "not a list"),
+        (
+            second_property("regex", "([a-z"),
+            "conditions__1__properties__1__value",
+            "not a valid regular expression",
+        ),
+        (second_property("not_regex", "x" * 501), "conditions__1__properties__1__value", "at most 500"),
+        (
+            second_property("is_date_before", "yesterday-ish"),
+            "conditions__1__properties__1__value",
+            "not a date",
+        ),
+        (second_property("is_date_after", "2025-13-01"), "conditions__1__properties__1__value", "not a date"),
+        ([{}, {"rollout_percentage": 0}], "conditions__1__rollout_percentage", "between 0.1% and 100%"),
+        ([{"rollout_percentage": ""}], "conditions__0__rollout_percentage", "Enter a rollout percentage"),
+    ],
+)
+@pytest.mark.parametrize("method", ["post", "put", "patch"])
+def test_values_that_do_not_suit_their_operator_are_400_with_the_exact_path(
+    app, client, auth, base, conditions, attr, words, method
+):
+    if method == "post":
+        response = client.post(base, json={**VALID, "conditions": conditions}, headers=auth)
+    else:
+        item = create(client, auth, base)
+        send = getattr(client, method)
+        response = send(base + item["id"] + "/", json={**VALID, "conditions": conditions}, headers=auth)
+    assert_validation_error(response, attr)
+    assert words in response.json["detail"]
+    assert evaluation_count(app) == (0 if method == "post" else 1)
+
+
+def test_values_that_suit_their_operator_are_stored_as_sent(client, auth, base):
+    conditions = [
+        {
+            "rollout_percentage": 12.5,
+            "properties": [
+                {"key": "$ai_latency", "operator": "gte", "value": 2.5},
+                {"key": "$ai_total_cost_usd", "operator": "lt", "value": "0.05"},
+                {"key": "$ai_model", "operator": "regex", "value": "^gpt-4"},
+                {"key": "$ai_trace_id", "operator": "is_date_after", "value": "-7d"},
+                {"key": "signup", "operator": "is_date_before", "value": "2025-01-31", "type": "person"},
+                {"key": "plan", "operator": "is_not", "value": ["free", "trial"], "type": "person"},
+            ],
+        }
+    ]
+    body = create(client, auth, base, conditions=conditions)
+    assert [p["value"] for p in body["conditions"][0]["properties"]] == [
+        2.5,
+        "0.05",
+        "^gpt-4",
+        "-7d",
+        "2025-01-31",
+        ["free", "trial"],
+    ]
+
+
 @pytest.mark.parametrize(("body", "attr"), INVALID_BODIES)
 def test_create_validation_error_names_the_field(app, client, auth, base, body, attr):
     response = client.post(base, json=body, headers=auth)
@@ -453,7 +527,7 @@ def test_patch_validation_error_changes_nothing(app, client, auth, base, body, a
 
 def test_valid_condition_edge_values_are_accepted(client, auth, base):
     conditions = [
-        {"rollout_percentage": 0},
+        {"rollout_percentage": 0.1},
         {"rollout_percentage": 100, "properties": [{"key": "plan", "value": ["pro", "team"]}]},
         {
             "rollout_percentage": 33.5,
@@ -461,7 +535,7 @@ def test_valid_condition_edge_values_are_accepted(client, auth, base):
         },
     ]
     body = create(client, auth, base, conditions=conditions)
-    assert [c["rollout_percentage"] for c in body["conditions"]] == [0, 100, 33.5]
+    assert [c["rollout_percentage"] for c in body["conditions"]] == [0.1, 100, 33.5]
     assert body["conditions"][1]["properties"][0]["value"] == ["pro", "team"]
     assert body["conditions"][2]["properties"][0] == {
         "key": "email",

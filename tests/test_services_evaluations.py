@@ -63,11 +63,109 @@ def test_each_generated_id_is_distinct_and_given_ids_are_kept():
     assert len(set(ids)) == 4
 
 
-def test_null_rollout_and_properties_get_defaults_but_zero_is_kept():
+def test_null_or_missing_rollout_means_100_and_the_smallest_kept_is_a_tenth():
     result = evaluations.validate_conditions(
-        [{"rollout_percentage": None, "properties": None}, {"rollout_percentage": 0}]
+        [{"rollout_percentage": None, "properties": None}, {}, {"rollout_percentage": 0.1}]
     )
-    assert [(c["rollout_percentage"], c["properties"]) for c in result] == [(100, []), (0, [])]
+    assert [(c["rollout_percentage"], c["properties"]) for c in result] == [(100, []), (100, []), (0.1, [])]
+
+
+@pytest.mark.parametrize(
+    ("rollout", "code", "words"),
+    [
+        (0, "invalid", "between 0.1% and 100%"),
+        (0.09, "invalid", "between 0.1% and 100%"),
+        (100.01, "invalid", "between 0.1% and 100%"),
+        ("", "blank", "Enter a rollout percentage"),
+        ("  ", "blank", "Enter a rollout percentage"),
+        ("50", "invalid", "must be a number"),
+    ],
+)
+def test_rollout_zero_blank_or_out_of_range_is_refused(rollout, code, words):
+    with pytest.raises(ValidationError) as raised:
+        evaluations.validate_conditions([{}, {"rollout_percentage": rollout}])
+    assert (raised.value.attr, raised.value.code) == ("conditions__1__rollout_percentage", code)
+    assert words in raised.value.detail
+
+
+def one_property(operator, value):
+    return [{"properties": [{"key": "ok", "value": "v"}, {"key": "k", "operator": operator, "value": value}]}]
+
+
+@pytest.mark.parametrize(
+    ("operator", "value"),
+    [
+        ("gt", 2),
+        ("gte", 0.5),
+        ("lt", -3),
+        ("lte", "10"),
+        ("gte", "-0.25"),
+        ("regex", "^gpt-4(o|-turbo)$"),
+        ("not_regex", ["^a", "b$"]),
+        ("is_date_before", "-7d"),
+        ("is_date_after", "-24h"),
+        ("is_date_after", "-1m"),
+        ("is_date_before", "-1y"),
+        ("is_date_after", "30M"),
+        ("is_date_exact", "-1dStart"),
+        ("is_date_before", "2025-01-31"),
+        ("is_date_after", "2025-01-31T09:30:00Z"),
+        ("is_date_after", "2024-02-29T23:59:59.5+05:30"),
+        ("exact", ["pro", "team", 3]),
+        ("is_not", ["free"]),
+        ("icontains", ["refund", "invoice"]),
+    ],
+)
+def test_values_that_suit_their_operator_are_kept(operator, value):
+    [condition_set] = evaluations.validate_conditions(one_property(operator, value))
+    assert condition_set["properties"][1]["value"] == value
+
+
+@pytest.mark.parametrize(
+    ("operator", "value", "words"),
+    [
+        ("gte", "fast", "compares numbers"),
+        ("gt", True, "compares numbers"),
+        ("lt", "1e3", "compares numbers"),
+        ("lte", " 5", "compares numbers"),
+        ("gt", [1, 2], "one value, not a list"),
+        ("regex", "([a-z", "not a valid regular expression: unterminated character set"),
+        ("not_regex", ["ok", "(?<"], "Value 2: '(?<' is not a valid regular expression"),
+        ("regex", 5, "must be text"),
+        ("regex", "a" * 501, "at most 500 characters"),
+        ("is_date_before", "yesterday-ish", "is not a date"),
+        ("is_date_after", "2025-02-30", "is not a date"),
+        ("is_date_after", "2025-01-31 09:30", "is not a date"),
+        ("is_date_exact", "-7x", "is not a date"),
+        ("is_date_before", 20250131, "is not a date"),
+        ("is_date_before", ["-7d"], "one value, not a list"),
+    ],
+)
+def test_values_that_do_not_suit_their_operator_are_refused_naming_the_value(operator, value, words):
+    with pytest.raises(ValidationError) as raised:
+        evaluations.validate_conditions(one_property(operator, value))
+    assert raised.value.attr == "conditions__0__properties__1__value"
+    assert words in raised.value.detail
+
+
+def test_every_problem_is_reported_in_field_order():
+    problems = evaluations.input_problems(
+        {
+            "name": "",
+            "prompt": "p",
+            "conditions": [
+                {"rollout_percentage": 0, "properties": [{"key": "a", "operator": "gt", "value": "x"}]},
+                {"properties": [{"key": "", "value": "v"}]},
+            ],
+        }
+    )
+    assert [problem.attr for problem in problems] == [
+        "name",
+        "conditions__0__rollout_percentage",
+        "conditions__0__properties__0__value",
+        "conditions__1__properties__0__key",
+    ]
+    assert evaluations.input_problems({"name": "n", "prompt": "p"}) == []
 
 
 def test_property_defaults_and_trimmed_key():

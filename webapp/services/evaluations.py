@@ -22,7 +22,7 @@ from ..database import write_transaction
 from ..extensions import db
 from ..models import Evaluation, Project, User
 from ..models.types import utcnow
-from . import activity, inputs, search, validation
+from . import activity, inputs, property_values, search, validation
 from .errors import Conflict, NotFound, ValidationError
 from .listing import BOOLEAN, TEXT, UUID_LIST, ListQuery, ListSpec, Page, paginate, uuid_text
 
@@ -115,6 +115,8 @@ class PropertyFilter(inputs.StrictInput):
             # A value is required, and not empty, unless the operator tests only presence.
             "if": {"properties": {"operator": {"enum": list(VALUELESS_OPERATORS)}}, "required": ["operator"]},
             "else": {"required": ["value"], "properties": {"value": {"not": {"enum": [None, "", []]}}}},
+            # ... and suits the operator: a number to compare, a pattern that compiles, a date.
+            "allOf": property_values.SCHEMA_RULES,
         }
     )
 
@@ -135,11 +137,15 @@ class PropertyFilter(inputs.StrictInput):
     @field_validator("value")
     @classmethod
     def _value_for_operator(cls, value: Any, info: ValidationInfo) -> Any:
-        if info.data.get("operator") in VALUELESS_OPERATORS:
+        operator = info.data.get("operator")
+        if operator in VALUELESS_OPERATORS:
             return None
         if value is None or value == "" or value == []:
             raise PydanticCustomError("required", "Every property needs a value.")
-        return value
+        try:
+            return property_values.check(operator, value)
+        except ValidationError as error:
+            raise PydanticCustomError(error.code, error.detail) from None
 
     @model_validator(mode="before")
     @classmethod
@@ -160,11 +166,22 @@ def _set_id(value: Any) -> str:
     return validation.clean_text(value, None)
 
 
+MIN_ROLLOUT = 0.1
+
+
 def _rollout(value: Any) -> int | float:
+    """0.1 to 100, as PostHog's editor allows (0 would never run); left out or null means 100.
+
+    PostHog's API stores whatever is sent and its editor always sends a number; API clients that
+    leave the field out keep getting 100, as before. What someone explicitly sends is checked:
+    blank text or 0 is an error, never a silent 100.
+    """
     if value is None:
         return 100
-    if not validation.is_finite_number(value) or not 0 <= value <= 100:
-        raise ValidationError(None, "invalid", "Rollout percentage must be a number between 0 and 100.")
+    if isinstance(value, str) and not value.strip():
+        raise ValidationError(None, "blank", "Enter a rollout percentage: a number between 0.1% and 100%.")
+    if not validation.is_finite_number(value) or not MIN_ROLLOUT <= value <= 100:
+        raise ValidationError(None, "invalid", "Rollout percentage must be a number between 0.1% and 100%.")
     return value
 
 
@@ -191,7 +208,11 @@ class ConditionSet(inputs.StrictInput):
         _set_id, {"anyOf": [{"type": "string", "pattern": inputs.CLEAN_TEXT}, {"type": "null"}]}
     ) = Field(default_factory=lambda: str(uuid.uuid4()))
     rollout_percentage: inputs.checked(
-        _rollout, {"anyOf": [{"type": "number", "minimum": 0, "maximum": 100}, {"type": "null"}]}
+        _rollout,
+        {
+            "anyOf": [{"type": "number", "minimum": MIN_ROLLOUT, "maximum": 100}, {"type": "null"}],
+            "description": "0.1 to 100; left out or null means 100.",
+        },
     ) = 100
     properties: Annotated[
         Annotated[list[PropertyFilter], Field(max_length=MAX_PROPERTIES_PER_SET)] | None,
@@ -291,6 +312,11 @@ def validate_input(data: Mapping, *, partial: bool) -> dict:
     if isinstance(data, inputs.FormData) and isinstance(data.get("conditions"), str):
         data = {**data, "conditions": _decode_conditions(data["conditions"])}
     return inputs.clean(inputs.parse(EvaluationPatch if partial else EvaluationInput, data))
+
+
+def input_problems(data: Mapping) -> list[ValidationError]:
+    """Every problem of a whole evaluation's fields (what validate_input raises is the first)."""
+    return inputs.problems(EvaluationInput, data)
 
 
 # --- reading ------------------------------------------------------------------------------

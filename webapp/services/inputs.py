@@ -132,6 +132,17 @@ def parse(model: type[Model], data: Mapping, attr: str = "") -> Model:
         raise as_validation_error(errors.errors(include_url=False)[0], attr) from None
 
 
+def problems(model: type[BaseModel], data: Mapping) -> list[ValidationError]:
+    """Every problem of `data`, in the model's field order (a form shows them all at once)."""
+    try:
+        model.model_validate(data)
+    except PydanticValidationError as errors:
+        return [as_validation_error(error) for error in errors.errors(include_url=False)]
+    except ValidationError as error:  # a check with a fixed attr stops at its first problem
+        return [error]
+    return []
+
+
 def as_validation_error(error: Mapping, prefix: str = "") -> ValidationError:
     path = "__".join(str(part) for part in (prefix, *error["loc"]) if part != "")
     kind = error["type"]
