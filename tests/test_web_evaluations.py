@@ -2,12 +2,13 @@
 
 import re
 import uuid
+from html import unescape
 
 import pytest
 
 from webapp.extensions import db
 from webapp.models import Evaluation
-from webapp.services import accounts, evaluations
+from webapp.services import accounts, evaluation_templates, evaluations
 
 HX = {"HX-Request": "true"}
 
@@ -31,6 +32,13 @@ def stored(app, evaluation_id):
         item = db.session.scalar(db.select(Evaluation).where(Evaluation.id == uuid.UUID(evaluation_id)))
         db.session.expunge_all()
         return item
+
+
+def focused(html: str) -> str | None:
+    """The id of the one element the page focuses when it appears (autofocus)."""
+    tags = re.findall(r"<[a-z]+\b[^>]*\bautofocus\b[^>]*>", html)
+    assert len(tags) <= 1, tags
+    return re.search(r'\bid="([^"]+)"', tags[0]).group(1) if tags else None
 
 
 def list_url(project_id, **args):
@@ -173,21 +181,26 @@ def test_conditions_editor_adds_and_removes_rows_keeping_values(client, logged_i
     url = f"/project/{project_id}/evaluations/new"
     base = {"csrf_token": logged_in, "name": "Typed name", "prompt": "Typed prompt"}
     html = client.post(url, data={**base, "editor": "add_set"}, headers=HX).get_data(as_text=True)
-    assert 'name="conditions-0-properties-0-key"' in html and 'value="Typed name"' in html
-    data = {
-        **base,
-        "conditions-0-rollout_percentage": "30",
-        "conditions-0-properties-0-key": "k0",
-        "editor": "add_property:0",
-    }
+    # A new set has no property row (an empty one looked like values and blocked saving), and the
+    # focus goes to its first field.
+    assert "conditions-0-properties-0" not in html and 'value="Typed name"' in html
+    assert focused(html) == "conditions-0-rollout_percentage"
+    assert 'id="conditions-0-add-property"' in html and "data-changed" in html
+    data = {**base, "conditions-0-rollout_percentage": "30", "editor": "add_property:0"}
+    html = client.post(url, data=data, headers=HX).get_data(as_text=True)
+    assert focused(html) == "conditions-0-properties-0-type"
+    data.update({"conditions-0-properties-0-key": "k0"})
     html = client.post(url, data=data, headers=HX).get_data(as_text=True)
     assert 'name="conditions-0-properties-1-key"' in html and 'value="k0"' in html
+    assert focused(html) == "conditions-0-properties-1-type"
     data.update({"conditions-0-properties-1-key": "k1", "editor": "remove_property:0:0"})
     html = client.post(url, data=data, headers=HX).get_data(as_text=True)
     assert 'value="k1"' in html and 'value="k0"' not in html
+    assert focused(html) == "conditions-0-add-property"
     data["editor"] = "remove_set:0"
     html = client.post(url, data=data, headers=HX).get_data(as_text=True)
     assert "conditions-0-" not in html
+    assert focused(html) == "add-condition-set"
 
 
 def test_form_post_without_csrf_is_refused(client, logged_in, project_id):
@@ -197,16 +210,149 @@ def test_form_post_without_csrf_is_refused(client, logged_in, project_id):
         assert db.session.scalar(db.select(db.func.count(Evaluation.pk))) == 0
 
 
-def test_edit_stale_version_is_a_conflict_keeping_input(client, logged_in, project_id, make_evaluation, app):
-    evaluation_id = make_evaluation("Original")
+def test_edit_stale_version_is_a_conflict_showing_theirs_next_to_yours(
+    client, logged_in, project_id, make_evaluation, app
+):
+    evaluation_id = make_evaluation("Original", description="Same")
     url = f"/project/{project_id}/evaluations/{evaluation_id}/edit"
     html = client.get(url).get_data(as_text=True)
     assert 'name="version" value="1"' in html
-    client.post(url, data={"csrf_token": logged_in, "name": "Theirs", "prompt": "p", "version": "1"})
-    response = client.post(url, data={"csrf_token": logged_in, "name": "Mine", "prompt": "p", "version": "1"})
+    theirs = {"csrf_token": logged_in, "name": "Theirs", "prompt": "Their prompt", "description": "Same"}
+    client.post(url, data={**theirs, "version": "1"})
+    mine = {**theirs, "name": "Mine", "prompt": "My prompt", "version": "1"}
+    response = client.post(url, data=mine, headers=HX)
     assert response.status_code == 409
-    assert 'value="Mine"' in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert 'value="Mine"' in html and "My prompt" in html
+    assert focused(html) == "conflict"
+    conflict = html[html.index('id="conflict"') : html.index("</section>")]
+    # Each changed field with their saved value next to the one typed here; unchanged ones are left out.
+    assert re.findall(r'<h3 class="h6">([^<]+)</h3>', conflict) == ["Name", "Judge prompt"]
+    assert re.findall(r'<div class="conflict-value">([^<]+)</div>', conflict) == [
+        "Theirs",
+        "Mine",
+        "Their prompt",
+        "My prompt",
+    ]
+    # The buttons: save over their version (the version now saved), or load theirs; no false "problems".
+    assert '<button type="submit" name="overwrite_version" value="2">Keep my changes</button>' in conflict
+    assert f'href="{url}"' in conflict and "data-discard-changes" in conflict
+    assert "problem" not in html and "error-summary" not in html
     assert stored(app, evaluation_id).name == "Theirs"
+    # Saving again the plain way conflicts again: the choice is the person's to make.
+    assert client.post(url, data=mine).status_code == 409
+    # "Keep my changes": saved over theirs.
+    response = client.post(url, data={**mine, "overwrite_version": "2"})
+    assert response.status_code == 303
+    assert (stored(app, evaluation_id).name, stored(app, evaluation_id).version) == ("Mine", 3)
+    # A third change meanwhile is a new conflict, not silently overwritten.
+    client.post(url, data={**theirs, "name": "Third", "version": "3"})
+    response = client.post(url, data={**mine, "name": "Fourth", "overwrite_version": "3"})
+    assert response.status_code == 409 and 'name="overwrite_version" value="4"' in response.get_data(
+        as_text=True
+    )
+    assert stored(app, evaluation_id).name == "Third"
+
+
+def test_take_their_version_is_the_edit_page_with_the_saved_values(
+    client, logged_in, project_id, make_evaluation
+):
+    evaluation_id = make_evaluation("Original")
+    url = f"/project/{project_id}/evaluations/{evaluation_id}/edit"
+    client.post(url, data={"csrf_token": logged_in, "name": "Theirs", "prompt": "p", "version": "1"})
+    html = client.get(url).get_data(as_text=True)
+    assert 'value="Theirs"' in html and 'name="version" value="2"' in html
+    assert "data-changed" not in html and "data-unsaved-marker hidden" in html
+
+
+def test_a_failed_save_lists_every_problem_linking_to_its_field(client, logged_in, project_id):
+    response = client.post(
+        f"/project/{project_id}/evaluations/new",
+        data={
+            "csrf_token": logged_in,
+            "name": "",
+            "prompt": "p",
+            "conditions-0-rollout_percentage": "",
+            "conditions-0-properties-0-key": "$ai_latency",
+            "conditions-0-properties-0-operator": "gte",
+            "conditions-0-properties-0-value": "fast",
+            "conditions-1-rollout_percentage": "0",
+            "conditions-1-properties-0-key": "$ai_model",
+            "conditions-1-properties-0-operator": "regex",
+            "conditions-1-properties-0-value": "([a-z",
+            "conditions-2-rollout_percentage": "100",
+            "conditions-2-properties-0-key": "$ai_trace_id",
+            "conditions-2-properties-0-operator": "is_date_before",
+            "conditions-2-properties-0-value": "yesterday-ish",
+        },
+        headers=HX,
+    )
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert focused(html) == "error-summary"
+    assert "see the highlighted fields" not in html
+    summary = html[html.index('id="error-summary"') : html.index("</ul>")]
+    assert "6 problems to fix before saving:" in summary
+    assert re.findall(r'<a href="#([^"]+)">([^:]+):', summary) == [
+        ("name", "Name"),
+        ("conditions-0-rollout_percentage", "Condition set 1, rollout %"),
+        ("conditions-0-properties-0-value", "Condition set 1, property 1, value"),
+        ("conditions-1-rollout_percentage", "Condition set 2, rollout %"),
+        ("conditions-1-properties-0-value", "Condition set 2, property 1, value"),
+        ("conditions-2-properties-0-value", "Condition set 3, property 1, value"),
+    ]
+    for field, words in [
+        ("conditions-0-rollout_percentage", "Enter a rollout percentage"),
+        ("conditions-0-properties-0-value", "compares numbers"),
+        ("conditions-1-rollout_percentage", "between 0.1% and 100%"),
+        ("conditions-1-properties-0-value", "not a valid regular expression"),
+        ("conditions-2-properties-0-value", "is not a date"),
+    ]:
+        assert re.search(rf'<small class="field-error" id="{field}-error">[^<]*{re.escape(words)}', html), (
+            field
+        )
+        assert re.search(rf'<[a-z]+ aria-describedby="[^"]*{field}-error" aria-invalid="true"', html), field
+
+
+def test_the_new_page_focuses_name_says_it_starts_disabled_and_offers_templates(
+    client, logged_in, project_id
+):
+    url = f"/project/{project_id}/evaluations/new"
+    html = client.get(url).get_data(as_text=True)
+    assert focused(html) == "name"
+    assert "New evaluations start disabled" in html
+    assert "data-changed" not in html and "conditions-0" not in html
+    for template in evaluation_templates.TEMPLATES:
+        assert f'href="{url}?template={template.slug}"' in html
+    html = client.get(url + "?template=pii-leakage").get_data(as_text=True)
+    assert focused(html) == "name" and 'value="PII leakage"' in html
+    assert (
+        'name="conditions-0-properties-0-key" placeholder="$ai_model" type="text" value="$ai_output_choices"'
+        in html
+    )
+    assert '<option selected value="regex">' in html
+    assert client.get(url + "?template=nope").status_code == 404
+
+
+def test_created_from_a_template_it_is_saved_disabled_and_says_so(client, logged_in, project_id, app):
+    html = client.get(f"/project/{project_id}/evaluations/new?template=toxicity").get_data(as_text=True)
+    fields = {
+        name: unescape(value)
+        for name, value in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html)
+    }
+    prompt = re.search(r'<textarea[^>]*name="prompt"[^>]*>\r?\n?([^<]*)</textarea>', html).group(1)
+    fields["prompt"] = unescape(prompt)
+    assert re.search(r'<input [^>]*name="enabled" role="switch" type="checkbox" value="on">', html)
+    del fields["enabled"]  # unticked: a browser sends nothing
+    fields["csrf_token"] = logged_in
+    response = client.post(f"/project/{project_id}/evaluations/new", data=fields)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    detail = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "It starts disabled; enable it when it is ready." in detail
+    with app.app_context():
+        item = db.session.scalar(db.select(Evaluation))
+        assert (item.name, item.enabled, item.conditions[0]["rollout_percentage"]) == ("Toxicity", False, 100)
+        assert item.prompt == evaluation_templates.BY_SLUG["toxicity"].prompt
 
 
 def test_toggle_enabled_over_htmx_returns_the_switch(client, logged_in, project_id, make_evaluation, app):

@@ -68,12 +68,13 @@ def test_create_with_validation_error_then_fix(signed_in_page):
     page.get_by_label("Name").fill("Politeness judge")
     page.get_by_role("button", name="Add condition set").click()
     page.get_by_label("Rollout %").fill("250")
+    page.get_by_role("button", name="Add property").click()
     page.get_by_label("Property", exact=True).fill("$ai_model")
     page.get_by_label("Value").fill("gpt-4o")
     page.get_by_role("button", name="Create evaluation").click()
 
     expect(page.locator("#prompt-error")).to_have_text("This field may not be blank.")
-    expect(page.locator("#conditions-0-rollout_percentage-error")).to_contain_text("between 0 and 100")
+    expect(page.locator("#conditions-0-rollout_percentage-error")).to_contain_text("between 0.1% and 100%")
     expect(page.get_by_label("Name")).to_have_value("Politeness judge")
     expect(page.get_by_label("Value")).to_have_value("gpt-4o")
 

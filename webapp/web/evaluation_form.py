@@ -1,226 +1,350 @@
-"""The evaluation editor: flat form fields <-> the service's input, and errors back onto fields.
+"""The evaluation editor on WTForms: posted fields -> the service's input, and its problems back onto fields.
 
-The conditions editor posts fields named like `conditions-0-properties-1-key`; the service
-validates once and names bad fields `conditions__0__properties__1__key`, which map straight back.
+`FieldList(FormField(...))` names the conditions editor's fields `conditions-0-properties-1-key`; the
+service (the only judge of what is valid) names a bad field `conditions__0__properties__1__value`, which
+maps straight back. The editor's own buttons (add or remove a set or a property row) re-render the form
+with the focus on what changed.
 """
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+
+from werkzeug.datastructures import MultiDict
+from wtforms import (
+    BooleanField,
+    Field,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 
 from ..services import evaluations, validation
 from ..services.errors import ValidationError
+from ..services.property_values import NUMBER_OPERATORS
+from .filters import OPERATOR_WORDS, TYPE_WORDS
 
-# Indexes are small ASCII numbers: `\d` would also match "٣", and int() chokes on 5000 digits.
+# Indexes are small ASCII numbers: WTForms' isdigit() would also take "٣", and int() 5000 digits.
 INDEX = "(0|[1-9][0-9]{0,3})"
 SET_FIELD = re.compile(rf"conditions-{INDEX}-(id|rollout_percentage)")
 PROPERTY_FIELD = re.compile(rf"conditions-{INDEX}-properties-{INDEX}-(key|value|operator|type)")
+MAX_INDEX = evaluations.MAX_CONDITION_SETS * 4
 # The editor's buttons: verb -> how many indexes follow it (`remove_property:0:1`).
 EDITOR_ACTIONS = {"add_set": 0, "remove_set": 1, "add_property": 1, "remove_property": 2}
 DAMAGED = "The form was damaged on its way here ({}). Reload the page and make your changes again."
-COMPARISON_OPERATORS = ("gt", "gte", "lt", "lte")
-LIST_OPERATORS = ("exact", "is_not")
-MAX_INDEX = evaluations.MAX_CONDITION_SETS * 4
+# "is" and "is not" take several values separated by commas (PostHog's "in" and "not in").
+SPLIT_OPERATORS = ("exact", "is_not")
+ADD_SET_ID = "add-condition-set"
 
 
-@dataclass
-class EvaluationForm:
-    """What the user typed, kept verbatim so a failed save shows it again."""
+def _choices(words: dict[str, str]) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in words.items()]
 
-    name: str = ""
-    description: str = ""
-    prompt: str = ""
-    enabled: bool = False
-    version: int | None = None
-    # [{"id", "rollout_percentage", "properties": [{"key", "value", "operator", "type"}]}], all text
-    condition_sets: list[dict] = field(default_factory=list)
-    errors: dict[str, str] = field(default_factory=dict)
 
-    @classmethod
-    def from_evaluation(cls, evaluation) -> "EvaluationForm":
-        return cls(
-            name=evaluation.name,
-            description=evaluation.description,
-            prompt=evaluation.prompt,
-            enabled=evaluation.enabled,
-            version=evaluation.version,
-            condition_sets=[
-                {
-                    "id": item["id"],
-                    "rollout_percentage": _number_text(item.get("rollout_percentage", 100)),
-                    "properties": [
-                        {
-                            "key": prop["key"],
-                            "value": _value_text(prop.get("value")),
-                            "operator": prop.get("operator", "exact"),
-                            "type": prop.get("type", "event"),
-                        }
-                        for prop in item.get("properties", [])
-                    ],
-                }
-                for item in evaluation.conditions or []
-            ],
-        )
+class PropertyForm(Form):
+    type = SelectField("Type", choices=_choices(TYPE_WORDS), validate_choice=False, default="event")
+    key = StringField("Property")
+    operator = SelectField(
+        "Operator", choices=_choices(OPERATOR_WORDS), validate_choice=False, default="exact"
+    )
+    value = StringField("Value")
 
-    @classmethod
-    def from_post(cls, form: Mapping) -> "EvaluationForm":
-        """Read the posted fields; a field the editor never sends leaves a form-wide error."""
-        problems = []
-        sets: dict[int, dict] = {}
-        for name, value in form.items():
-            if match := SET_FIELD.fullmatch(name):
-                index = int(match.group(1))
-                if index < MAX_INDEX:
-                    sets.setdefault(index, {"properties": {}})[match.group(2)] = value
-                    continue
-            elif match := PROPERTY_FIELD.fullmatch(name):
-                index, prop_index = int(match.group(1)), int(match.group(2))
-                if index < MAX_INDEX and prop_index < MAX_INDEX:
-                    props = sets.setdefault(index, {"properties": {}})["properties"]
-                    props.setdefault(prop_index, {})[match.group(3)] = value
-                    continue
-            if name.startswith("conditions"):
-                problems.append(f"unknown field {validation.shown(name)}")
-        condition_sets = [
-            {
-                "id": sets[i].get("id", ""),
-                "rollout_percentage": sets[i].get("rollout_percentage", "100"),
-                "properties": [
-                    {
-                        "key": prop.get("key", ""),
-                        "value": prop.get("value", ""),
-                        "operator": prop.get("operator", "exact"),
-                        "type": prop.get("type", "event"),
-                    }
-                    for _, prop in sorted(sets[i]["properties"].items())
-                ],
-            }
-            for i in sorted(sets)
-        ]
-        version = enabled = None
-        try:
-            if form.get("version"):
-                version = validation.integer(form["version"], "version", minimum=0)
-        except ValidationError as error:
-            problems.append(f"version: {error.detail}")
-        try:
-            # An unticked checkbox sends nothing; a ticked one sends "on".
-            enabled = validation.boolean(form.get("enabled", "false"), "enabled")
-        except ValidationError as error:
-            problems.append(f"enabled: {error.detail}")
-        result = cls(
-            name=form.get("name", ""),
-            description=form.get("description", ""),
-            prompt=form.get("prompt", ""),
-            enabled=bool(enabled),
-            version=version,
-            condition_sets=condition_sets,
-        )
-        if problems:
-            result.errors["__all__"] = DAMAGED.format(problems[0])
-        return result
 
-    def apply_editor_action(self, action: str) -> None:
-        """Add or remove a condition set or property row (a non-saving submit)."""
-        verb, _, where = action.partition(":")
-        try:
-            indexes = [validation.integer(part, "editor", minimum=0) for part in where.split(":") if where]
-        except ValidationError as error:
-            self.errors["__all__"] = DAMAGED.format(f"editor: {error.detail}")
-            return
-        if EDITOR_ACTIONS.get(verb) != len(indexes):
-            self.errors["__all__"] = DAMAGED.format(f"unknown editor action {validation.shown(action)}")
-            return
-        if verb == "add_set" and len(self.condition_sets) < evaluations.MAX_CONDITION_SETS:
-            self.condition_sets.append({"id": "", "rollout_percentage": "100", "properties": [_blank_row()]})
-        elif verb == "remove_set" and indexes[0] < len(self.condition_sets):
-            del self.condition_sets[indexes[0]]
-        elif verb == "add_property" and indexes[0] < len(self.condition_sets):
-            properties = self.condition_sets[indexes[0]]["properties"]
-            if len(properties) < evaluations.MAX_PROPERTIES_PER_SET:
-                properties.append(_blank_row())
-        elif verb == "remove_property" and indexes[0] < len(self.condition_sets):
-            properties = self.condition_sets[indexes[0]]["properties"]
-            if indexes[1] < len(properties):
-                del properties[indexes[1]]
+class ConditionSetForm(Form):
+    id = HiddenField()
+    rollout_percentage = StringField("Rollout %", default="100")
+    properties = FieldList(FormField(PropertyForm), max_entries=evaluations.MAX_PROPERTIES_PER_SET)
+
+
+class EvaluationForm(Form):
+    """The editor's fields, plus what the page needs to show: problems, a form-wide message, the focus."""
+
+    name = StringField("Name")
+    description = TextAreaField("Description")
+    prompt = TextAreaField("Judge prompt")
+    enabled = BooleanField("Enabled")
+    version = HiddenField()
+    conditions = FieldList(FormField(ConditionSetForm), max_entries=evaluations.MAX_CONDITION_SETS)
+
+    def __init__(self, *args, focus: str | None = None, changed: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.form_error: str | None = None  # a damaged form (400): nothing to highlight
+        self.problems: list[tuple[str | None, str]] = []  # (field id, message), in the page's order
+        self.list_errors: dict[str, str] = {}  # a list's own problem (too many sets), by its name
+        self.focus = focus  # the id of what gets the focus when the form appears
+        self.changed = changed  # holds edits that are not saved yet
+
+    # --- to the service and back ---
 
     def to_input(self) -> dict:
-        """The service's input: text turned into numbers and lists where the user meant them."""
+        """The service's input: the text as typed, turned into numbers and lists where the user meant them."""
         return {
-            "name": self.name,
-            "description": self.description,
-            "prompt": self.prompt,
-            "enabled": self.enabled,
+            "name": self.name.data or "",
+            "description": self.description.data or "",
+            "prompt": self.prompt.data or "",
+            "enabled": bool(self.enabled.data),
             "conditions": [
                 {
-                    "id": item["id"],
-                    "rollout_percentage": _parse_number(item["rollout_percentage"], default=100),
+                    "id": item.form.id.data or "",
+                    "rollout_percentage": _number_or_text(item.form.rollout_percentage.data or ""),
                     "properties": [
                         {
-                            "key": prop["key"],
-                            "value": _parse_value(prop["value"], prop["operator"]),
-                            "operator": prop["operator"],
-                            "type": prop["type"],
+                            "key": prop.form.key.data or "",
+                            "value": _value(prop.form.value.data or "", prop.form.operator.data),
+                            "operator": prop.form.operator.data,
+                            "type": prop.form.type.data,
                         }
-                        for prop in item["properties"]
+                        for prop in item.form.properties
                     ],
                 }
-                for item in self.condition_sets
+                for item in self.conditions
             ],
         }
 
-    def validate(self) -> dict | None:
-        """Validate each field through the service's rules; return the input, or None with errors set."""
+    def check(self) -> dict | None:
+        """Every problem the service finds, onto its field; the input when there is none."""
         data = self.to_input()
-        for name in ("name", "prompt", "description", "conditions"):
-            try:
-                evaluations.validate_input({name: data[name]}, partial=True)
-            except ValidationError as error:
-                self.add_error(error)
-        return None if self.errors else data
+        for problem in evaluations.input_problems(data):
+            self.add_problem(problem)
+        return None if self.problems else data
 
-    def add_error(self, error: ValidationError) -> None:
-        self.errors[field_name(error.attr)] = error.detail
+    def add_problem(self, error: ValidationError) -> None:
+        """Show the service's problem at its field (and in the summary, which takes the focus)."""
+        name = error.attr.replace("__", "-") if error.attr else ""
+        fields = dict(self.leaf_fields())
+        if name in fields:
+            fields[name].errors = [error.detail]
+        else:
+            self.list_errors[name] = error.detail
+        targets = dict(self.list_targets())
+        self.problems = [
+            (field_id, f"{describe(field_id)}: {field.errors[0]}")
+            for field_id, field in self.leaf_fields()
+            if field.errors
+        ]
+        for key, detail in self.list_errors.items():
+            target = targets.get(key)
+            self.problems.append((target, f"{describe(key)}: {detail}" if target else detail))
+        self.focus = "error-summary"
+
+    def leaf_fields(self) -> Iterator[tuple[str, Field]]:
+        """(id, field) of every visible input, in the page's order."""
+        for name in ("name", "description", "prompt"):
+            yield name, self[name]
+        for item in self.conditions:
+            yield item.form.rollout_percentage.id, item.form.rollout_percentage
+            for prop in item.form.properties:
+                for name in ("type", "key", "operator", "value"):
+                    yield prop.form[name].id, prop.form[name]
+
+    def list_targets(self) -> Iterator[tuple[str, str]]:
+        """Problems without an input of their own, and the element a summary link goes to."""
+        yield "conditions", ADD_SET_ID
+        for index, _ in enumerate(self.conditions):
+            yield f"conditions-{index}", f"conditions-{index}-rollout_percentage"
+            yield f"conditions-{index}-id", f"conditions-{index}-rollout_percentage"
+            yield f"conditions-{index}-properties", f"conditions-{index}-add-property"
 
 
-def field_name(attr: str | None) -> str:
-    """`conditions__0__properties__1__key` -> `conditions-0-properties-1-key`; None -> form-wide."""
-    return attr.replace("__", "-") if attr else "__all__"
+LABELS = {
+    "name": "Name",
+    "description": "Description",
+    "prompt": "Judge prompt",
+    "rollout_percentage": "rollout %",
+    "id": "id",
+    "properties": "properties",
+    "type": "type",
+    "key": "property",
+    "operator": "operator",
+    "value": "value",
+}
 
 
-def _blank_row() -> dict:
-    return {"key": "", "value": "", "operator": "exact", "type": "event"}
+def describe(field_id: str) -> str:
+    """`conditions-1-properties-0-value` -> "Condition set 2, property 1, value" (for the summary)."""
+    parts = field_id.split("-")
+    if parts[0] != "conditions":
+        return LABELS.get(parts[0], parts[0])
+    if len(parts) == 1:
+        return "Trigger conditions"
+    words = [f"Condition set {int(parts[1]) + 1}"]
+    if len(parts) >= 5:
+        words.append(f"property {int(parts[3]) + 1}")
+        parts = parts[4:]
+    else:
+        parts = parts[2:]
+    words.extend(LABELS.get(part, part) for part in parts)
+    return ", ".join(words)
 
 
-def _number_text(value) -> str:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value)
+def _number_or_text(text: str):
+    """A number when the text spells one; else the text, for the service to refuse (blank, "fast")."""
+    number = validation.number_from_text(text)
+    return text.strip() if number is None else number
 
 
-def _value_text(value) -> str:
+def _value(text: str, operator: str | None):
+    text = text.strip()
+    if operator in NUMBER_OPERATORS:
+        return _number_or_text(text)
+    if operator in SPLIT_OPERATORS and "," in text:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return text
+
+
+# --- building the form --------------------------------------------------------------------
+
+
+def blank() -> EvaluationForm:
+    return EvaluationForm(data={"conditions": []}, focus="name")
+
+
+def from_data(data: Mapping, **kwargs) -> EvaluationForm:
+    """A form holding `data` (text fields, as a template or a posted form gives them)."""
+    return EvaluationForm(data=dict(data), **kwargs)
+
+
+def from_evaluation(evaluation) -> EvaluationForm:
+    return from_data(
+        {
+            "name": evaluation.name,
+            "description": evaluation.description,
+            "prompt": evaluation.prompt,
+            "enabled": evaluation.enabled,
+            "version": evaluation.version,
+            "conditions": conditions_text(evaluation.conditions or []),
+        }
+    )
+
+
+def from_template(template) -> EvaluationForm:
+    """A new evaluation's form filled from a starting point (services.evaluation_templates)."""
+    return from_data(
+        {
+            "name": template.name,
+            "description": template.description,
+            "prompt": template.prompt,
+            "conditions": conditions_text(template.conditions),
+        },
+        focus="name",
+    )
+
+
+def conditions_text(conditions: list[dict]) -> list[dict]:
+    """Stored condition sets as the editor's text fields."""
+    return [
+        {
+            "id": item.get("id", ""),
+            "rollout_percentage": value_text(item.get("rollout_percentage", 100)),
+            "properties": [
+                {
+                    "key": prop["key"],
+                    "value": value_text(prop.get("value")),
+                    "operator": prop.get("operator", "exact"),
+                    "type": prop.get("type", "event"),
+                }
+                for prop in item.get("properties", [])
+            ],
+        }
+        for item in conditions
+    ]
+
+
+def value_text(value) -> str:
+    """A stored value as the editor shows it: numbers without a needless ".0", lists comma-separated."""
     if value is None:
         return ""
     if isinstance(value, list):
-        return ", ".join(str(item) for item in value)
+        return ", ".join(value_text(item) for item in value)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     return str(value)
 
 
-def _parse_number(text: str, default):
-    """A number when the text is one; the text itself otherwise, for the service to reject."""
-    text = text.strip()
-    if not text:
-        return default
-    number = validation.number_from_text(text)
-    return text if number is None else number
+def from_post(formdata: Mapping) -> EvaluationForm:
+    """The posted form, with an editor button's change applied; a field the editor never sends is damage."""
+    problems = [f"unknown field {validation.shown(name)}" for name in formdata if _foreign(name)]
+    data = {name: formdata.get(name, "") for name in ("name", "description", "prompt")}
+    try:
+        if formdata.get("version"):
+            data["version"] = validation.integer(formdata["version"], "version", minimum=0)
+    except ValidationError as error:
+        problems.append(f"version: {error.detail}")
+    try:
+        # An unticked checkbox sends nothing; a ticked one sends "on".
+        data["enabled"] = validation.boolean(formdata.get("enabled", "false"), "enabled")
+    except ValidationError as error:
+        problems.append(f"enabled: {error.detail}")
+    posted = EvaluationForm(formdata=_only_editor_fields(formdata))
+    # Re-read as data: the sets and rows are numbered 0, 1, 2... whatever indexes were posted.
+    data["conditions"] = posted.conditions.data
+    focus = None
+    editor = formdata.get("editor")
+    if editor and not problems:
+        try:
+            focus = apply_editor_action(data["conditions"], editor)
+        except ValidationError as error:
+            problems.append(error.detail)
+    form = from_data(data, focus=focus, changed=True)
+    if problems:
+        form.form_error = DAMAGED.format(problems[0])
+        form.focus = "error-summary"
+    return form
 
 
-def _parse_value(text: str, operator: str):
-    text = text.strip()
-    if operator in COMPARISON_OPERATORS:
-        return _parse_number(text, default="")
-    if operator in LIST_OPERATORS and "," in text:
-        return [part.strip() for part in text.split(",") if part.strip()]
-    return text
+def _foreign(name: str) -> bool:
+    if not name.startswith("conditions"):
+        return False
+    for pattern in (SET_FIELD, PROPERTY_FIELD):
+        match = pattern.fullmatch(name)
+        if match and all(int(index) < MAX_INDEX for index in match.groups()[:-1]):
+            return False
+    return True
+
+
+def _only_editor_fields(formdata: Mapping):
+    """The conditions fields WTForms may read (a damaged name is reported, never turned into a row)."""
+    return MultiDict(
+        [(name, formdata[name]) for name in formdata if name.startswith("conditions") and not _foreign(name)]
+    )
+
+
+def apply_editor_action(condition_sets: list[dict], action: str) -> str | None:
+    """Add or remove a condition set or a property row; return the id of what should get the focus."""
+    verb, _, where = action.partition(":")
+    try:
+        indexes = [
+            validation.integer(part, "editor", minimum=0, maximum=MAX_INDEX)
+            for part in where.split(":")
+            if where
+        ]
+    except ValidationError as error:
+        raise ValidationError("editor", "invalid", f"editor: {error.detail}") from None
+    if EDITOR_ACTIONS.get(verb) != len(indexes):
+        raise ValidationError("editor", "invalid", f"unknown editor action {validation.shown(action)}")
+    if verb == "add_set":
+        if len(condition_sets) < evaluations.MAX_CONDITION_SETS:
+            # A new set has no property row: an empty row looked like a value and blocked saving.
+            condition_sets.append({"id": "", "rollout_percentage": "100", "properties": []})
+        return f"conditions-{len(condition_sets) - 1}-rollout_percentage" if condition_sets else ADD_SET_ID
+    index = indexes[0]
+    if index >= len(condition_sets):
+        return ADD_SET_ID
+    properties = condition_sets[index]["properties"]
+    if verb == "remove_set":
+        del condition_sets[index]
+        return ADD_SET_ID
+    if verb == "add_property":
+        if len(properties) < evaluations.MAX_PROPERTIES_PER_SET:
+            properties.append({"key": "", "value": "", "operator": "exact", "type": "event"})
+            return f"conditions-{index}-properties-{len(properties) - 1}-type"
+        return f"conditions-{index}-add-property"
+    if indexes[1] < len(properties):
+        del properties[indexes[1]]
+    return f"conditions-{index}-add-property"

@@ -4,9 +4,9 @@ from flask import Blueprint, abort, current_app, flash, g, render_template, requ
 from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
-from ..services import evaluations, validation
-from ..services.errors import Conflict, ValidationError
-from .evaluation_form import EvaluationForm
+from ..services import evaluation_templates, evaluations, validation
+from ..services.errors import Conflict, NotFound, ValidationError
+from . import conflicts, evaluation_form
 from .htmx import is_htmx, is_partial_request, local_url, origin_page_args, render, see_other
 from .projects import scoped_to_project
 
@@ -75,7 +75,7 @@ def detail(evaluation_id):
     )
 
 
-def _render_form(project, form: EvaluationForm, evaluation=None, status: int = 200):
+def _render_form(project, form, evaluation=None, status: int = 200, **context):
     return render(
         "evaluations/form.html",
         "evaluations/_form.html",
@@ -83,33 +83,35 @@ def _render_form(project, form: EvaluationForm, evaluation=None, status: int = 2
         project=project,
         form=form,
         evaluation=evaluation,
-        operators=evaluations.OPERATORS,
-        property_types=evaluations.PROPERTY_TYPES,
+        templates=evaluation_templates.TEMPLATES,
+        **context,
     )
 
 
-def _read_form() -> tuple[EvaluationForm, dict | None, int | None]:
+def _read_form():
     """The posted form and the data to save, or the status to show the form again with instead.
 
     An editor button (add or remove a row) shows the changed form (200); a damaged form, with fields
     the editor never sends, is a 400 with its message; input that does not validate is a 422.
     """
-    form = EvaluationForm.from_post(request.form)
-    editor = request.form.get("editor")
-    if editor and not form.errors:
-        form.apply_editor_action(editor)
-    if form.errors:
+    form = evaluation_form.from_post(request.form)
+    if form.form_error:
         return form, None, 400
-    if editor:
+    if request.form.get("editor"):
         return form, None, 200
-    data = form.validate()
+    data = form.check()
     return form, data, 422 if data is None else None
 
 
 @bp.get("/new")
 def new():
-    form = EvaluationForm(condition_sets=[])
-    return _render_form(g.project, form)
+    slug = request.args.get("template")
+    if slug is None:
+        return _render_form(g.project, evaluation_form.blank())
+    template = evaluation_templates.BY_SLUG.get(slug)
+    if template is None:
+        raise NotFound("There is no such template.")
+    return _render_form(g.project, evaluation_form.from_template(template), template=template)
 
 
 @bp.post("/new")
@@ -121,9 +123,12 @@ def create():
     try:
         evaluation = evaluations.create_evaluation(project, current_user, data)
     except ValidationError as error:
-        form.add_error(error)
+        form.add_problem(error)
         return _render_form(project, form, status=422)
-    flash(f"Created “{evaluation.name}”.", "success")
+    if evaluation.enabled:
+        flash(f"Created “{evaluation.name}”. It is enabled and runs on matching generations.", "success")
+    else:
+        flash(f"Created “{evaluation.name}”. It starts disabled; enable it when it is ready.", "success")
     return see_other(url_for(".detail", project_id=project.id, evaluation_id=evaluation.id))
 
 
@@ -131,7 +136,7 @@ def create():
 def edit(evaluation_id):
     project = g.project
     evaluation = _get(project, evaluation_id)
-    return _render_form(project, EvaluationForm.from_evaluation(evaluation), evaluation)
+    return _render_form(project, evaluation_form.from_evaluation(evaluation), evaluation)
 
 
 @bp.post("/<evaluation_id>/edit")
@@ -141,16 +146,27 @@ def update(evaluation_id):
     form, data, status = _read_form()
     if status is not None:
         return _render_form(project, form, evaluation, status=status)
+    # "Keep my changes" after a conflict saves over the version the person was shown.
+    expected = form.version.data
+    if request.form.get("overwrite_version"):
+        expected = validation.integer(request.form["overwrite_version"], "overwrite_version", minimum=0)
     try:
         evaluation = evaluations.update_evaluation(
-            project, current_user, evaluation.id, data, partial=False, expected_version=form.version
+            project, current_user, evaluation.id, data, partial=False, expected_version=expected
         )
     except ValidationError as error:
-        form.add_error(error)
+        form.add_problem(error)
         return _render_form(project, form, evaluation, status=422)
-    except Conflict as error:
-        form.errors["__all__"] = error.detail
-        return _render_form(project, form, evaluation, status=409)
+    except Conflict:
+        current = _get(project, evaluation_id)
+        form.focus = "conflict"
+        return _render_form(
+            project,
+            form,
+            current,
+            status=409,
+            conflict=conflicts.differences(current, evaluations.validate_input(data, partial=False)),
+        )
     flash(f"Saved “{evaluation.name}”.", "success")
     return see_other(url_for(".detail", project_id=project.id, evaluation_id=evaluation.id))
 
