@@ -262,7 +262,7 @@ def test_take_their_version_is_the_edit_page_with_the_saved_values(
     client.post(url, data={"csrf_token": logged_in, "name": "Theirs", "prompt": "p", "version": "1"})
     html = client.get(url).get_data(as_text=True)
     assert 'value="Theirs"' in html and 'name="version" value="2"' in html
-    assert "data-changed" not in html and "data-unsaved-marker hidden" in html
+    assert "data-changed" not in html and 'role="status" data-unsaved-marker hidden' in html
 
 
 def test_a_failed_save_lists_every_problem_linking_to_its_field(client, logged_in, project_id):

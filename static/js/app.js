@@ -132,4 +132,16 @@
       done();
     }
   });
+
+  // A form's error summary (templates/_forms.html) lists each problem as a link to its field: following
+  // one focuses the field (a fragment link alone only scrolls to it).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest(".error-summary a[href^='#']");
+    if (!link) return;
+    var field = document.getElementById(link.getAttribute("href").slice(1));
+    if (!field) return;
+    event.preventDefault();
+    field.focus();
+    field.scrollIntoView({ block: "center" });
+  });
 })();

@@ -1,6 +1,6 @@
 // The evaluation editor (form[data-editor]): an "Unsaved changes" marker, a warning before leaving with
-// unsaved changes (reload, closing the tab, any link or other form, htmx-boosted ones too), and the error
-// summary's links moving the focus to their field. Without this file the editor works, unguarded.
+// unsaved changes (reload, closing the tab, any link or other form, htmx-boosted ones too). Without this
+// file the editor works, unguarded.
 (function () {
   "use strict";
 
@@ -77,16 +77,5 @@
     if (leaving || !changed()) return;
     event.preventDefault();
     event.returnValue = "";  // older Chromium needs a value to show its dialog
-  });
-
-  // The error summary lists each problem as a link to its field: following one focuses the field.
-  document.addEventListener("click", function (event) {
-    var link = event.target.closest && event.target.closest(".error-summary a[href^='#']");
-    if (!link) return;
-    var field = document.getElementById(link.getAttribute("href").slice(1));
-    if (!field) return;
-    event.preventDefault();
-    field.focus();
-    field.scrollIntoView({ block: "center" });
   });
 })();

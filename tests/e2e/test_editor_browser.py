@@ -7,6 +7,8 @@ from playwright.sync_api import expect
 from webapp.extensions import db
 from webapp.services import accounts, evaluations
 
+from .conftest import open_page, sign_in
+
 
 def seed(app, user_id, name="Politeness", **fields) -> str:
     with app.app_context():
@@ -219,3 +221,31 @@ def test_a_template_fills_the_form_and_focuses_name(signed_in_page):
     page.get_by_role("button", name="Create evaluation").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Prompt injection")
     expect(page.locator("#flash")).to_contain_text("It starts disabled")
+
+
+CONTRAST = """(element) => {
+  const rgb = (text) => text.match(/[0-9.]+/g).slice(0, 3).map(Number);
+  const luminance = ([r, g, b]) => {
+    const linear = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  };
+  let node = element, background = "rgba(0, 0, 0, 0)";
+  while (node && /rgba\\(.*, 0\\)$/.test(background)) {
+    background = getComputedStyle(node).backgroundColor;
+    node = node.parentElement;
+  }
+  const [a, b] = [luminance(rgb(getComputedStyle(element).color)), luminance(rgb(background))];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+def test_the_or_label_is_readable_in_light_and_dark_mode(browser, live_server, user_id):
+    for scheme in ("light", "dark"):
+        with open_page(browser, live_server, color_scheme=scheme) as page:
+            sign_in(page)
+            page.get_by_role("link", name="New evaluation").click()
+            page.get_by_role("button", name="Add condition set").click()
+            page.get_by_role("button", name="Add condition set").click()
+            label = page.locator("#set-1-title small")
+            expect(label).to_have_text("(OR)")
+            assert label.evaluate(CONTRAST) >= 4.5, scheme

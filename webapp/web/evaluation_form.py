@@ -26,7 +26,7 @@ from wtforms import (
 from ..services import evaluations, validation
 from ..services.errors import ValidationError
 from ..services.property_values import NUMBER_OPERATORS
-from .filters import OPERATOR_WORDS, TYPE_WORDS
+from .filters import operator_words, type_words
 
 # Indexes are small ASCII numbers: WTForms' isdigit() would also take "٣", and int() 5000 digits.
 INDEX = "(0|[1-9][0-9]{0,3})"
@@ -41,15 +41,24 @@ SPLIT_OPERATORS = ("exact", "is_not")
 ADD_SET_ID = "add-condition-set"
 
 
-def _choices(words: dict[str, str]) -> list[SelectChoice]:
-    return [SelectChoice(value, label) for value, label in words.items()]
+def _choices(values: tuple[str, ...], words) -> list[SelectChoice]:
+    """The service's choices, each labelled in words ("gte" -> "is at least")."""
+    return [SelectChoice(value, words(value)) for value in values]
 
 
 class PropertyForm(Form):
-    type = SelectField("Type", choices=_choices(TYPE_WORDS), validate_choice=False, default="event")
+    type = SelectField(
+        "Type",
+        choices=_choices(evaluations.PROPERTY_TYPES, type_words),
+        validate_choice=False,
+        default="event",
+    )
     key = StringField("Property")
     operator = SelectField(
-        "Operator", choices=_choices(OPERATOR_WORDS), validate_choice=False, default="exact"
+        "Operator",
+        choices=_choices(evaluations.OPERATORS, operator_words),
+        validate_choice=False,
+        default="exact",
     )
     value = StringField("Value")
 
