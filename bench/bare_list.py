@@ -240,7 +240,7 @@ class Evaluations(ListEndpoint):
     order_fields = {
         "created_at": ("e.created_at", False),
         "updated_at": ("e.updated_at", False),
-        "name": ("e.name", False),
+        "name": ("e.name_sort_key", False),  # numeric-aware (webapp/models/natural_sort.py)
     }
     tie_break = "e.pk"
 

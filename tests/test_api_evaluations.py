@@ -1052,6 +1052,32 @@ def test_order_by(app, client, auth, base, order_by, expected):
     assert names(client.get(base, query_string=query, headers=auth)) == expected
 
 
+def test_name_order_is_numeric_aware_and_case_folded_on_every_write_path(app, client, auth, base, user_id):
+    """order_by=name compares runs of digits as numbers and ignores case: for names created, renamed
+    (PATCH), duplicated and seeded in bulk (a Core insert, as the demo seeder does)."""
+    for name in ("eval 10", "Eval 2", "eval 1", "alpha"):
+        create(client, auth, base, name=name)
+    renamed = create(client, auth, base, name="zzz")
+    assert client.patch(base + renamed["id"], json={"name": "EVAL 9"}, headers=auth).status_code == 200
+    with app.app_context():
+        project = db.session.get(Project, accounts.get_user(user_id).current_project_id)
+        copy = evaluations.duplicate_evaluation(project, None, renamed["id"])
+        db.session.execute(
+            Evaluation.__table__.insert(),
+            [{"project_id": project.id, "name": n, "prompt": "?"} for n in ("eval 100", "Beta 3")],
+        )
+        db.session.commit()
+        assert copy.name == "EVAL 9 (Copy)"
+    expected = ["alpha", "Beta 3", "eval 1", "Eval 2", "EVAL 9", "EVAL 9 (Copy)", "eval 10", "eval 100"]
+    assert names(client.get(base, query_string={"order_by": "name"}, headers=auth)) == expected
+    assert names(client.get(base, query_string={"order_by": "-name"}, headers=auth)) == expected[::-1]
+    paged = [
+        names(client.get(base, query_string={"order_by": "name", "limit": 3, "offset": offset}, headers=auth))
+        for offset in (0, 3, 6)
+    ]
+    assert sum(paged, []) == expected
+
+
 @pytest.mark.parametrize("field", ["created_at", "updated_at", "name"])
 def test_ties_are_broken_stably_by_id(app, client, auth, base, field):
     ids = []

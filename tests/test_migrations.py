@@ -228,7 +228,7 @@ def test_0008_list_indexes_end_in_the_key_and_index_failed_sets_apart(empty_data
         before = _list_indexes(connection)
     assert before["ix_evaluations_list_created"][0] == ("project_id", "deleted", "created_at")
 
-    upgrade()
+    upgrade(revision="0008")
     with db.engine.connect() as connection:
         after = _list_indexes(connection)
     assert {name: columns for name, (columns, _) in after.items()} == {
@@ -334,3 +334,40 @@ def test_0009_indexes_existing_prompts_and_downgrades_to_name_and_description(em
     with db.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             assert _search_index_names(connection) == {"ix_evaluations_search_trgm"}
+
+
+def test_0010_fills_name_sort_keys_and_orders_names_by_them(empty_database):
+    """Existing names get their numeric-aware key; the name list indexes use it; downgrade restores them."""
+    upgrade(revision="0010-1")
+    with db.engine.connect() as connection:
+        before = _list_indexes(connection)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    names = ["eval 10", "Eval 2", "eval 1", "alpha", "EVAL 02b", "Zeta 3"]
+    with db.engine.begin() as connection:
+        connection.execute(ORGANIZATIONS.insert().values(id=1, uuid=uuid.uuid4(), name="o", created_at=now))
+        connection.execute(
+            PROJECTS.insert().values(id=1, uuid=uuid.uuid4(), organization_id=1, name="p", created_at=now)
+        )
+        for name in names:
+            connection.execute(
+                EVALUATIONS.insert().values(
+                    id=uuid.uuid4(), project_id=1, name=name, description="", prompt="?",
+                    enabled=False, deleted=False, conditions=[], version=1, created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+
+    upgrade(revision="0010")
+
+    query = evaluations.parse_list_query({"order_by": "name"}, 100, 100)
+    listed = [item.name for item in evaluations.list_evaluations(db.session.get(Project, 1), query).items]
+    db.session.remove()
+    assert listed == ["alpha", "eval 1", "Eval 2", "EVAL 02b", "eval 10", "Zeta 3"]
+    with db.engine.connect() as connection:
+        after = _list_indexes(connection)
+    assert after["ix_evaluations_list_name"][0] == ("project_id", "deleted", "name_sort_key", "pk")
+    assert after["ix_evaluations_list_enabled_name"][0][3] == "name_sort_key"
+
+    downgrade(revision="0010-1")
+    with db.engine.connect() as connection:
+        assert _list_indexes(connection) == before
+        assert "name_sort_key" not in {c["name"] for c in sa.inspect(connection).get_columns("evaluations")}

@@ -375,7 +375,8 @@ LIST_COLUMNS = (
 ORDER_COLUMNS = {
     "created_at": Evaluation.created_at,
     "updated_at": Evaluation.updated_at,
-    "name": Evaluation.name,
+    # Numeric-aware and case-folded (models/natural_sort.py).
+    "name": Evaluation.name_sort_key,
 }
 
 
