@@ -473,7 +473,7 @@ def test_bulk_enable_counts_only_changed_rows(project, actor):
     b = new(project, actor, name="b", enabled=True)
     c = new(project, actor, name="c")
     changed = evaluations.bulk_update(project, actor, [str(a.id), str(b.id)], "enable")
-    assert changed == 1
+    assert changed == [a.id]
     assert [fresh(x).enabled for x in (a, b, c)] == [True, True, False]
     assert [entry[0] for entry in activities(a)] == ["created", "updated"]
     assert [entry[0] for entry in activities(b)] == ["created"]
@@ -482,12 +482,12 @@ def test_bulk_enable_counts_only_changed_rows(project, actor):
 def test_bulk_disable_archive_and_restore(project, actor):
     items = [new(project, actor, name=name, enabled=True) for name in "abc"]
     ids = [str(item.id) for item in items]
-    assert evaluations.bulk_update(project, actor, ids[:2], "disable") == 2
+    assert evaluations.bulk_update(project, actor, ids[:2], "disable") == [items[0].id, items[1].id]
     assert [fresh(x).enabled for x in items] == [False, False, True]
-    assert evaluations.bulk_update(project, actor, ids, "archive") == 3
+    assert evaluations.bulk_update(project, actor, ids, "archive") == [item.id for item in items]
     assert all(fresh(x).deleted for x in items)
     assert [entry[0] for entry in activities(items[2])] == ["created", "deleted"]
-    assert evaluations.bulk_update(project, actor, ids[1:], "restore") == 2
+    assert evaluations.bulk_update(project, actor, ids[1:], "restore") == [items[1].id, items[2].id]
     assert [fresh(x).deleted for x in items] == [True, False, False]
     assert activities(items[1])[-1][0] == "restored"
 
@@ -497,7 +497,7 @@ def test_bulk_update_ignores_other_projects_rows(project, actor):
     db.session.add(other)
     db.session.commit()
     foreign = new(other, actor, name="Foreign")
-    assert evaluations.bulk_update(project, actor, [str(foreign.id)], "enable") == 0
+    assert evaluations.bulk_update(project, actor, [str(foreign.id)], "enable") == []
     assert fresh(foreign).enabled is False
 
 

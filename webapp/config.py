@@ -77,6 +77,8 @@ class DefaultConfig:
     API_MAX_LIMIT = 1000
     API_DEFAULT_LIMIT = 100
     UI_PAGE_SIZE = 20
+    # The most rows a list page shows for ?limit= (and a bulk confirmation page lists).
+    UI_MAX_PAGE_SIZE = 100
     # Touching last_used_at on every request would turn every read into a write.
     API_KEY_TOUCH_INTERVAL_SECONDS = 3600
     # werkzeug's generate_password_hash method; slow on purpose (tests set a cheap one).

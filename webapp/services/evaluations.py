@@ -542,8 +542,9 @@ def duplicate_evaluation(project: Project, actor: User | None, evaluation_id: An
     )
 
 
-def bulk_update(project: Project, actor: User | None, ids: list[str], action: str) -> int:
-    """Enable, disable, archive or restore several evaluations in one transaction; return how many changed."""
+def bulk_update(project: Project, actor: User | None, ids: list[str], action: str) -> list[uuid.UUID]:
+    """Enable, disable, archive or restore several evaluations in one transaction; return the ids of those
+    that changed (an Undo reverses exactly these)."""
     if action not in BULK_ACTIONS:
         raise ValidationError("action", "invalid_choice", f"'{action}' is not a bulk action.")
     uuids = validation.uuid_list(ids, "ids")
@@ -562,4 +563,6 @@ def bulk_update(project: Project, actor: User | None, ids: list[str], action: st
             .order_by(Evaluation.pk)
             .with_for_update()
         )
-        return sum(_apply(session, project, actor, evaluation, change) for evaluation in evaluations)
+        return [
+            evaluation.id for evaluation in evaluations if _apply(session, project, actor, evaluation, change)
+        ]

@@ -7,7 +7,8 @@ from werkzeug.datastructures import MultiDict
 from ..services import evaluation_templates, evaluations, validation
 from ..services.errors import Conflict, NotFound, ValidationError
 from . import conflicts, evaluation_form
-from .htmx import is_htmx, is_partial_request, local_url, origin_page_args, render, see_other
+from .htmx import is_htmx, local_url, origin_page_args, render, see_other
+from .listing import list_state, render_list
 from .projects import scoped_to_project
 
 bp = scoped_to_project(Blueprint("evaluations", __name__, url_prefix="/project/<int:project_id>/evaluations"))
@@ -19,44 +20,25 @@ def require_login():
     """Every evaluation page needs a signed-in member of the project."""
 
 
-def _render_list(project, args: MultiDict, *, archived: bool, status: int = 200):
-    state = evaluations.LIST_SPEC.state(args)
-    page_size = current_app.config["UI_PAGE_SIZE"]
-    error = None
-    try:
-        query = evaluations.parse_list_query(state, page_size, 100)
-    except ValidationError as exc:
-        error = exc
-        query = evaluations.parse_list_query({}, page_size, 100)
-        status = 400
-    result = evaluations.list_evaluations(project, query, archived=archived)
-    endpoint = "evaluations.archived" if archived else "evaluations.index"
-    response = render(
-        "evaluations/list.html",
-        "evaluations/_results.html",
-        status=status,
-        project=project,
-        page=result,
-        query=query,
-        state=state,
-        archived=archived,
-        list_error=error,
-        endpoint=endpoint,
+def _render_list(args: MultiDict, *, archived: bool):
+    listing = list_state(
+        evaluations.LIST_SPEC,
+        lambda query: evaluations.list_evaluations(g.project, query, archived=archived),
+        args,
+        endpoint="evaluations.archived" if archived else "evaluations.index",
+        filter_names=("search", "enabled", "id__in"),
     )
-    if is_partial_request() and request.method == "GET":
-        # Push the tidy URL (no empty parameters) that a shared link or reload would use.
-        response.headers["HX-Push-Url"] = url_for(endpoint, project_id=project.id, **state)
-    return response
+    return render_list("evaluations/list.html", "evaluations/_results.html", listing, archived=archived)
 
 
 @bp.get("/")
 def index():
-    return _render_list(g.project, request.args, archived=False)
+    return _render_list(request.args, archived=False)
 
 
 @bp.get("/archived")
 def archived():
-    return _render_list(g.project, request.args, archived=True)
+    return _render_list(request.args, archived=True)
 
 
 def _get(project, evaluation_id, include_deleted=False):
@@ -211,7 +193,7 @@ def _archive_or_restore(evaluation_id, archive: bool):
         flash(f"Restored “{evaluation.name}”.", "success")
     if is_htmx() and request.form.get("from") in ("list", "archived"):
         # Re-render the list the user is looking at, with the message out-of-band.
-        return _render_list(project, origin_page_args(), archived=request.form["from"] == "archived")
+        return _render_list(origin_page_args(), archived=request.form["from"] == "archived")
     return see_other(
         local_url(
             request.form.get("next"), url_for(".detail", project_id=project.id, evaluation_id=evaluation.id)
@@ -230,6 +212,7 @@ def restore(evaluation_id):
 
 
 BULK_VERBS = {"enable": "Enable", "disable": "Disable", "archive": "Archive", "restore": "Restore"}
+BULK_PAST = {"enable": "Enabled", "disable": "Disabled", "archive": "Archived", "restore": "Restored"}
 
 
 @bp.post("/bulk")
@@ -237,7 +220,7 @@ def bulk():
     project = g.project
     action = request.form.get("action", "")
     ids = request.form.getlist("ids")
-    back = local_url(request.form.get("next"), url_for(".index", project_id=project.id))
+    back = local_url(request.form.get("next"), url_for(".index"))
     if action not in BULK_VERBS:
         abort(400, "Choose enable, disable, archive or restore.")
     if not ids:
@@ -245,15 +228,15 @@ def bulk():
         return see_other(back)
     if request.form.get("confirmed") != "1":
         # Without JavaScript the confirmation is its own page.
+        most = current_app.config["UI_MAX_PAGE_SIZE"]
         try:
-            query = evaluations.parse_list_query({"id__in": ",".join(ids)}, 100, 100)
+            query = evaluations.parse_list_query({"id__in": ",".join(ids)}, most, most)
         except ValidationError as error:
             flash(error.detail, "error")
             return see_other(back)
         selected = evaluations.list_evaluations(project, query, archived=action == "restore")
         return render_template(
             "evaluations/confirm_bulk.html",
-            project=project,
             action=action,
             verb=BULK_VERBS[action],
             selected=selected.items,
@@ -264,6 +247,15 @@ def bulk():
     except ValidationError as error:
         flash(error.detail, "error")
         return see_other(back)
-    past = {"enable": "Enabled", "disable": "Disabled", "archive": "Archived", "restore": "Restored"}[action]
-    flash(f"{past} {changed} evaluation{'s' if changed != 1 else ''}.", "success")
+    text = f"{BULK_PAST[action]} {len(changed)} evaluation{'s' if len(changed) != 1 else ''}."
+    if action == "archive" and changed:
+        # Undo restores exactly the rows this archived (not those archived before), as one comma list
+        # of hex ids: the message waits in the session cookie until shown.
+        undo = {"action": "restore", "confirmed": "1", "ids": ",".join(key.hex for key in changed)}
+        flash({"text": text, "undo_url": url_for(".bulk"), "undo_fields": undo}, "success")
+    else:
+        flash(text, "success")
+    if is_htmx() and request.form.get("from") in ("list", "archived"):
+        # Re-render the list the user is looking at (the last page, if this one emptied).
+        return _render_list(origin_page_args(), archived=request.form["from"] == "archived")
     return see_other(back)

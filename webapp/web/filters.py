@@ -75,6 +75,42 @@ def percent(value) -> str:
     return f"{value}%"
 
 
+def preview(value, length: int = 90) -> str:
+    """`value` on one line, cut at the last word boundary within `length` characters, with "…" when cut.
+
+    A single word longer than `length` (a name without spaces) is cut inside it: better than nothing.
+    The caller shows the full text in a title.
+    """
+    text = " ".join(str(value or "").split())
+    if len(text) <= length:
+        return text
+    cut = text[: length - 1]
+    if text[length - 1] != " " and " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,.;:-–—") + "…"
+
+
+def _set_words(condition_set: dict) -> str:
+    rollout = condition_set.get("rollout_percentage")
+    share = percent(100 if rollout is None else rollout)
+    count = len(condition_set.get("properties") or [])
+    if not count:
+        return f"{share} of all generations"
+    return f"{share} when {count} condition{'s' if count != 1 else ''}"
+
+
+def triggers(conditions) -> tuple[str, str]:
+    """(short, full) words for an evaluation's condition sets, as PostHog's list shows them:
+    "No triggers", "25% when 2 conditions", or for several sets "3 condition sets" with each spelled out."""
+    sets = [item for item in conditions or [] if isinstance(item, dict)]
+    if not sets:
+        return "No triggers", "No condition sets: it runs on every generation."
+    each = [_set_words(item) for item in sets]
+    if len(sets) == 1:
+        return each[0], each[0]
+    return f"{len(sets)} condition sets", ", or ".join(each)
+
+
 FIELD_LABELS = {
     "name": "name",
     "description": "description",
@@ -139,6 +175,8 @@ def register(app) -> None:
     app.add_template_filter(type_words)
     app.add_template_filter(value_words)
     app.add_template_filter(percent)
+    app.add_template_filter(preview)
+    app.add_template_filter(triggers)
     app.add_template_filter(file_size)
     app.add_template_filter(activity_phrase)
     app.add_template_filter(describe, "failure_sentence")

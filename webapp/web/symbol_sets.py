@@ -10,14 +10,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ..extensions import csrf
 from ..services import symbol_sets, symbol_upload_checks, symbol_uploads
 from ..services.errors import NotFound, ValidationError
-from .htmx import is_htmx, is_partial_request, local_url, origin_page_args, render, see_other
+from .htmx import is_htmx, local_url, origin_page_args, render, see_other
+from .listing import list_state, render_list
 from .projects import scoped_to_project
 
 bp = scoped_to_project(Blueprint("symbol_sets", __name__, url_prefix="/project/<int:project_id>/symbol-sets"))
 TABS = ("all", "uploaded", "pending", "failed")
 # The API's status names that mean the same as a tab.
 TAB_ALIASES = {"valid": "uploaded"}
-MAX_CONFIRM_ROWS = 100
 REPLACE_WARNING = "This replaces the file in use."
 CHART_DAYS = 30
 
@@ -28,50 +28,30 @@ def require_login():
     """Every symbol set page needs a signed-in member of the project."""
 
 
-def _query(state: dict):
-    return symbol_sets.parse_list_query(state, current_app.config["UI_PAGE_SIZE"], 100)
-
-
-def _render_list(project, args: MultiDict, status: int = 200):
-    state = symbol_sets.LIST_SPEC.state(args)
-    error = None
-    try:
-        query = _query(state)
-    except ValidationError as exc:
-        error = exc
-        query = _query({})
-        status = 400
-    result = symbol_sets.list_symbol_sets(project, query)
-    if not result.items and query.offset and result.count:
-        # Past the end (the last rows were just deleted): show the last page instead.
-        last = (result.count - 1) // query.limit * query.limit
-        state = {**state, "offset": str(last)} if last else {k: v for k, v in state.items() if k != "offset"}
-        query = _query(state)
-        result = symbol_sets.list_symbol_sets(project, query)
-    current = query.filters.get("status", "all")
-    response = render(
+def _render_list(args: MultiDict):
+    project = g.project
+    listing = list_state(
+        symbol_sets.LIST_SPEC,
+        lambda query: symbol_sets.list_symbol_sets(project, query),
+        args,
+        endpoint="symbol_sets.index",
+        filter_names=("status", "search", "ref"),
+        neutral={"status": "all"},
+    )
+    current = listing.query.filters.get("status", "all")
+    return render_list(
         "symbol_sets/list.html",
         "symbol_sets/_results.html",
-        status=status,
-        project=project,
-        page=result,
-        query=query,
-        state=state,
+        listing,
         counts=symbol_sets.status_counts(project),
         tabs=TABS,
         active_tab=TAB_ALIASES.get(current, current),
-        list_error=error,
-        endpoint="symbol_sets.index",
     )
-    if is_partial_request() and request.method == "GET":
-        # Push the tidy URL (no empty parameters) that a shared link or reload would use.
-        response.headers["HX-Push-Url"] = url_for("symbol_sets.index", project_id=project.id, **state)
-    return response
 
 
 @bp.get("/")
 def index():
-    return _render_list(g.project, request.args)
+    return _render_list(request.args)
 
 
 def _get(project, symbol_set_id):
@@ -171,7 +151,7 @@ def delete(symbol_set_id):
     flash(f"Deleted the symbol set {ref}.", "success")
     if is_htmx() and request.form.get("from") == "list":
         # Re-render the list the user is looking at, with the message out-of-band.
-        return _render_list(project, origin_page_args())
+        return _render_list(origin_page_args())
     return see_other(back)
 
 
@@ -185,7 +165,7 @@ def bulk_delete():
         return see_other(back)
     if request.form.get("confirmed") != "1":
         selected = []
-        for symbol_set_id in dict.fromkeys(ids[:MAX_CONFIRM_ROWS]):
+        for symbol_set_id in dict.fromkeys(ids[: current_app.config["UI_MAX_PAGE_SIZE"]]):
             try:
                 selected.append(symbol_sets.get_symbol_set(project, symbol_set_id))
             except NotFound:
@@ -202,6 +182,9 @@ def bulk_delete():
         flash(error.detail, "error")
         return see_other(back)
     flash(f"Deleted {deleted} symbol set{'s' if deleted != 1 else ''}.", "success")
+    if is_htmx() and request.form.get("from") == "list":
+        # Re-render the list the user is looking at (the last page, if this one emptied).
+        return _render_list(origin_page_args())
     return see_other(back)
 
 
