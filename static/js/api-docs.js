@@ -31,8 +31,9 @@
     domNode: root,
     // No badge that sends the schema to swagger.io's validator; the page talks to this server only.
     validatorUrl: null,
-    // Links to an operation (#/evaluations/evaluations_list) open it.
-    deepLinking: true,
+    // No deep links: they put a link inside each operation's summary button (a focusable control within
+    // another, which screen readers and keyboards handle badly, axe's "nested-interactive").
+    deepLinking: false,
     docExpansion: "list",
     defaultModelsExpandDepth: 0,
     displayOperationId: false,

@@ -117,6 +117,24 @@
     }
   });
 
+  // The top bar's Menu button (shown on narrow screens): it opens and closes the links it controls;
+  // Escape closes them and, when focus was inside, puts it back on the button.
+  function setMenu(button, open) {
+    button.setAttribute("aria-expanded", String(open));
+    document.getElementById(button.getAttribute("aria-controls")).classList.toggle("open", open);
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest(".menu-toggle");
+    if (button) setMenu(button, button.getAttribute("aria-expanded") !== "true");
+  });
+  document.addEventListener("keydown", function (event) {
+    var button = document.querySelector('.menu-toggle[aria-expanded="true"]');
+    if (event.key !== "Escape" || !button) return;
+    var inside = document.getElementById(button.getAttribute("aria-controls")).contains(document.activeElement);
+    setMenu(button, false);
+    if (inside) button.focus();
+  });
+
   // Copy buttons for values shown once (new API keys).
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy-target]");

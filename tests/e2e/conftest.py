@@ -85,6 +85,18 @@ def sign_in(page):
     page.wait_for_url("**/evaluations/")
 
 
+def open_menu(page):
+    """Open the top bar's menu where the screen is narrow enough to fold it behind the Menu button."""
+    toggle = page.get_by_role("button", name="Menu")
+    if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+
+
+def log_out(page):
+    open_menu(page)
+    page.get_by_role("button", name="Log out").click()
+
+
 @pytest.fixture
 def signed_in_page(page, user_id):
     sign_in(page)

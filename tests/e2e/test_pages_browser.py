@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from webapp.extensions import db
 from webapp.services import accounts, evaluations, symbol_sets
 
-from .conftest import open_page, sign_in
+from .conftest import log_out, open_page, sign_in
 
 # Long unbroken text (no spaces) that a careless layout would let run off the side of a phone screen.
 LONG_NAME = "nightly-regression-" + "x" * 180
@@ -120,6 +120,6 @@ def test_every_page_works_under_the_policy_on_a_phone_in_dark_mode(phone_page, a
     expect(page.locator("#results tbody tr")).to_have_count(1)
     assert_fits_and_is_dark(page)
 
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
     expect(page.get_by_text("You are logged out.")).to_be_visible()
     assert_fits_and_is_dark(page)

@@ -1,0 +1,204 @@
+"""axe-core over every page, light and dark: no serious or critical accessibility violation."""
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from webapp.errors import RETRY_AFTER_SECONDS
+from webapp.extensions import db
+from webapp.models.symbol_sets import SymbolSet
+from webapp.services import accounts, api_keys, evaluations, releases, symbol_sets, symbol_upload_checks
+
+from .conftest import log_out, open_menu, open_page, sign_in
+
+# The published axe-core build, vendored with its version in the name (npm `axe-core`, MPL-2.0).
+AXE_SOURCE = (Path(__file__).parent / "vendor" / "axe-core-4.14.1.min.js").read_text()
+# Not page.add_script_tag: an injected <script> is inline code, which the pages' policy (rightly) blocks and
+# the fixture reports. Playwright's evaluate runs outside the page's policy, as a browser extension would.
+RUN_AXE = """async () => {
+  const results = await axe.run(document, {resultTypes: ["violations"]});
+  return results.violations
+    .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
+    .map((violation) => `${violation.id} (${violation.impact}): ${violation.help}\\n`
+      + violation.nodes.map((node) => `    ${node.target.join(" ")}: ${node.failureSummary}`).join("\\n"));
+}"""
+GOOD_MAP = {"version": 3, "sources": ["src/app.ts"], "names": [], "mappings": "AAAA,SAASA"}
+LONG = "x" * 320
+
+
+def violations(page) -> list[str]:
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE_SOURCE)
+    return page.evaluate(RUN_AXE)
+
+
+def seed(app, user_id) -> dict:
+    """One of each kind of thing a page shows: on, off and archived evaluations, every symbol set status."""
+    with app.app_context():
+        user = accounts.get_user(user_id)
+        project = accounts.resolve_project(user, "@current")
+        conditions = [
+            {"properties": [{"key": "$ai_model", "value": "gpt-4o", "operator": "exact"}]},
+            {"rollout_percentage": 25, "properties": []},
+        ]
+        on = evaluations.create_evaluation(
+            project,
+            user,
+            {
+                "name": "Hallucination " + LONG,
+                "prompt": "Judge it.",
+                "enabled": True,
+                "conditions": conditions,
+            },
+        )
+        evaluations.create_evaluation(
+            project, user, {"name": "Tone", "prompt": "Is it polite?", "description": "Politeness " + LONG}
+        )
+        gone = evaluations.create_evaluation(project, user, {"name": "Old check", "prompt": "Judge."})
+        evaluations.set_archived(project, user, gone.id, True)
+        failed = symbol_sets.mark_failed(
+            project, "chunk-" + LONG, '{"JavaScript":{"NoSourcemap":"' + LONG + '"}}'
+        )
+        release = releases.create_release(project, {"version": "v" + LONG, "project": "web"})
+        good = SymbolSet(project_id=project.id, ref="chunk-good", release_id=release.id)
+        db.session.add(good)
+        db.session.add(SymbolSet(project_id=project.id, ref="chunk-pending"))
+        db.session.commit()
+        symbol_upload_checks.replace_from_files(
+            project,
+            user,
+            good.id,
+            io.BytesIO(b"console.log(1)\n//# chunkId=chunk-good\n"),
+            io.BytesIO(json.dumps(GOOD_MAP).encode()),
+        )
+        key, _ = api_keys.create_key(user, "deploy-" + "k" * 33, "*", None)
+        ids = {
+            "project": project.id,
+            "evaluation": str(on.id),
+            "archived": str(gone.id),
+            "failed": str(failed.id),
+            "good": str(good.id),
+            "key": str(key.id),
+        }
+        db.session.remove()
+    return ids
+
+
+POST_WITHOUT_JS = """([action, fields]) => {
+  const form = document.createElement("form");
+  form.method = "post";
+  form.action = action;
+  fields.push(["csrf_token", document.querySelector("meta[name=csrf-token]").content]);
+  for (const [name, value] of fields) {
+    const input = document.createElement("input");
+    input.type = "hidden";
+    input.name = name;
+    input.value = value;
+    form.append(input);
+  }
+  document.body.append(form);
+  form.submit();
+}"""
+
+
+def post_without_js(page, action, fields):
+    """Submit a plain form, as a browser without JavaScript does: the confirmation pages answer it."""
+    with page.expect_navigation():
+        page.evaluate(POST_WITHOUT_JS, [action, fields])
+
+
+@pytest.mark.parametrize(
+    "scheme, viewport",
+    [
+        ("light", {"width": 1280, "height": 900}),
+        ("dark", {"width": 1280, "height": 900}),
+        ("dark", {"width": 390, "height": 844}),
+    ],
+    ids=["light", "dark", "dark-phone"],
+)
+def test_no_serious_accessibility_violation_on_any_page(browser, live_server, app, user_id, scheme, viewport):
+    ids = seed(app, user_id)
+    found = {}
+
+    def check(label):
+        page.wait_for_load_state()
+        problems = violations(page)
+        if problems:
+            found[f"{label} {page.url}"] = problems
+
+    with open_page(browser, live_server, color_scheme=scheme, viewport=viewport) as page:
+        page.goto("/login")
+        check("login")
+        page.get_by_label("Email").fill("ada@example.com")
+        page.get_by_label("Password").fill("wrong")
+        page.get_by_role("button", name="Log in").click()
+        check("login error")
+        sign_in(page)
+
+        evaluations_url = f"/project/{ids['project']}/evaluations"
+        symbols_url = f"/project/{ids['project']}/symbol-sets"
+        for label, url, status in [
+            ("evaluation list", f"{evaluations_url}/", 200),
+            ("archived list", f"{evaluations_url}/archived", 200),
+            ("evaluation detail", f"{evaluations_url}/{ids['evaluation']}", 200),
+            ("archived detail", f"{evaluations_url}/{ids['archived']}", 200),
+            ("new evaluation", f"{evaluations_url}/new", 200),
+            ("edit evaluation", f"{evaluations_url}/{ids['evaluation']}/edit", 200),
+            ("symbol set list", f"{symbols_url}/", 200),
+            ("failed symbol sets", f"{symbols_url}/?status=failed", 200),
+            ("failed symbol set", f"{symbols_url}/{ids['failed']}", 200),
+            ("uploaded symbol set", f"{symbols_url}/{ids['good']}", 200),
+            ("symbol set summary", f"{symbols_url}/summary", 200),
+            ("API keys", "/settings/api-keys", 200),
+            ("profile", "/settings/profile", 200),
+            ("missing evaluation", f"{evaluations_url}/00000000-0000-0000-0000-000000000000", 404),
+            ("missing symbol set", f"{symbols_url}/00000000-0000-0000-0000-000000000000", 404),
+            ("missing page", "/no-such-page", 404),
+            ("API reference", "/api/docs/", 200),
+        ]:
+            assert page.goto(url).status == status, url
+            if label == "API reference":
+                page.locator(".opblock").first.wait_for()
+            check(label)
+
+        page.goto(f"{evaluations_url}/new")
+        page.get_by_role("button", name="Create evaluation").click()
+        expect(page.locator("[aria-invalid=true]").first).to_be_visible()
+        check("editor errors")
+
+        page.goto(f"{evaluations_url}/")
+        post_without_js(page, f"{evaluations_url}/bulk", [["action", "archive"], ["ids", ids["evaluation"]]])
+        expect(page.get_by_role("heading", name="Archive 1 evaluation?")).to_be_visible()
+        check("confirm bulk archive")
+        page.goto(f"{symbols_url}/")
+        post_without_js(page, f"{symbols_url}/{ids['failed']}/delete", [])
+        expect(page.get_by_role("button", name="Delete")).to_be_visible()
+        check("confirm symbol set delete")
+        page.goto("/settings/api-keys")
+        post_without_js(page, f"/settings/api-keys/{ids['key']}/delete", [])
+        expect(page.get_by_role("button", name="Delete")).to_be_visible()
+        check("confirm key delete")
+
+        with app.test_request_context():
+            outage = app.jinja_env.get_template("errors/unavailable.html").render(
+                retry_after=RETRY_AFTER_SECONDS
+            )
+        page.route(
+            "**/outage", lambda route: route.fulfill(status=503, body=outage, content_type="text/html")
+        )
+        page.goto("/outage")
+        expect(page.get_by_role("heading", name="Unavailable for a moment")).to_be_visible()
+        check("unavailable")
+        page.unroute("**/outage")
+
+        # The top bar's menu, opened where it folds (on the phone).
+        page.goto(f"{evaluations_url}/")
+        open_menu(page)
+        check("menu")
+        log_out(page)
+        check("logged out")
+
+    assert not found, "\n".join(f"{where}:\n  " + "\n  ".join(problems) for where, problems in found.items())

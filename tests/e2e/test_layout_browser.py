@@ -1,0 +1,257 @@
+"""Layout in Chromium: the phone's menu and list cards, long names, focus rings, the top bar's alignment."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from webapp.extensions import db
+from webapp.services import accounts, api_keys, evaluations, symbol_sets
+
+from .conftest import open_page, sign_in
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+# One word of 320 characters: nothing may get wider than the screen for it.
+LONG_NAME = "Nightly" + "x" * 313
+LONG_REF = "chunk-" + "0123456789abcdef" * 20
+CONDITIONS = [
+    {"properties": [{"key": "$ai_model", "value": "gpt-4o-mini", "operator": "exact"}]},
+    {"rollout_percentage": 25, "properties": []},
+]
+
+
+def seed(app, user_id) -> dict:
+    with app.app_context():
+        user = accounts.get_user(user_id)
+        project = accounts.resolve_project(user, "@current")
+        for name in ("Tone", "Toxicity"):
+            evaluations.create_evaluation(
+                project, user, {"name": name, "prompt": "Judge it.", "enabled": False}
+            )
+        long = evaluations.create_evaluation(
+            project,
+            user,
+            {"name": LONG_NAME, "prompt": "p" * 400, "enabled": False, "conditions": CONDITIONS},
+        )
+        symbol_sets.mark_failed(project, LONG_REF, '{"JavaScript":{"NoSourcemap":"' + "a" * 300 + '"}}')
+        api_keys.create_key(user, "deploy-" + "k" * 33, "*", None)
+        ids = {"project": project.id, "long": str(long.id)}
+        db.session.remove()
+    return ids
+
+
+def assert_no_sideways_scroll(page):
+    width, inner = page.evaluate("() => [document.scrollingElement.scrollWidth, innerWidth]")
+    assert width <= inner, f"{page.url} scrolls sideways: {width}px on a {inner}px screen"
+
+
+def assert_on_screen(locator):
+    expect(locator).to_be_visible()
+    box = locator.bounding_box()
+    width = locator.page.viewport_size["width"]
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"{locator} is off-screen: {box}"
+
+
+# The width the chosen option's text needs, and the room a select leaves it inside its padding (Pico puts
+# the chevron in the right padding).
+SELECT_TEXT = """(select) => {
+  const style = getComputedStyle(select);
+  const context = document.createElement("canvas").getContext("2d");
+  context.font = style.font;
+  const needed = context.measureText(select.options[select.selectedIndex].text).width;
+  return [needed, select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight)];
+}"""
+
+
+def assert_select_text_whole(select):
+    needed, room = select.evaluate(SELECT_TEXT)
+    assert needed <= room + 0.5, f"{select} cuts its text: needs {needed:.0f}px, has {room:.0f}px"
+
+
+def test_on_a_phone_lists_are_cards_with_the_switch_and_actions_on_screen(browser, live_server, app, user_id):
+    ids = seed(app, user_id)
+    with open_page(browser, live_server, viewport=PHONE) as page:
+        sign_in(page)
+        rows = page.locator("#results tbody tr")
+        expect(rows).to_have_count(3)
+        assert_no_sideways_scroll(page)
+        assert_select_text_whole(page.get_by_label("Status"))
+        first = rows.first
+        for control in (
+            first.get_by_role("switch"),
+            first.get_by_role("button", name="Duplicate"),
+            first.get_by_role("button", name="Archive"),
+        ):
+            assert_on_screen(control)
+        # The switch works where it is.
+        first.get_by_role("switch").click()
+        expect(first.get_by_role("switch")).to_be_checked()
+        assert_on_screen(page.get_by_role("link", name=LONG_NAME))
+
+        page.goto(f"/project/{ids['project']}/symbol-sets/")
+        assert_no_sideways_scroll(page)
+        assert_on_screen(page.locator("#results tbody tr").first.get_by_role("button", name="Delete"))
+        assert_on_screen(page.get_by_role("link", name=LONG_REF))
+
+        page.goto("/settings/api-keys")
+        assert_no_sideways_scroll(page)
+        assert_on_screen(page.get_by_role("button", name=re.compile("^Delete key")))
+
+        # The editor's property selects show their whole choice.
+        page.goto(f"/project/{ids['project']}/evaluations/{ids['long']}/edit")
+        assert_no_sideways_scroll(page)
+        selects = page.locator("#evaluation-form select")
+        assert selects.count() >= 2
+        for index in range(selects.count()):
+            assert_select_text_whole(selects.nth(index))
+
+
+def test_on_a_phone_the_top_bar_is_a_menu_that_works_by_keyboard(browser, live_server, app, user_id):
+    seed(app, user_id)
+    with open_page(browser, live_server, viewport=PHONE, color_scheme="dark") as page:
+        sign_in(page)
+        toggle = page.get_by_role("button", name="Menu")
+        symbols = page.get_by_role("link", name="Symbol sets")
+        expect(toggle).to_have_attribute("aria-expanded", "false")
+        expect(symbols).to_be_hidden()
+        # The header is one line: the list's heading is in the top fifth of the screen.
+        assert page.get_by_role("heading", name="Evaluations", level=1).bounding_box()["y"] < 844 / 5
+
+        tab_to(page, toggle)
+        assert_focus_ring(toggle)
+        page.keyboard.press("Enter")
+        expect(toggle).to_have_attribute("aria-expanded", "true")
+        expect(symbols).to_be_visible()
+        assert_on_screen(page.get_by_role("button", name="Log out"))
+        assert_no_sideways_scroll(page)
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("link", name="Evaluations", exact=True)).to_be_focused()
+
+        page.keyboard.press("Escape")
+        expect(toggle).to_have_attribute("aria-expanded", "false")
+        expect(symbols).to_be_hidden()
+        expect(toggle).to_be_focused()
+
+        page.keyboard.press("Space")
+        expect(symbols).to_be_visible()
+        tab_to(page, symbols)
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name="Symbol sets", level=1)).to_be_visible()
+
+
+def test_without_javascript_the_phone_menu_stays_open(browser, live_server, app, user_id):
+    with open_page(browser, live_server, viewport=PHONE, java_script_enabled=False) as page:
+        sign_in(page)
+        expect(page.get_by_role("button", name="Menu")).to_be_hidden()
+        expect(page.get_by_role("link", name="Symbol sets")).to_be_visible()
+        expect(page.get_by_role("button", name="Log out")).to_be_visible()
+        assert_no_sideways_scroll(page)
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_a_long_unbroken_name_wraps_on_the_list_the_detail_page_and_the_editor(
+    browser, live_server, app, user_id, viewport
+):
+    ids = seed(app, user_id)
+    with open_page(browser, live_server, viewport=viewport) as page:
+        sign_in(page)
+        assert_on_screen(page.get_by_role("link", name=LONG_NAME))
+        assert_no_sideways_scroll(page)
+
+        page.get_by_role("link", name=LONG_NAME).click()
+        heading = page.get_by_role("heading", name=LONG_NAME, level=1)
+        assert_on_screen(heading)
+        assert_no_sideways_scroll(page)
+
+        page.goto(f"/project/{ids['project']}/evaluations/{ids['long']}/edit")
+        # The breadcrumb holds the name on one line, cut short, the full text in its title.
+        crumbs = page.get_by_role("navigation", name="Breadcrumb")
+        crumb = crumbs.get_by_role("link", name=LONG_NAME)
+        expect(crumb).to_have_attribute("title", LONG_NAME)
+        assert_on_screen(crumb)
+        one_line = crumbs.get_by_role("link", name="Evaluations").bounding_box()["height"]
+        assert crumb.bounding_box()["height"] == one_line
+        assert_no_sideways_scroll(page)
+
+        page.goto(f"/project/{ids['project']}/symbol-sets/")
+        page.get_by_role("link", name=LONG_REF).click()
+        assert_on_screen(page.get_by_role("heading", name=LONG_REF))
+        assert_no_sideways_scroll(page)
+
+
+def tab_to(page, locator, limit=80):
+    """Move focus by the keyboard (so :focus-visible applies) until it reaches the element."""
+    for _ in range(limit):
+        if locator.evaluate("(element) => element === document.activeElement"):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {locator}")
+
+
+def channels(color: str) -> list[float]:
+    return [float(part) for part in re.findall(r"[\d.]+", color)]
+
+
+def luminance(color: str) -> float:
+    def linear(channel):
+        channel /= 255
+        return channel / 12.92 if channel <= 0.03928 else ((channel + 0.055) / 1.055) ** 2.4
+
+    red, green, blue = (linear(channel) for channel in channels(color)[:3])
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def assert_focus_ring(locator):
+    """A solid outline at least 2px wide, off the element, at 3:1 or more against the page (WCAG 2.2)."""
+    ring = locator.evaluate(
+        """(element) => {
+          const style = getComputedStyle(element);
+          return {style: style.outlineStyle, width: parseFloat(style.outlineWidth),
+                  offset: parseFloat(style.outlineOffset), color: style.outlineColor,
+                  page: getComputedStyle(document.body).backgroundColor};
+        }"""
+    )
+    assert ring["style"] == "solid" and ring["width"] >= 2 and ring["offset"] >= 1, ring
+    lighter, darker = sorted((luminance(ring["color"]), luminance(ring["page"])), reverse=True)
+    assert (lighter + 0.05) / (darker + 0.05) >= 3, ring
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_links_and_outline_buttons_show_a_focus_ring(browser, live_server, app, user_id, scheme):
+    ids = seed(app, user_id)
+    with open_page(browser, live_server, color_scheme=scheme) as page:
+        sign_in(page)
+        for control in (
+            page.get_by_role("link", name="Archived"),
+            page.get_by_role("link", name="Symbol sets"),
+            page.get_by_role("button", name="Log out"),
+        ):
+            tab_to(page, control)
+            assert_focus_ring(control)
+        page.goto(f"/project/{ids['project']}/evaluations/{ids['long']}")
+        for control in (
+            page.get_by_role("link", name="Edit", exact=True),
+            page.get_by_role("button", name="Duplicate"),
+            page.get_by_role("button", name="Archive"),
+        ):
+            tab_to(page, control)
+            assert_focus_ring(control)
+
+
+def test_top_bar_controls_line_up_and_the_breadcrumb_shows_its_separator(browser, live_server, app, user_id):
+    ids = seed(app, user_id)
+    with open_page(browser, live_server) as page:
+        sign_in(page)
+        project = page.get_by_label("Project").bounding_box()
+        log_out = page.get_by_role("button", name="Log out").bounding_box()
+        assert abs(project["y"] - log_out["y"]) <= 1 and abs(project["height"] - log_out["height"]) <= 1
+        assert_select_text_whole(page.get_by_label("Status"))
+
+        page.goto(f"/project/{ids['project']}/evaluations/{ids['long']}")
+        separator = (
+            page.get_by_role("navigation", name="Breadcrumb")
+            .locator("li")
+            .first.evaluate("(item) => getComputedStyle(item, '::after').content")
+        )
+        assert separator == '"›"'
