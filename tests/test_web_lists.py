@@ -10,6 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from webapp.extensions import db
+from webapp.models import Evaluation
 from webapp.web.filters import preview, triggers
 
 from .test_web_evaluations import HX, make_evaluation, stored  # noqa: F401
@@ -250,6 +252,26 @@ def test_bulk_archive_without_javascript_offers_undo_after_the_redirect(
     )
     page = client.get(evaluations_url(project_id)).get_data(as_text=True)
     assert ">Undo</button>" not in page
+
+
+def test_undo_of_a_full_page_fits_the_session_cookie(app, client, logged_in, project_id):
+    """Without JavaScript the Undo waits in the session cookie: 100 ids (the most a page shows) must fit
+    a browser's 4 KB, or the browser would drop the cookie and sign the user out."""
+    with app.app_context():
+        rows = [{"project_id": project_id, "name": f"Check {n}", "prompt": "?"} for n in range(100)]
+        db.session.execute(Evaluation.__table__.insert(), rows)
+        db.session.commit()
+        ids = [str(key) for key in db.session.scalars(db.select(Evaluation.id))]
+        db.session.remove()
+    assert app.config["UI_MAX_PAGE_SIZE"] == len(ids)
+    response = client.post(
+        f"/project/{project_id}/evaluations/bulk",
+        data={"csrf_token": logged_in, "action": "archive", "ids": ids, "confirmed": "1"},
+    )
+    assert response.status_code == 303
+    assert max(len(cookie) for cookie in response.headers.getlist("Set-Cookie")) < 4000
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Archived 100 evaluations." in page and ">Undo</button>" in page
 
 
 def test_row_delete_in_place_moves_focus_to_the_count(client, logged_in, project_id, make_set):

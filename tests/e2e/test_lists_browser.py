@@ -6,6 +6,7 @@ from playwright.sync_api import expect
 
 from .conftest import accept_next_dialog
 from .test_evaluations_browser import rows, seed
+from .test_symbol_sets_browser import seed as seed_sets
 
 
 def test_empty_search_says_so_once_and_clear_filters_brings_the_rows_back(signed_in_page, app, user_id):
@@ -90,3 +91,26 @@ def test_name_order_is_numeric_aware(signed_in_page, app, user_id):
     expect(page.locator("#results tbody tr td:nth-child(2) > a")).to_have_text(
         ["eval 1", "Eval 2", "eval 10", "eval 100"]
     )
+
+
+def test_symbol_set_delete_in_place_focuses_the_count_and_an_empty_tab_offers_clear_filters(
+    signed_in_page, app, user_id
+):
+    page = signed_in_page
+    seed_sets(app, user_id)
+    page.get_by_role("link", name="Symbol sets").click()
+    page.get_by_role("link", name=re.compile(r"^Failed")).click()
+    expect(page).to_have_url(re.compile(r"status=failed"))
+    expect(rows(page)).to_have_count(2)
+    for ref in ("chunk-broken", "chunk-missing-map"):
+        messages = accept_next_dialog(page)
+        page.get_by_role("button", name=f"Delete {ref}").click()
+        expect(page.locator("#flash")).to_contain_text(f"Deleted the symbol set {ref}.")
+        assert messages == [f"Delete the symbol set {ref}? Its stored file is removed too."]
+        # The row (and the button) went: focus is on what the list holds now, not lost to the page.
+        expect(page.locator("#result-count")).to_be_focused()
+    expect(page.locator("#results")).to_contain_text("No failed symbol sets.")
+    expect(page.locator(".bulk-bar")).to_have_count(0)
+    page.get_by_role("link", name="Clear filters").click()
+    expect(page).not_to_have_url(re.compile(r"status="))
+    expect(rows(page)).to_have_count(1)
