@@ -210,11 +210,11 @@ def queries(statements: list[str]) -> list[str]:
 
 
 def assert_api_list_queries(statements: list[str], table: str) -> None:
-    """An API-key list request's whole SQL: the key with its user, the project with the caller's
-    membership, the count and the page, whatever the page size."""
-    key, project, count, page = queries(statements)  # exactly four
+    """An API-key list request's whole SQL: the key with its user and the project with the caller's
+    membership in one statement, then the count and the page, whatever the page size."""
+    key, count, page = queries(statements)  # exactly three
     assert "FROM personal_api_keys JOIN users" in key, key
-    assert "FROM projects JOIN memberships" in project, project
+    assert "JOIN projects" in key and "FROM memberships" in key, key
     assert count.startswith("SELECT count(*)") and f"FROM {table} " in count, count
     assert f"FROM {table}" in page and "LIMIT" in page, page
 

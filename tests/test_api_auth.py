@@ -3,10 +3,10 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from webapp.extensions import db
-from webapp.models import Evaluation, PersonalAPIKey, Project, User
+from webapp.models import Evaluation, Membership, PersonalAPIKey, Project, User
 from webapp.models.types import utcnow
 from webapp.services import accounts, evaluations
 
@@ -406,6 +406,27 @@ def test_other_organizations_project_is_404_not_403(app, client, auth, make_user
     assert evaluation_count(app) == 1
     listed = client.get("/api/projects/", headers=auth).json
     assert rival_project not in [project["id"] for project in listed["results"]]
+
+
+def test_removed_membership_and_deleted_key_hold_from_the_next_request(
+    app, client, auth, user_id, project_id
+):
+    """Nothing about a key is remembered between requests: each one reads the key, user and membership."""
+    assert client.get(evaluations_url(project_id), headers=auth).status_code == 200
+    with app.app_context():
+        db.session.execute(delete(Membership).where(Membership.user_id == user_id))
+        db.session.commit()
+        db.session.remove()
+    response = client.get(evaluations_url(project_id), headers=auth)
+    assert response.status_code == 404
+    assert response.json == PROJECT_NOT_FOUND
+    with app.app_context():
+        db.session.execute(delete(PersonalAPIKey))
+        db.session.commit()
+        db.session.remove()
+    response = client.get(evaluations_url(project_id), headers=auth)
+    assert response.status_code == 401
+    assert response.json["code"] == "authentication_failed"
 
 
 def test_unknown_project_is_404_even_without_the_scope(client, make_key, user_id):

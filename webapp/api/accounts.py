@@ -1,11 +1,11 @@
 """/api/projects/ and /api/users/@me/"""
 
-from flask import g, jsonify
+from flask import jsonify
 
 from ..services import accounts
 from ..services.errors import NotFound
 from . import serializers
-from .auth import key_projects
+from .auth import api_user, key_projects
 from .contract import operation
 from .routing import ApiBlueprint
 
@@ -17,7 +17,7 @@ bp = ApiBlueprint("accounts_api", __name__)
     "List the projects the caller can use", responses={200: serializers.Paginated[serializers.ProjectOut]}
 )
 def list_projects():
-    projects = accounts.user_projects(g.api_user)
+    projects = accounts.user_projects(api_user())
     limit = key_projects()
     if limit:
         projects = [project for project in projects if project.id in limit]
@@ -32,7 +32,7 @@ def list_projects():
 @bp.get("/users/@me/")
 @operation("The calling user, their current project and organizations", responses={200: serializers.Me})
 def me():
-    user = g.api_user
+    user = api_user()
     try:
         current = accounts.resolve_project(user, "@current", within=key_projects())
     except NotFound:

@@ -9,8 +9,9 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import ImmutableMultiDict
 
 from ..extensions import csrf
-from ..services import accounts, api_keys
-from ..services.errors import ServiceError
+from ..models import User
+from ..services import accounts, api_keys, validation
+from ..services.errors import NotFound, ServiceError, ValidationError
 from ..services.listing import last_value
 from .errors import ApiError, from_service_error
 from .request_data import body_is_the_views, request_body
@@ -32,14 +33,19 @@ def raw_key() -> str | None:
 
 
 def authenticate() -> None:
-    """Set g.api_user and g.api_key for this request, or raise a 401/403 ApiError."""
+    """Set g.api_key (a KeyCaller, or None for a session) and the caller, or raise a 401/403 ApiError.
+
+    A key's lookup also reads the project a project route names by id (whether the key's user may use
+    it): one statement for the key, its user and the project.
+    """
     presented = raw_key()
     if presented is not None:
         interval = timedelta(seconds=current_app.config["API_KEY_TOUCH_INTERVAL_SECONDS"])
-        key = api_keys.authenticate_key(presented, interval)
+        project_id = _project_id((request.view_args or {}).get("project_id"))
+        key = api_keys.authenticate_key(presented, interval, project_id)
         if key is None:
             raise ApiError(401, "authentication_failed", "Personal API key is invalid.")
-        g.api_key, g.api_user = key, key.user
+        g.api_key, g.api_user_id = key, key.user_id
         return
     if current_user.is_authenticated:
         if request.method not in SAFE_METHODS:
@@ -47,6 +53,24 @@ def authenticate() -> None:
         g.api_key, g.api_user = None, current_user._get_current_object()
         return
     raise ApiError(401, "not_authenticated", "Authentication credentials were not provided.")
+
+
+def _project_id(project_ref: str | None) -> int | None:
+    """A project route's id, when it is one (not `@current`, nor text no project has)."""
+    if project_ref is None or project_ref == "@current":
+        return None
+    try:
+        return validation.integer(project_ref, None, minimum=1, maximum=validation.INT32_MAX)
+    except ValidationError:
+        return None
+
+
+def api_user() -> User:
+    """The calling user: the session's, or the key's owner, loaded on first use (a list needs none)."""
+    user = g.get("api_user")
+    if user is None:
+        user = g.api_user = accounts.get_user(g.api_user_id)
+    return user
 
 
 def _protect_from_csrf() -> None:
@@ -78,17 +102,30 @@ def require_scope(scope: str) -> None:
         raise ApiError(403, "permission_denied", f"API key missing required scope '{scope}'")
 
 
+def _resolve_project(project_ref: str, limit: list[int] | None):
+    """The project the route names, if the caller may use it: as the key's lookup read it, else loaded."""
+    key = g.get("api_key")
+    if key is not None and _project_id(project_ref) is not None:
+        if key.project is None:
+            raise from_service_error(NotFound(accounts.PROJECT_NOT_FOUND))
+        return key.project
+    try:
+        return accounts.resolve_project(api_user(), project_ref, within=limit)
+    except ServiceError as error:
+        raise from_service_error(error) from None
+
+
 def project_endpoint(scope_object: str):
-    """Resolve `project_id` (id or @current) to g.project and check key scopes for the method."""
+    """Resolve `project_id` (id or @current) to g.project and check key scopes for the method.
+
+    g.project has the project's columns (`id`, `organization_id`, ...): a key's read it with the key.
+    """
 
     def decorator(view):
         @functools.wraps(view)
         def wrapper(project_id, **kwargs):
             limit = key_projects()
-            try:
-                g.project = accounts.resolve_project(g.api_user, project_id, within=limit)
-            except ServiceError as error:
-                raise from_service_error(error) from None
+            g.project = _resolve_project(project_id, limit)
             if limit and g.project.id not in limit:
                 raise ApiError(
                     403, "permission_denied", "API key does not have access to the requested project."

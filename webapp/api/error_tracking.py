@@ -13,7 +13,7 @@ from ..services import (
 )
 from ..services.listing import last_value
 from . import contract, serializers
-from .auth import project_endpoint
+from .auth import api_user, project_endpoint
 from .contract import operation
 from .request_data import reads_own_body, request_body
 from .routing import ApiBlueprint
@@ -74,7 +74,7 @@ def direct_upload():
         g.project, last_value(request.args, "chunk_id"), last_value(request.args, "release_id")
     )
     stream = streamed_file("file", symbol_uploads.MAX_UPLOAD_BYTES)
-    symbol_direct_upload.direct_upload(g.project, g.api_user, upload, stream)
+    symbol_direct_upload.direct_upload(g.project, api_user(), upload, stream)
     return jsonify(ok=True), 201
 
 
@@ -112,7 +112,7 @@ def replace_symbol_set(symbol_set_id):
         symbol_upload_checks.REPLACE_TOO_LARGE,
     )
     item = symbol_upload_checks.replace_from_files(
-        g.project, g.api_user, item.id, minified.stream, source_map.stream
+        g.project, api_user(), item.id, minified.stream, source_map.stream
     )
     return jsonify(serializers.symbol_set(item))
 
@@ -121,7 +121,7 @@ def replace_symbol_set(symbol_set_id):
 @operation("Delete a symbol set and its file", responses={204: None})
 @project_endpoint("error_tracking")
 def delete_symbol_set(symbol_set_id):
-    symbol_sets.delete_symbol_set(g.project, g.api_user, symbol_set_id)
+    symbol_sets.delete_symbol_set(g.project, api_user(), symbol_set_id)
     return "", 204
 
 
@@ -134,7 +134,7 @@ def delete_symbol_set(symbol_set_id):
 @project_endpoint("error_tracking")
 def bulk_delete():
     ids = inputs.parse(symbol_sets.BulkDeleteInput, request_body()).ids
-    return jsonify(deleted=symbol_sets.delete_symbol_sets(g.project, g.api_user, ids))
+    return jsonify(deleted=symbol_sets.delete_symbol_sets(g.project, api_user(), ids))
 
 
 @bp.get("/error_tracking/symbol_sets/<symbol_set_id>/download/")
@@ -171,7 +171,7 @@ def _issued(upload) -> dict:
 @counts_as_upload
 @project_endpoint("error_tracking")
 def bulk_start_upload():
-    issued = symbol_uploads.start_uploads(g.project, g.api_user, request_body())
+    issued = symbol_uploads.start_uploads(g.project, api_user(), request_body())
     return jsonify(id_map={upload.chunk_id: _issued(upload) for upload in issued}), 201
 
 
@@ -198,7 +198,7 @@ def bulk_check_upload():
 @counts_as_upload
 @project_endpoint("error_tracking")
 def bulk_finish_upload():
-    symbol_upload_checks.finish_uploads(g.project, g.api_user, request_body())
+    symbol_upload_checks.finish_uploads(g.project, api_user(), request_body())
     return jsonify(success=True), 201
 
 
@@ -214,7 +214,7 @@ def bulk_finish_upload():
 def start_upload():
     """Deprecated single-chunk form: `?chunk_id=&release_id=`."""
     upload = symbol_uploads.start_single_upload(
-        g.project, g.api_user, last_value(request.args, "chunk_id"), last_value(request.args, "release_id")
+        g.project, api_user(), last_value(request.args, "chunk_id"), last_value(request.args, "release_id")
     )
     return jsonify(_issued(upload)), 201
 
@@ -230,7 +230,7 @@ def start_upload():
 @project_endpoint("error_tracking")
 def finish_upload(symbol_set_id):
     """Deprecated single-set form."""
-    symbol_upload_checks.finish_single_upload(g.project, g.api_user, symbol_set_id, request_body())
+    symbol_upload_checks.finish_single_upload(g.project, api_user(), symbol_set_id, request_body())
     return jsonify(success=True)
 
 

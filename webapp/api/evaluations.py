@@ -4,7 +4,7 @@ from flask import current_app, g, jsonify, request
 
 from ..services import evaluations
 from . import serializers
-from .auth import project_endpoint
+from .auth import api_user, project_endpoint
 from .contract import operation
 from .errors import ApiError
 from .request_data import request_body
@@ -35,7 +35,7 @@ def list_evaluations():
 )
 @project_endpoint("evaluation")
 def create_evaluation():
-    item = evaluations.create_evaluation(g.project, g.api_user, request_body())
+    item = evaluations.create_evaluation(g.project, api_user(), request_body())
     return jsonify(serializers.evaluation(item)), 201
 
 
@@ -65,7 +65,7 @@ def retrieve_evaluation(evaluation_id):
 @project_endpoint("evaluation")
 def update_evaluation(evaluation_id):
     item = evaluations.update_evaluation(
-        g.project, g.api_user, evaluation_id, request_body(), partial=request.method == "PATCH"
+        g.project, api_user(), evaluation_id, request_body(), partial=request.method == "PATCH"
     )
     return jsonify(serializers.evaluation(item))
 

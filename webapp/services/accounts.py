@@ -5,7 +5,7 @@ import secrets
 from functools import cache
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, exists, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..database import write_transaction
@@ -150,6 +150,13 @@ def membership_level(user: User, project: Project) -> int | None:
     )
 
 
+def is_member(user_id, organization_id) -> ColumnElement[bool]:
+    """Whether the user belongs to the organization: what lets a user use its projects (resolve_project,
+    API keys' lookup). Core columns, so statements built on it stay Core."""
+    memberships = Membership.__table__
+    return exists().where(memberships.c.organization_id == organization_id, memberships.c.user_id == user_id)
+
+
 def resolve_project(user: User, project_ref: str | int, within: list[int] | None = None) -> Project:
     """Find a project the user belongs to by integer id or `@current`; else NotFound.
 
@@ -169,9 +176,7 @@ def resolve_project(user: User, project_ref: str | int, within: list[int] | None
     if project_id is None:
         raise NotFound(PROJECT_NOT_FOUND)
     project = db.session.scalar(
-        select(Project)
-        .join(Membership, Membership.organization_id == Project.organization_id)
-        .where(Project.id == project_id, Membership.user_id == user.id)
+        select(Project).where(Project.id == project_id, is_member(user.id, Project.organization_id))
     )
     if project is None:
         raise NotFound(PROJECT_NOT_FOUND)

@@ -3,17 +3,18 @@
 import hashlib
 import secrets
 import uuid
+from collections import namedtuple
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, and_, bindparam, select, true, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
 
 from ..database import write_transaction
 from ..extensions import db
-from ..models import PersonalAPIKey, User
+from ..models import PersonalAPIKey, Project, User
 from ..models.types import utcnow
-from .accounts import user_projects
+from .accounts import is_member, user_projects
 from .errors import NotFound, ValidationError
 from .validation import INT32_MAX, clean_text, integer, parse_uuid, text_problem
 
@@ -218,21 +219,67 @@ def delete_key(user: User, key_id: str) -> str:
     return description
 
 
-def authenticate_key(raw_key: str, touch_interval: timedelta) -> PersonalAPIKey | None:
-    """Find the key with this raw value and note its use (at most once per interval)."""
+@dataclass(frozen=True)
+class KeyCaller:
+    """Who calls with a key, and what the key allows: read per request, never cached (a revoked key, a
+    deactivated user or a removed membership holds from the next request on)."""
+
+    key_id: uuid.UUID
+    user_id: int
+    scopes: list[str]
+    scoped_teams: list[int] | None
+    # The project asked for, if the user may use it (else None); only when a project id was given.
+    project: "ProjectColumns | None" = None
+
+
+KEYS, USERS, PROJECTS = PersonalAPIKey.__table__, User.__table__, Project.__table__
+# A project as the key lookup reads it: its columns by name (id, organization_id, name, ...), no ORM object.
+ProjectColumns = namedtuple("ProjectColumns", [column.key for column in PROJECTS.c])
+
+
+def _lookup(with_project: bool) -> Select:
+    """The key by its hash, with its user's is_active and, with_project, the project `:project_id` when the
+    user belongs to it: one statement, built once (Core columns, named parameters)."""
+    columns = [KEYS.c.id, KEYS.c.user_id, KEYS.c.scopes, KEYS.c.scoped_teams, KEYS.c.last_used_at]
+    joined = KEYS.join(USERS, USERS.c.id == KEYS.c.user_id)
+    if with_project:
+        columns += PROJECTS.c
+        joined = joined.outerjoin(
+            PROJECTS,
+            and_(
+                PROJECTS.c.id == bindparam("project_id"),
+                is_member(KEYS.c.user_id, PROJECTS.c.organization_id),
+            ),
+        )
+    return (
+        select(*columns)
+        .select_from(joined)
+        .where(KEYS.c.secure_value == bindparam("secure_value"), USERS.c.is_active == true())
+    )
+
+
+LOOKUPS = {with_project: _lookup(with_project) for with_project in (False, True)}
+KEY_COLUMNS = len(LOOKUPS[False].selected_columns)  # the project's columns follow the key's
+
+
+def authenticate_key(
+    raw_key: str, touch_interval: timedelta, project_id: int | None = None
+) -> KeyCaller | None:
+    """The caller of an active user's key with this raw value (and, given `project_id`, that project if the
+    user may use it); note the key's use at most once per interval. None for an unknown key."""
     if text_problem(raw_key):
         return None  # a lone surrogate cannot even be hashed: no key looks like that
-    key = db.session.scalar(
-        select(PersonalAPIKey)
-        .options(joinedload(PersonalAPIKey.user, innerjoin=True))  # the key and its user: one statement
-        .where(PersonalAPIKey.secure_value == hash_key(raw_key.strip()))
-    )
-    if key is None or not key.user.is_active:
+    params = {"secure_value": hash_key(raw_key.strip()), "project_id": project_id}
+    row = db.session.execute(LOOKUPS[project_id is not None], params).first()
+    if row is None:
         return None
     now = utcnow()
-    if key.last_used_at is None or now - key.last_used_at >= touch_interval:
-        _touch(key.id, now)
-    return key
+    if row.last_used_at is None or now - row.last_used_at >= touch_interval:
+        _touch(row.id, now)
+    project = None
+    if project_id is not None and row[KEY_COLUMNS] is not None:
+        project = ProjectColumns(*row[KEY_COLUMNS:])
+    return KeyCaller(row.id, row.user_id, row.scopes, row.scoped_teams, project)
 
 
 def _touch(key_id: uuid.UUID, now: datetime) -> None:
