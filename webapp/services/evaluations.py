@@ -15,7 +15,7 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
-from sqlalchemy import and_, literal_column, select
+from sqlalchemy import and_, bindparam, literal_column, select
 from sqlalchemy.orm import selectinload
 
 from ..database import write_transaction
@@ -51,21 +51,6 @@ OPERATORS = (
 VALUELESS_OPERATORS = ("is_set", "is_not_set")
 PROPERTY_TYPES = ("event", "person", "session", "group", "cohort", "element", "hogql")
 BULK_ACTIONS = ("enable", "disable", "archive", "restore")
-
-LIST_SPEC = ListSpec(
-    order_fields=("created_at", "updated_at", "name"),
-    default_order="-created_at",
-    filters={
-        "enabled": BOOLEAN.described("Only enabled (true) or only disabled (false) evaluations."),
-        "id__in": UUID_LIST.described("Only these evaluations (a comma list of ids)."),
-        "search": TEXT.described(
-            "Every word (split on whitespace) is contained in the name, description or prompt: a "
-            "case-insensitive substring match (PostHog's icontains) per word, the words AND-ed, in any order "
-            "and any of those fields; % and _ are literal."
-        ),
-    },
-)
-
 
 # --- validation ---------------------------------------------------------------------------
 
@@ -322,16 +307,13 @@ def input_problems(data: Mapping) -> list[ValidationError]:
 # --- reading ------------------------------------------------------------------------------
 
 
-def parse_list_query(args: Mapping[str, str], default_limit: int, max_limit: int) -> ListQuery:
-    return LIST_SPEC.parse(args, default_limit, max_limit)
-
-
+EVALUATIONS, USERS = Evaluation.__table__, User.__table__
 # What PostgreSQL's trigram index (migration 0009) covers: one expression, so the words of a search are one
 # bitmap index scan each on one index. A word never contains whitespace, so none matches across two fields.
 SEARCH_DOCUMENT = literal_column(
     "(evaluations.name || ' ' || evaluations.description || ' ' || evaluations.prompt)"
 )
-SEARCHED_COLUMNS = (Evaluation.name, Evaluation.description, Evaluation.prompt)
+SEARCHED_COLUMNS = (EVALUATIONS.c.name, EVALUATIONS.c.description, EVALUATIONS.c.prompt)
 
 
 def _search_clause(term: str):
@@ -342,25 +324,25 @@ def _search_clause(term: str):
     short_words = [word for word in search.words(term) if len(word) < search.MIN_INDEXED_LENGTH]
     clauses = [search.any_column(SEARCHED_COLUMNS, word) for word in short_words]
     if long_words:
-        clauses.append(Evaluation.pk.in_(search.fts_rows("evaluations_fts", long_words, "search_words")))
+        clauses.append(EVALUATIONS.c.pk.in_(search.fts_rows("evaluations_fts", long_words, "search_words")))
     return and_(*clauses)
 
 
-# What a list shows of each evaluation, with its author's fields (serializers.user_basic_of_row).
+# What a list shows of each evaluation, with its author's fields (serializers.evaluation_row).
 LIST_COLUMNS = (
-    uuid_text(Evaluation.id, "id"),
-    Evaluation.name,
-    Evaluation.description,
-    Evaluation.enabled,
-    Evaluation.prompt,
-    Evaluation.conditions,
-    Evaluation.created_at,
-    Evaluation.updated_at,
-    Evaluation.deleted,
-    Evaluation.created_by_id,
-    uuid_text(User.uuid, "created_by_uuid"),
+    uuid_text(EVALUATIONS.c.id, "id"),
+    EVALUATIONS.c.name,
+    EVALUATIONS.c.description,
+    EVALUATIONS.c.enabled,
+    EVALUATIONS.c.prompt,
+    EVALUATIONS.c.conditions,
+    EVALUATIONS.c.created_at,
+    EVALUATIONS.c.updated_at,
+    EVALUATIONS.c.deleted,
+    EVALUATIONS.c.created_by_id,
+    uuid_text(USERS.c.uuid, "created_by_uuid"),
     *(
-        getattr(User, name).label(f"created_by_{name}")
+        USERS.c[name].label(f"created_by_{name}")
         for name in (
             "distinct_id",
             "first_name",
@@ -372,29 +354,47 @@ LIST_COLUMNS = (
         )
     ),
 )
-ORDER_COLUMNS = {
-    "created_at": Evaluation.created_at,
-    "updated_at": Evaluation.updated_at,
-    # Numeric-aware and case-folded (models/natural_sort.py).
-    "name": Evaluation.name_sort_key,
-}
+LIST_SPEC = ListSpec(
+    order_columns={
+        "created_at": EVALUATIONS.c.created_at,
+        "updated_at": EVALUATIONS.c.updated_at,
+        # Numeric-aware and case-folded (models/natural_sort.py).
+        "name": EVALUATIONS.c.name_sort_key,
+    },
+    default_order="-created_at",
+    filters={
+        "enabled": BOOLEAN.described("Only enabled (true) or only disabled (false) evaluations."),
+        "id__in": UUID_LIST.described("Only these evaluations (a comma list of ids)."),
+        "search": TEXT.described(
+            "Every word (split on whitespace) is contained in the name, description or prompt: a "
+            "case-insensitive substring match (PostHog's icontains) per word, the words AND-ed, in any order "
+            "and any of those fields; % and _ are literal."
+        ),
+    },
+    columns=select(*LIST_COLUMNS).select_from(
+        EVALUATIONS.outerjoin(USERS, USERS.c.id == EVALUATIONS.c.created_by_id)
+    ),
+    key=EVALUATIONS.c.pk,
+    conditions={
+        "project_id": EVALUATIONS.c.project_id == bindparam("project_id"),
+        # `=`, not IS: PostgreSQL answers only `=` from an index.
+        "deleted": EVALUATIONS.c.deleted == bindparam("deleted"),
+        "enabled": EVALUATIONS.c.enabled == bindparam("enabled"),
+        "id__in": EVALUATIONS.c.id.in_(bindparam("id__in", expanding=True)),
+    },
+    search=_search_clause,
+)
+
+
+def parse_list_query(args: Mapping[str, str], default_limit: int, max_limit: int) -> ListQuery:
+    return LIST_SPEC.parse(args, default_limit, max_limit)
 
 
 def list_evaluations(project: Project, query: ListQuery, *, archived: bool = False) -> Page:
     """One page of the project's evaluations (archived ones only when asked), as rows of LIST_COLUMNS."""
-    # `=`, not IS: PostgreSQL answers only `=` from an index.
-    criteria = [Evaluation.project_id == project.id, Evaluation.deleted == archived]
-    filters = query.filters
-    if "enabled" in filters:
-        criteria.append(Evaluation.enabled == filters["enabled"])
-    if "id__in" in filters:
-        criteria.append(Evaluation.id.in_(filters["id__in"]))
-    if filters.get("search"):
-        criteria.append(_search_clause(filters["search"]))
-    columns = (
-        select(*LIST_COLUMNS).select_from(Evaluation).outerjoin(User, User.id == Evaluation.created_by_id)
-    )
-    return paginate(db.session, columns, criteria, ORDER_COLUMNS, query, key=Evaluation.pk)
+    where = {"project_id": project.id, "deleted": archived}
+    where |= {name: query.filters[name] for name in ("enabled", "id__in") if name in query.filters}
+    return paginate(db.session, LIST_SPEC, query, where)
 
 
 def _find(

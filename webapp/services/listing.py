@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Select, String, cast, func, select, type_coerce
+from sqlalchemy import ColumnElement, Select, String, bindparam, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
@@ -84,11 +84,30 @@ def last_value(args: Mapping[str, str], name: str) -> str | None:
 
 @dataclass(frozen=True)
 class ListSpec:
-    """Which filters and orderings a list accepts."""
+    """A list: the filters and orderings it accepts (parse, state, parameters) and how a page of it is read
+    from the database (paginate), each declared once.
 
-    order_fields: tuple[str, ...]
+    `order_columns` are the orderable fields' columns, in the order the schema lists them. `columns` selects
+    what a page shows of each row (with its joins), `key` is the listed table's primary key. `conditions`
+    are the criteria a request may apply, each comparing with a bound parameter named as the condition (a
+    condition without one, e.g. one per status, takes no value); `search` builds the clause of a `search`
+    term. Core columns throughout: the statements are built once per combination of conditions, order and
+    direction, and reused with new parameters (see paginate).
+    """
+
+    order_columns: Mapping[str, ColumnElement]
     default_order: str
     filters: dict[str, Filter] = field(default_factory=dict)
+    columns: Select | None = None
+    key: ColumnElement | None = None
+    conditions: Mapping[str, ColumnElement] = field(default_factory=dict)
+    search: Callable[[str], ColumnElement] | None = None
+    # Statements built so far, by (conditions, order, reversed); bounded by the combinations the spec allows.
+    _statements: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @property
+    def order_fields(self) -> tuple[str, ...]:
+        return tuple(self.order_columns)
 
     @property
     def order_choices(self) -> tuple[str, ...]:
@@ -216,7 +235,7 @@ class Page:
         return max(self.offset - self.limit, 0)
 
 
-def _ordering(order_columns: dict, order_by: tuple[str, ...], key, reverse: bool) -> list:
+def _ordering(order_columns: Mapping, order_by: tuple[str, ...], key, reverse: bool) -> list:
     """ORDER BY terms for `order_by` then `key` in the first field's direction; `reverse` gives the
     exact reverse of that order (never-set values first)."""
     terms = []
@@ -233,31 +252,71 @@ def _ordering(order_columns: dict, order_by: tuple[str, ...], key, reverse: bool
     return terms
 
 
-def paginate(
-    session: Session, columns: Select, criteria: list, order_columns: dict, query: ListQuery, key
-) -> Page:
-    """Count the rows `criteria` pick from `key`'s table, then fetch one ordered page of `columns` (two
-    statements, whatever the page size). The items are Core rows, not ORM objects: nothing is built per
-    row but the row itself.
+def _count(spec: ListSpec, criteria: list) -> Select:
+    return select(func.count()).select_from(spec.key.table).where(*criteria)
 
-    The count reads that table alone (the page's joins cannot change it), so an index on the filtered
+
+def _page(spec: ListSpec, criteria: list, order_by: tuple[str, ...], reverse: bool) -> Select:
+    """The page's rows: the offset runs in a subquery over the key alone, then only the page is read."""
+    ordering = _ordering(spec.order_columns, order_by, spec.key, reverse)
+    keys = (
+        select(spec.key)
+        .where(*criteria)
+        .order_by(*ordering)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+        .subquery()
+    )
+    return spec.columns.join(keys, keys.c[0] == spec.key).order_by(*ordering)
+
+
+def _cached(spec: ListSpec, cache_key: tuple, build, *args) -> Select:
+    """The spec's statement for `cache_key`, built by `build(spec, *args)` the first time."""
+    statement = spec._statements.get(cache_key)
+    if statement is None:
+        statement = spec._statements[cache_key] = build(spec, *args)
+    return statement
+
+
+def paginate(session: Session, spec: ListSpec, query: ListQuery, where: Mapping[str, Any]) -> Page:
+    """Count the rows that `where` (condition name -> its parameter) and the query's search pick, then
+    fetch one ordered page of the spec's columns (two statements, whatever the page size). The items are
+    Core rows, not ORM objects: nothing is built per row but the row itself.
+
+    The count reads the key's table alone (the page's joins cannot change it), so an index on the filtered
     columns answers it. The page's offset runs in a subquery that selects only the key: its ordered
     index is scanned without visiting the table, and only the page's own rows are read in full. A page
     past the middle is read from the far end, in reverse order, and turned around: an offset near the
     end skips few index entries instead of nearly all.
 
-    Rows are sorted by each ordering field in turn, then by `key` (the primary key) in the first field's
-    direction (so reversing a one-field order reverses the whole list). Never-set values (e.g. a symbol
-    set never used) sort last in every field, either way, on every database.
+    Rows are sorted by each ordering field in turn, then by the key in the first field's direction (so
+    reversing a one-field order reverses the whole list). Never-set values (e.g. a symbol set never used)
+    sort last in every field, either way, on every database.
+
+    Without a search, the statements are built once per shape and kept in the spec: a request only binds
+    its parameters, and SQLAlchemy finds the compiled form by the statement's memoized cache key. A search
+    term's clause holds its words, so a search builds its statements per request.
     """
-    count = session.scalar(select(func.count()).select_from(key.table).where(*criteria))
+    names = tuple(where)
+    criteria = [spec.conditions[name] for name in names]
+    term = query.filters.get("search") if spec.search is not None else None
+    if term:
+        criteria.append(spec.search(term))
+        count_statement = _count(spec, criteria)
+    else:
+        count_statement = _cached(spec, ("count", names), _count, criteria)
+    count = session.execute(count_statement, where).scalar_one()
     limit, offset = query.limit, query.offset
     reverse = count // 2 < offset < count
     if reverse:
         limit, offset = min(limit, count - offset), max(count - offset - limit, 0)
-    ordering = _ordering(order_columns, query.order_by, key, reverse)
-    keys = select(key).where(*criteria).order_by(*ordering).limit(limit).offset(offset).subquery()
-    items = session.execute(columns.join(keys, keys.c[0] == key).order_by(*ordering)).all()
+    if term:
+        page_statement = _page(spec, criteria, query.order_by, reverse)
+    else:
+        page_statement = _cached(
+            spec, ("page", names, query.order_by, reverse), _page, criteria, query.order_by, reverse
+        )
+    items = session.execute(page_statement, {**where, "limit": limit, "offset": offset}).all()
     if reverse:
         items.reverse()
     return Page(items=items, count=count, limit=query.limit, offset=query.offset)

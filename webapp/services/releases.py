@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, PlainValidator, WithJsonSchema
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from ..database import insert_or_ignore, retry_on_contention, write_transaction
 from ..extensions import db
@@ -15,7 +15,6 @@ from . import inputs, validation
 from .errors import NotFound, ValidationError
 from .listing import ListQuery, ListSpec, Page, paginate, uuid_text
 
-LIST_SPEC = ListSpec(order_fields=("created_at", "version"), default_order="-created_at")
 MAX_TEXT = 400
 MAX_HASH_ID = 200  # the column's size: longer would be a database error on PostgreSQL
 
@@ -173,20 +172,25 @@ def get_by_hash(project: Project, hash_id: str) -> Release:
     return release
 
 
+RELEASES = Release.__table__
 LIST_COLUMNS = (
-    uuid_text(Release.id, "id"),
-    Release.hash_id,
-    Release.project_id,
-    Release.created_at,
-    Release.metadata_,
-    Release.version,
-    Release.project_name,
+    uuid_text(RELEASES.c.id, "id"),
+    RELEASES.c.hash_id,
+    RELEASES.c.project_id,
+    RELEASES.c.created_at,
+    RELEASES.c.metadata.label("metadata_"),
+    RELEASES.c.version,
+    RELEASES.c.project_name,
+)
+LIST_SPEC = ListSpec(
+    order_columns={name: RELEASES.c[name] for name in ("created_at", "version")},
+    default_order="-created_at",
+    columns=select(*LIST_COLUMNS),
+    key=RELEASES.c.id,
+    conditions={"project_id": RELEASES.c.project_id == bindparam("project_id")},
 )
 
 
 def list_releases(project: Project, query: ListQuery) -> Page:
     """One page of the project's releases, as rows of LIST_COLUMNS."""
-    columns = select(*LIST_COLUMNS)
-    order_columns = {"created_at": Release.created_at, "version": Release.version}
-    criteria = [Release.project_id == project.id]
-    return paginate(db.session, columns, criteria, order_columns, query, key=Release.id)
+    return paginate(db.session, LIST_SPEC, query, {"project_id": project.id})

@@ -11,7 +11,19 @@ from typing import Any
 
 from flask import current_app
 from pydantic import ConfigDict, Field
-from sqlalchemy import Select, and_, case, func, literal_column, or_, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import selectinload
 
 from ..database import LostRace, insert_or_ignore, retry_on_contention, write_transaction
@@ -30,42 +42,24 @@ DOWNLOAD_URL_SECONDS = 300
 MAX_REF_LENGTH = 400
 STATUSES = ("all", "valid", "invalid", "uploaded", "pending", "failed")
 
-LIST_SPEC = ListSpec(
-    order_fields=("created_at", "ref", "last_used"),
-    default_order="-created_at",
-    filters={
-        "status": choice(STATUSES).described(
-            "valid or uploaded: has its file; pending: waiting for its file; failed: the upload failed its "
-            "checks; invalid: pending or failed; all (the default)."
-        ),
-        "ref": TEXT.described("Only the set with exactly this ref."),
-        "search": TEXT.described(
-            "Every word (split on whitespace) is contained in the ref, or in its release's version or "
-            "project: a case-insensitive substring match (PostHog's icontains) per word, the words AND-ed; "
-            "% and _ are literal."
-        ),
-    },
-)
-
-
 # --- reading ------------------------------------------------------------------------------
 
 
-def parse_list_query(args: Mapping[str, str], default_limit: int, max_limit: int) -> ListQuery:
-    return LIST_SPEC.parse(args, default_limit, max_limit)
+SYMBOL_SETS, RELEASES = SymbolSet.__table__, Release.__table__
 
 
-def _status_clause(status: str):
-    failed = SymbolSet.failure_reason.is_not(None)
-    uploaded = and_(SymbolSet.failure_reason.is_(None), SymbolSet.content_hash.is_not(None))
-    pending = and_(SymbolSet.failure_reason.is_(None), SymbolSet.content_hash.is_(None))
+def _status_clauses() -> dict[str, ColumnElement[bool]]:
+    """Each status filter's clause (all: none)."""
+    failed = SYMBOL_SETS.c.failure_reason.is_not(None)
+    uploaded = and_(SYMBOL_SETS.c.failure_reason.is_(None), SYMBOL_SETS.c.content_hash.is_not(None))
+    pending = and_(SYMBOL_SETS.c.failure_reason.is_(None), SYMBOL_SETS.c.content_hash.is_(None))
     return {
         "valid": uploaded,
         "uploaded": uploaded,
         "invalid": or_(failed, pending),
         "failed": failed,
         "pending": pending,
-    }[status]
+    }
 
 
 def _search_clause(term: str):
@@ -81,10 +75,12 @@ def _search_clause(term: str):
             by_ref = search.fts_rows("symbol_sets_fts", [word], f"ref_word_{number}")
         else:
             # PostgreSQL answers this from the trigram index; short SQLite words scan.
-            by_ref = select(SymbolSet.pk).where(search.icontains(SymbolSet.ref, word))
-        releases = select(Release.id).where(search.any_column((Release.version, Release.project_name), word))
-        by_release = select(SymbolSet.pk).where(SymbolSet.release_id.in_(releases))
-        return SymbolSet.pk.in_(union_all(by_ref, by_release))
+            by_ref = select(SYMBOL_SETS.c.pk).where(search.icontains(SYMBOL_SETS.c.ref, word))
+        releases = select(RELEASES.c.id).where(
+            search.any_column((RELEASES.c.version, RELEASES.c.project_name), word)
+        )
+        by_release = select(SYMBOL_SETS.c.pk).where(SYMBOL_SETS.c.release_id.in_(releases))
+        return SYMBOL_SETS.c.pk.in_(union_all(by_ref, by_release))
 
     return and_(*(match(number, word) for number, word in enumerate(search.words(term))))
 
@@ -92,47 +88,72 @@ def _search_clause(term: str):
 # failed (a reason is recorded) > uploaded (hash set) > pending, as SymbolSet.status says. Literal
 # constants: bound parameters would differ between SELECT and GROUP BY on PostgreSQL.
 STATUS = case(
-    (SymbolSet.failure_reason.is_not(None), literal_column("'failed'")),
-    (SymbolSet.content_hash.is_not(None), literal_column("'uploaded'")),
+    (SYMBOL_SETS.c.failure_reason.is_not(None), literal_column("'failed'")),
+    (SYMBOL_SETS.c.content_hash.is_not(None), literal_column("'uploaded'")),
     else_=literal_column("'pending'"),
 )
-# What a list shows of each set, with its release's fields (serializers.release_of_row).
+# What a list shows of each set, with its release's fields (serializers.symbol_set_row).
 LIST_COLUMNS = (
-    uuid_text(SymbolSet.id, "id"),
-    SymbolSet.ref,
-    SymbolSet.project_id,
-    SymbolSet.created_at,
-    SymbolSet.last_used,
-    SymbolSet.storage_ptr,
-    SymbolSet.content_hash,
-    SymbolSet.failure_reason,
-    SymbolSet.size_bytes,
-    uuid_text(SymbolSet.release_id, "release_id"),
+    uuid_text(SYMBOL_SETS.c.id, "id"),
+    SYMBOL_SETS.c.ref,
+    SYMBOL_SETS.c.project_id,
+    SYMBOL_SETS.c.created_at,
+    SYMBOL_SETS.c.last_used,
+    SYMBOL_SETS.c.storage_ptr,
+    SYMBOL_SETS.c.content_hash,
+    SYMBOL_SETS.c.failure_reason,
+    SYMBOL_SETS.c.size_bytes,
+    uuid_text(SYMBOL_SETS.c.release_id, "release_id"),
     STATUS.label("status"),
-    Release.hash_id.label("release_hash_id"),
-    Release.project_id.label("release_project_id"),
-    Release.created_at.label("release_created_at"),
-    Release.metadata_.label("release_metadata"),
-    Release.version.label("release_version"),
-    Release.project_name.label("release_project_name"),
+    RELEASES.c.hash_id.label("release_hash_id"),
+    RELEASES.c.project_id.label("release_project_id"),
+    RELEASES.c.created_at.label("release_created_at"),
+    RELEASES.c.metadata.label("release_metadata"),
+    RELEASES.c.version.label("release_version"),
+    RELEASES.c.project_name.label("release_project_name"),
 )
-ORDER_COLUMNS = {"created_at": SymbolSet.created_at, "ref": SymbolSet.ref, "last_used": SymbolSet.last_used}
+LIST_SPEC = ListSpec(
+    order_columns={name: SYMBOL_SETS.c[name] for name in ("created_at", "ref", "last_used")},
+    default_order="-created_at",
+    filters={
+        "status": choice(STATUSES).described(
+            "valid or uploaded: has its file; pending: waiting for its file; failed: the upload failed its "
+            "checks; invalid: pending or failed; all (the default)."
+        ),
+        "ref": TEXT.described("Only the set with exactly this ref."),
+        "search": TEXT.described(
+            "Every word (split on whitespace) is contained in the ref, or in its release's version or "
+            "project: a case-insensitive substring match (PostHog's icontains) per word, the words AND-ed; "
+            "% and _ are literal."
+        ),
+    },
+    columns=select(*LIST_COLUMNS).select_from(
+        SYMBOL_SETS.outerjoin(RELEASES, RELEASES.c.id == SYMBOL_SETS.c.release_id)
+    ),
+    key=SYMBOL_SETS.c.pk,
+    conditions={
+        "project_id": SYMBOL_SETS.c.project_id == bindparam("project_id"),
+        "ref": SYMBOL_SETS.c.ref == bindparam("ref"),
+        # One condition per status, without a parameter.
+        **{f"status={status}": clause for status, clause in _status_clauses().items()},
+    },
+    search=_search_clause,
+)
+
+
+def parse_list_query(args: Mapping[str, str], default_limit: int, max_limit: int) -> ListQuery:
+    return LIST_SPEC.parse(args, default_limit, max_limit)
 
 
 def list_symbol_sets(project: Project, query: ListQuery) -> Page:
     """One page of the project's symbol sets, as rows of LIST_COLUMNS."""
-    criteria = [SymbolSet.project_id == project.id]
+    where = {"project_id": project.id}
     filters = query.filters
     if filters.get("status", "all") != "all":
-        criteria.append(_status_clause(filters["status"]))
+        where[f"status={filters['status']}"] = None
     if filters.get("ref"):
-        criteria.append(SymbolSet.ref == filters["ref"])
-    if filters.get("search"):
-        criteria.append(_search_clause(filters["search"]))
-    columns = (
-        select(*LIST_COLUMNS).select_from(SymbolSet).outerjoin(Release, Release.id == SymbolSet.release_id)
-    )
-    return paginate(db.session, columns, criteria, ORDER_COLUMNS, query, key=SymbolSet.pk)
+        where["ref"] = filters["ref"]
+    return paginate(db.session, LIST_SPEC, query, where)
 
 
 def status_counts(project: Project) -> dict[str, int]:
