@@ -91,7 +91,7 @@ def test_list_shows_triggers_and_prompt_preview_with_full_text_in_titles(
         prompt=long_prompt,
     )
     html = client.get(evaluations_url(project_id, order_by="name")).get_data(as_text=True)
-    cells = re.findall(r'<td class="triggers">(.*?)</td>', html, re.S)
+    cells = re.findall(r'<td class="triggers"[^>]*>(.*?)</td>', html, re.S)
     assert [re.sub(r"<[^>]+>", "", cell) for cell in cells] == [
         "No triggers: No condition sets: it runs on every generation.",
         "25% when 2 conditions",
