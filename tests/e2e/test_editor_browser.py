@@ -244,8 +244,34 @@ def test_the_or_label_is_readable_in_light_and_dark_mode(browser, live_server, u
         with open_page(browser, live_server, color_scheme=scheme) as page:
             sign_in(page)
             page.get_by_role("link", name="New evaluation").click()
-            page.get_by_role("button", name="Add condition set").click()
-            page.get_by_role("button", name="Add condition set").click()
+            for count in (1, 2):
+                page.get_by_role("button", name="Add condition set").click()
+                expect(page.locator(".condition-set")).to_have_count(count)
             label = page.locator("#set-1-title small")
             expect(label).to_have_text("(OR)")
             assert label.evaluate(CONTRAST) >= 4.5, scheme
+
+
+# How much of a select's chosen option is cut off (pixels; 0 when the whole text shows beside the arrow).
+CUT_OFF = """(select) => {
+  const style = getComputedStyle(select);
+  const context = document.createElement("canvas").getContext("2d");
+  context.font = style.font;
+  const text = context.measureText(select.options[select.selectedIndex].text).width;
+  const padding = parseFloat(style.paddingLeft) + parseFloat(style.paddingRight);
+  return Math.max(0, text + padding - select.clientWidth);
+}"""
+
+
+def test_the_editor_fits_a_390_px_screen_with_its_selects_whole(browser, live_server, user_id):
+    with open_page(browser, live_server, viewport={"width": 390, "height": 844}) as page:
+        sign_in(page)
+        page.goto(page.url + "new?template=pii-leakage")
+        # The longest words each select offers.
+        page.locator("#conditions-0-properties-0-type").select_option("person")
+        page.locator("#conditions-0-properties-0-operator").select_option("not_regex")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        for select in page.locator(".property-row select").all():
+            box = select.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+            assert select.evaluate(CUT_OFF) == 0, select.evaluate("s => s.id")
