@@ -12,7 +12,7 @@ from ..database import write_transaction
 from ..extensions import db
 from ..models import Membership, MembershipLevel, Organization, Project, User, UserSession
 from . import validation
-from .errors import Conflict, NotFound, ValidationError
+from .errors import Conflict, NotFound, ValidationError, ValidationErrors
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 8
@@ -201,17 +201,35 @@ def update_profile(user: User, first_name: str, last_name: str) -> User:
     return get_user(user.id)
 
 
-def change_password(user: User, current_password: str, new_password: str) -> User:
-    """Set a new password after checking the current one; every session of the user ends."""
+def password_change_problems(user: User, current_password: str, new_password: str) -> list[ValidationError]:
+    """Everything wrong with a password change, all at once (a form shows them together)."""
+    problems = []
     if not check_password_hash(user.password_hash, current_password or ""):
-        raise ValidationError("current_password", "invalid", "That is not your current password.")
-    validation.clean_text(new_password or "", "new_password")
-    if len(new_password or "") < MIN_PASSWORD_LENGTH:
-        raise ValidationError(
-            "new_password",
-            "password_too_short",
-            f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.",
-        )
+        problems.append(ValidationError("current_password", "invalid", "That is not your current password."))
+    try:
+        validation.clean_text(new_password or "", "new_password")
+    except ValidationError as error:
+        problems.append(error)
+    else:
+        if len(new_password or "") < MIN_PASSWORD_LENGTH:
+            problems.append(
+                ValidationError(
+                    "new_password",
+                    "password_too_short",
+                    f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.",
+                )
+            )
+    return problems
+
+
+def change_password(user: User, current_password: str, new_password: str) -> User:
+    """Set a new password after checking the current one; every session of the user ends.
+
+    Every problem is raised at once: ValidationErrors (one ValidationError when there is one).
+    """
+    problems = password_change_problems(user, current_password, new_password)
+    if problems:
+        raise problems[0] if len(problems) == 1 else ValidationErrors(problems)
     password_hash = hash_password(new_password)
     with write_transaction() as session:
         row = session.get(User, user.id)

@@ -20,6 +20,15 @@ class ValidationError(ServiceError):
         super().__init__(detail, code=code, attr=attr)
 
 
+class ValidationErrors(ValidationError):
+    """Several problems found at once; the first is also this error's own attr, code and detail."""
+
+    def __init__(self, errors: list[ValidationError]):
+        first = errors[0]
+        super().__init__(first.attr, first.code, first.detail)
+        self.errors = errors
+
+
 class NotFound(ServiceError):
     code = "not_found"
 

@@ -8,6 +8,7 @@ from ..services import accounts
 from ..services import api_keys as keys
 from ..services.errors import NotFound, ValidationError
 from .htmx import see_other
+from .settings_forms import ApiKeyForm, PasswordForm, ProfileForm
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -29,7 +30,7 @@ def require_login():
 REVEAL = "api_key_reveal"
 
 
-def _page(status=200, errors=None, values=None):
+def _page(status=200, form=None):
     reveal = _reveal_once()
     response = make_response(
         render_template(
@@ -39,8 +40,7 @@ def _page(status=200, errors=None, values=None):
             scope_actions=keys.SCOPE_ACTIONS,
             scope_labels=SCOPE_LABELS,
             describe=keys.describe,
-            errors=errors or {},
-            values=values or {},
+            form=form or ApiKeyForm(formdata=None),
             **reveal,
         ),
         status,
@@ -88,21 +88,17 @@ def api_keys():
 
 @bp.post("/api-keys")
 def create_api_key():
-    label = request.form.get("label", "")
-    scopes = request.form.getlist("scopes")
-    if request.form.get("all_access"):
-        scopes = ["*"]
-    project_ids = request.form.getlist("projects")
-    values = {
-        "label": label,
-        "scopes": scopes,
-        "projects": project_ids,
-        "all_access": bool(request.form.get("all_access")),
-    }
+    form = ApiKeyForm()
+    if not form.validate():
+        return _page(422, form)
+    scopes = ["*"] if form.all_access.data else form.scopes.data
     try:
-        key, pad = keys.create_key_to_reveal(current_user, label, scopes, project_ids or None)
+        key, pad = keys.create_key_to_reveal(
+            current_user, form.label.data, scopes, form.projects.data or None
+        )
     except ValidationError as error:
-        return _page(422, errors={error.attr or "__all__": error.detail}, values=values)
+        form.add_service_errors(error)
+        return _page(422, form)
     # Post/Redirect/Get: a reload re-runs the GET, never the create; the GET shows the key once.
     session[REVEAL] = {"id": str(key.id), "pad": pad.hex()}
     return see_other(url_for(".api_keys"))
@@ -123,9 +119,17 @@ def delete_api_key(key_id):
     return see_other(url_for(".api_keys"))
 
 
-def _profile_page(status=200, errors=None, values=None):
+def _profile_page(status=200, profile_form=None, password_form=None):
+    """Both forms of the page; the one that was posted keeps what was typed (never the passwords)."""
+    if profile_form is None:
+        profile_form = ProfileForm(formdata=None, obj=current_user)
     return (
-        render_template("settings/profile.html", errors=errors or {}, values=values or {}),
+        render_template(
+            "settings/profile.html",
+            profile_form=profile_form,
+            password_form=password_form or PasswordForm(formdata=None),
+            min_password_length=accounts.MIN_PASSWORD_LENGTH,
+        ),
         status,
     )
 
@@ -137,27 +141,33 @@ def profile():
 
 @bp.post("/profile")
 def update_profile():
-    values = {
-        "first_name": request.form.get("first_name", ""),
-        "last_name": request.form.get("last_name", ""),
-    }
-    try:
-        accounts.update_profile(current_user, values["first_name"], values["last_name"])
-    except ValidationError as error:
-        return _profile_page(422, errors={error.attr: error.detail}, values=values)
-    flash("Saved your name.", "success")
-    return see_other(url_for(".profile"))
+    form = ProfileForm()
+    if form.validate():
+        try:
+            accounts.update_profile(current_user, form.first_name.data, form.last_name.data)
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            flash("Saved your name.", "success")
+            return see_other(url_for(".profile"))
+    return _profile_page(422, profile_form=form)
 
 
 @bp.post("/password")
 def change_password():
-    new, confirmation = request.form.get("new_password", ""), request.form.get("confirm_password", "")
-    if new != confirmation:
-        return _profile_page(422, errors={"confirm_password": "The two new passwords are not the same."})
+    form = PasswordForm()
+    current, new = form.current_password.data or "", form.new_password.data or ""
+    if not form.validate():
+        # The service's problems too (a wrong current password, a short new one): all of them at once.
+        for problem in accounts.password_change_problems(current_user, current, new):
+            if problem.attr not in form or not form[problem.attr].errors:
+                form.add_service_errors(problem)
+        return _profile_page(422, password_form=form)
     try:
-        user = accounts.change_password(current_user, request.form.get("current_password", ""), new)
+        user = accounts.change_password(current_user, current, new)
     except ValidationError as error:
-        return _profile_page(422, errors={error.attr: error.detail})
+        form.add_service_errors(error)
+        return _profile_page(422, password_form=form)
     # Changing the password ended every session of the user: this browser gets a fresh one.
     begin_session(user)
     flash("Password changed. Every other session of yours is logged out.", "success")

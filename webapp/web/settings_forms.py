@@ -1,0 +1,65 @@
+"""The settings pages' forms: what each field needs to be read at all; the services judge the rest."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, SelectMultipleField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from ..services import accounts
+from ..services.errors import ValidationError
+from .forms import storable_text
+
+NAME_LENGTH = Length(max=accounts.MAX_NAME_LENGTH, message="Keep it to %(max)d characters or fewer.")
+
+
+class SettingsForm(FlaskForm):
+    # The app's CSRFProtect checks every POST before the view runs; the templates render the token.
+    class Meta:
+        csrf = False
+
+    # The services' names for fields the form calls otherwise.
+    SERVICE_ATTRS: dict[str, str] = {}
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Put each of the service's problems (ValidationErrors: several) under its field."""
+        for problem in getattr(error, "errors", [error]):
+            field = self._fields.get(self.SERVICE_ATTRS.get(problem.attr, problem.attr) or "")
+            if field is None:
+                self.form_errors.append(problem.detail)
+            elif problem.detail not in field.errors:
+                field.errors = [*field.errors, problem.detail]
+
+    def problems(self) -> list[tuple[str | None, str]]:
+        """(field id, message) for the error summary, in the form's order."""
+        listed = [(None, message) for message in self.form_errors]
+        return listed + [(field.id, message) for field in self for message in field.errors]
+
+
+class ProfileForm(SettingsForm):
+    first_name = StringField("First name", validators=[storable_text, NAME_LENGTH])
+    last_name = StringField("Last name", validators=[storable_text, NAME_LENGTH])
+
+
+class PasswordForm(SettingsForm):
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired("Enter your current password.")]
+    )
+    new_password = PasswordField(
+        "New password", validators=[DataRequired("Choose a new password."), storable_text]
+    )
+    confirm_password = PasswordField(
+        "New password again",
+        validators=[
+            DataRequired("Type the new password again."),
+            EqualTo("new_password", "The two new passwords are not the same."),
+        ],
+    )
+
+
+class ApiKeyForm(SettingsForm):
+    SERVICE_ATTRS = {"scoped_teams": "projects"}
+
+    label = StringField("Label", validators=[storable_text])
+    all_access = BooleanField("All access")
+    # The services check scopes and projects (the API takes the same values); any ticked value is read.
+    scopes = SelectMultipleField("Scopes", validate_choice=False)
+    projects = SelectMultipleField("Projects", validate_choice=False)
