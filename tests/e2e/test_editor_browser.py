@@ -8,6 +8,7 @@ from webapp.extensions import db
 from webapp.services import accounts, evaluations
 
 from .conftest import open_page, sign_in
+from .test_accessibility_browser import violations
 
 
 def seed(app, user_id, name="Politeness", **fields) -> str:
@@ -122,6 +123,7 @@ def test_two_tabs_keep_mine_saves_over_theirs(signed_in_page, app, user_id):
     expect(page.get_by_text("problem")).to_have_count(0)
     expect(page.get_by_label("Description")).to_have_value("My description")
     expect(marker(page)).to_be_visible()
+    assert violations(page) == []
 
     page.get_by_role("button", name="Keep my changes").click()
     page.wait_for_url(re.compile(re.escape(detail) + "$"))
@@ -187,6 +189,7 @@ def test_new_page_conditions_editor_and_error_summary_move_the_focus(signed_in_p
             re.compile(r"^Condition set 1, property 1, value: .*compares numbers"),
         ]
     )
+    assert violations(page) == []
     summary.get_by_role("link", name=re.compile("property 1, value")).click()
     expect(page.get_by_label("Value")).to_be_focused()
 
