@@ -156,8 +156,17 @@ def test_a_long_unbroken_name_wraps_on_the_list_the_detail_page_and_the_editor(
     ids = seed(app, user_id)
     with open_page(browser, live_server, viewport=viewport) as page:
         sign_in(page)
-        assert_on_screen(page.get_by_role("link", name=LONG_NAME))
+        # In the list the name is cut to three lines, the whole of it in the link's title.
+        name = page.get_by_role("link", name=LONG_NAME)
+        expect(name).to_have_attribute("title", LONG_NAME)
+        assert_on_screen(name)
+        assert name.bounding_box()["height"] < 100
         assert_no_sideways_scroll(page)
+        # Nor does the table scroll inside its own box: every column, the actions too, is in view.
+        overflow = page.locator("#results table").evaluate(
+            "(table) => table.parentElement.scrollWidth - table.parentElement.clientWidth"
+        )
+        assert overflow <= 0, f"the list table scrolls {overflow}px sideways"
 
         page.get_by_role("link", name=LONG_NAME).click()
         heading = page.get_by_role("heading", name=LONG_NAME, level=1)
