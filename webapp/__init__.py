@@ -37,8 +37,9 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
 
-    from . import api, auth, cli, errors, models, ratelimit, security_headers, storage, web  # noqa: F401 (models)
+    from . import api, auth, cli, errors, log_redaction, models, ratelimit, security_headers, storage, web  # noqa: F401 (models)
 
+    log_redaction.init_app(app)
     auth.init_app(app)
     security_headers.init_app(app)
     errors.init_app(app)

@@ -15,6 +15,9 @@ from .services import (
     api_keys,
     demo,
     failure_reasons,
+    invites,
+    organizations,
+    projects,
     symbol_sets,
     symbol_upload_expiry,
     symbol_uploads,
@@ -26,6 +29,8 @@ from .storage import StorageError
 users_cli = AppGroup("users", help="Manage users.")
 keys_cli = AppGroup("keys", help="Manage personal API keys.")
 symbol_sets_cli = AppGroup("symbol-sets", help="Maintain error-tracking symbol sets (source maps).")
+projects_cli = AppGroup("projects", help="Manage organizations' projects.")
+invites_cli = AppGroup("invites", help="Invite people to an organization.")
 
 
 def _fail(error: ServiceError | StorageError) -> click.ClickException:
@@ -118,6 +123,70 @@ def create_key(email, scopes, label, projects):
     )
     click.echo("Copy it now, it is not shown again:")
     click.echo(raw_key)
+
+
+def _organization(name: str):
+    organization = accounts.find_organization(name)
+    if organization is None:
+        raise click.ClickException(f"No organization named {validation.shown(name)}.")
+    return organization
+
+
+@projects_cli.command("create")
+@click.argument("name")
+@click.option("--organization", required=True, help="The organization's name.")
+def create_project(name, organization):
+    """Create project NAME in ORGANIZATION; print its id on the last line."""
+    org = _organization(organization)
+    try:
+        project = projects.create_project(organizations.operator(org), name)
+    except ServiceError as error:
+        raise _fail(error) from None
+    click.echo(f"Created project '{project.name}' in '{org.name}'.")
+    click.echo(project.id)
+
+
+@projects_cli.command("list")
+@click.option("--organization", help="Only this organization's projects.")
+def list_projects(organization):
+    """List projects: id, organization and name, one a line."""
+    rows = accounts.all_projects(_organization(organization) if organization else None)
+    if not rows:
+        click.echo("No projects.")
+    for project in rows:
+        click.echo(f"{project.id}\t{project.organization.name}\t{project.name}")
+
+
+@invites_cli.command("create")
+@click.argument("email")
+@click.option("--organization", required=True, help="The organization's name.")
+@click.option(
+    "--level",
+    type=click.Choice(list(organizations.LEVELS_BY_NAME)),
+    default="member",
+    show_default=True,
+)
+def create_invite(email, organization, level):
+    """Invite EMAIL to ORGANIZATION; print the invite link (valid 7 days, single use) on the last line."""
+    from .web.invites import invite_link  # the web layer knows the URL; the command only prints it
+
+    org = _organization(organization)
+    try:
+        if len(invites.parse_emails(email)) != 1:
+            raise click.ClickException("Give one email address.")
+        [(invitation, token, _pad)] = invites.create_invites(
+            organizations.operator(org), email, level, from_text=True
+        )
+    except ServiceError as error:
+        raise _fail(error) from None
+    invites.forget_sealed([invitation.id])
+    link = invite_link(token)
+    emailed = invites.email_invite(invitation, link, None)
+    click.echo(
+        f"Invited {invitation.target_email} to '{org.name}' as {level}; the link works once, for 7 days"
+        + (" (also emailed)." if emailed else ".")
+    )
+    click.echo(link)
 
 
 @click.command("seed-demo")
@@ -266,7 +335,7 @@ def _reporting_outages(command: click.Command) -> click.Command:
 
 
 def init_app(app) -> None:
-    for group in (users_cli, keys_cli, symbol_sets_cli):
+    for group in (users_cli, keys_cli, symbol_sets_cli, projects_cli, invites_cli):
         for command in group.commands.values():
             _reporting_outages(command)
         app.cli.add_command(group)

@@ -32,6 +32,13 @@ def parse_count(name: str, text: str) -> int:
         raise RuntimeError(f"{name} must be a whole number such as 0 or 1, not {text!r}") from None
 
 
+def parse_port(name: str, text: str) -> int:
+    try:
+        return validation.integer(text.strip(), name, minimum=1, maximum=65535)
+    except ValidationError:
+        raise RuntimeError(f"{name} must be a port number (1 to 65535), not {text!r}") from None
+
+
 def parse_number(name: str, text: str) -> float:
     """Read a finite non-negative number from the environment."""
     number = validation.number_from_text(text)
@@ -53,6 +60,14 @@ ENVIRONMENT_KEYS = {
     "UPLOAD_MIN_RATE_BYTES_PER_SECOND": parse_number,
     "SESSION_COOKIE_SECURE": parse_boolean,
     "TRUSTED_PROXY_COUNT": parse_count,
+    "PUBLIC_URL": None,
+    "MAIL_SERVER": None,
+    "MAIL_PORT": parse_port,
+    "MAIL_USE_TLS": parse_boolean,
+    "MAIL_USE_SSL": parse_boolean,
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_DEFAULT_SENDER": None,
 }
 
 
@@ -94,6 +109,17 @@ class DefaultConfig:
     # that same allowance), is cut with a 408, like Apache's `RequestReadTimeout body=20,MinRate=500`.
     UPLOAD_STALL_TIMEOUT_SECONDS = 20.0
     UPLOAD_MIN_RATE_BYTES_PER_SECOND = 500.0
+    # The site's address for links made outside a request (`invites create` on the command line).
+    PUBLIC_URL = "http://127.0.0.1:5000"
+    # Invitations are emailed when MAIL_SERVER is set (Flask-Mail's names).
+    MAIL_SERVER = ""
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME = ""
+    MAIL_PASSWORD = ""
+    MAIL_DEFAULT_SENDER = "console@localhost"
+    MAIL_TIMEOUT = 10
 
 
 def normalize_database_url(url: str) -> str:

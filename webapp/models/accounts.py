@@ -45,6 +45,7 @@ class User(UserMixin, db.Model):
     is_active: Mapped[bool] = mapped_column(default=True)
     current_project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships: Mapped[list["Membership"]] = relationship(back_populates="user")
 
@@ -71,11 +72,14 @@ class Membership(db.Model):
     __table_args__ = (UniqueConstraint("organization_id", "user_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The API's member id, as PostHog's (the integer key stays internal).
+    uuid: Mapped[UUID] = mapped_column(Uuid, unique=True, default=uuid4)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     # PostHog's numeric levels, so API payloads match.
     level: Mapped[int] = mapped_column(SmallInteger, default=MembershipLevel.MEMBER)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     organization: Mapped[Organization] = relationship()
     user: Mapped[User] = relationship(back_populates="memberships")

@@ -6,6 +6,7 @@ from functools import cache
 
 from flask import current_app
 from sqlalchemy import ColumnElement, delete, exists, func, select
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..database import write_transaction
@@ -53,17 +54,11 @@ def create_user(
     email = normalize_email(email)
     if not EMAIL_PATTERN.fullmatch(email) or len(email) > MAX_EMAIL_LENGTH or validation.text_problem(email):
         raise ValidationError("email", "invalid", "Enter a valid email address.")
-    validation.clean_text(password, "password")  # a lone surrogate cannot even be hashed
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(
-            "password",
-            "password_too_short",
-            f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.",
-        )
+    check_password(password)
     if not organization_name.strip():
         raise ValidationError("organization", "blank", "The organization name may not be blank.")
     organization_name = validation.text(organization_name, "organization", max_length=MAX_ORGANIZATION_LENGTH)
-    first_name, last_name = _names(first_name, last_name)
+    first_name, last_name = check_names(first_name, last_name)
     password_hash = hash_password(password)
     with write_transaction() as session:
         if session.scalar(select(User.id).where(User.email == email)) is not None:
@@ -121,6 +116,10 @@ def get_user(user_id: int) -> User | None:
     return db.session.get(User, user_id)
 
 
+def user_exists(email: str) -> bool:
+    return db.session.scalar(select(User.id).where(User.email == normalize_email(email))) is not None
+
+
 def find_user_by_email(email: str) -> User:
     validation.clean_text(email, "email")
     user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
@@ -139,6 +138,14 @@ def user_projects(user: User) -> list[Project]:
             .order_by(Project.id)
         )
     )
+
+
+def all_projects(organization: Organization | None = None) -> list[Project]:
+    """Every project (of one organization), for the operator's commands."""
+    query = select(Project).options(joinedload(Project.organization)).order_by(Project.id)
+    if organization is not None:
+        query = query.where(Project.organization_id == organization.id)
+    return list(db.session.scalars(query))
 
 
 def membership_level(user: User, project: Project) -> int | None:
@@ -183,7 +190,21 @@ def resolve_project(user: User, project_ref: str | int, within: list[int] | None
     return project
 
 
-def _names(first_name: str, last_name: str) -> tuple[str, str]:
+def check_password(password: str, attr: str = "password") -> str:
+    """A password long enough to keep, and storable (a lone surrogate cannot even be hashed)."""
+    if not isinstance(password, str):
+        raise ValidationError(attr, "invalid", "Enter a password.")
+    validation.clean_text(password, attr)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(
+            attr,
+            "password_too_short",
+            f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.",
+        )
+    return password
+
+
+def check_names(first_name: str, last_name: str) -> tuple[str, str]:
     names = {"first_name": first_name or "", "last_name": last_name or ""}
     for field, value in names.items():
         names[field] = validation.clean_text(value, field).strip()
@@ -194,7 +215,7 @@ def _names(first_name: str, last_name: str) -> tuple[str, str]:
 
 def update_profile(user: User, first_name: str, last_name: str) -> User:
     """Change the user's display name."""
-    first_name, last_name = _names(first_name, last_name)
+    first_name, last_name = check_names(first_name, last_name)
     with write_transaction() as session:
         row = session.get(User, user.id)
         row.first_name, row.last_name = first_name, last_name
@@ -207,18 +228,9 @@ def password_change_problems(user: User, current_password: str, new_password: st
     if not check_password_hash(user.password_hash, current_password or ""):
         problems.append(ValidationError("current_password", "invalid", "That is not your current password."))
     try:
-        validation.clean_text(new_password or "", "new_password")
+        check_password(new_password or "", "new_password")
     except ValidationError as error:
         problems.append(error)
-    else:
-        if len(new_password or "") < MIN_PASSWORD_LENGTH:
-            problems.append(
-                ValidationError(
-                    "new_password",
-                    "password_too_short",
-                    f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.",
-                )
-            )
     return problems
 
 

@@ -14,18 +14,19 @@ from ..database import write_transaction
 from ..extensions import db
 from ..models import PersonalAPIKey, Project, User
 from ..models.types import utcnow
+from . import one_time
 from .accounts import is_member, user_projects
 from .errors import NotFound, ValidationError
 from .validation import INT32_MAX, clean_text, integer, parse_uuid, text_problem
 
 KEY_PREFIX = "phx_"
 SCOPE_OBJECTS = ("evaluation", "error_tracking", "project", "organization")
-# The actions each scope object offers; project and organization are read-only here.
+# The actions each scope object offers.
 SCOPE_ACTIONS = {
     "evaluation": ("read", "write"),
     "error_tracking": ("read", "write"),
-    "project": ("read",),
-    "organization": ("read",),
+    "project": ("read", "write"),
+    "organization": ("read", "write"),
 }
 ALL_SCOPES = tuple(f"{obj}:{action}" for obj, actions in SCOPE_ACTIONS.items() for action in actions)
 MAX_KEYS_PER_USER = 10
@@ -87,8 +88,8 @@ def create_key_to_reveal(
     reveal_key() destroys the row's half on first use.
     """
     raw_key = _new_raw_key()
-    pad = secrets.token_bytes(len(raw_key))
-    return _insert_key(user, label, scopes, scoped_teams, raw_key, sealed=_xor(raw_key.encode(), pad)), pad
+    sealed, pad = one_time.seal(raw_key)
+    return _insert_key(user, label, scopes, scoped_teams, raw_key, sealed=sealed), pad
 
 
 def reveal_key(user: User, key_id: str, pad: bytes) -> str | None:
@@ -107,11 +108,9 @@ def reveal_key(user: User, key_id: str, pad: bytes) -> str | None:
         sealed, key.reveal_sealed = key.reveal_sealed, None
         fresh = utcnow() - key.created_at < timedelta(seconds=REVEAL_SECONDS)
         secure_value = key.secure_value
-    if not fresh or len(sealed) != len(pad):
-        return None
-    raw_key = _xor(sealed, pad).decode("ascii", "replace")
+    raw_key = one_time.unseal(sealed, pad) if fresh else None
     # Only ever show the key this row authenticates.
-    return raw_key if secrets.compare_digest(hash_key(raw_key), secure_value) else None
+    return raw_key if raw_key and secrets.compare_digest(hash_key(raw_key), secure_value) else None
 
 
 def unused_label(user: User, base: str) -> str:
@@ -125,10 +124,6 @@ def unused_label(user: User, base: str) -> str:
 
 def _new_raw_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(36)
-
-
-def _xor(data: bytes, pad: bytes) -> bytes:
-    return bytes(a ^ b for a, b in zip(data, pad, strict=True))
 
 
 def _insert_key(

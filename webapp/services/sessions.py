@@ -32,6 +32,7 @@ def start(user: User, idle_lifetime: timedelta) -> str:
         session.add(
             UserSession(id_hash=_digest(session_id), user_id=user.id, created_at=now, last_seen_at=now)
         )
+        session.execute(update(User).where(User.id == user.id).values(last_login_at=now))
     return session_id
 
 

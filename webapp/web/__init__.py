@@ -5,7 +5,7 @@ from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
 from ..services import accounts
-from . import api_docs, auth, evaluations, filters, projects, settings, symbol_sets
+from . import api_docs, auth, evaluations, filters, invites, projects, settings, symbol_sets
 
 
 def _navigation_context():
@@ -29,7 +29,15 @@ def init_app(app) -> None:
     app.context_processor(projects.current_project_context)
     app.url_defaults(projects.fill_project_id)
     filters.register(app)
-    for blueprint in (auth.bp, projects.bp, evaluations.bp, symbol_sets.bp, settings.bp, api_docs.bp):
+    for blueprint in (
+        auth.bp,
+        projects.bp,
+        evaluations.bp,
+        symbol_sets.bp,
+        settings.bp,
+        api_docs.bp,
+        invites.bp,
+    ):
         app.register_blueprint(blueprint)
 
     @app.after_request

@@ -1,0 +1,126 @@
+"""Teams under concurrency: one invite accepted by several at once, the last two owners demoted at once.
+
+Each race is forced: the organization's row is held locked while the workers start, so every worker has
+read the invite (or the owners) before any can write; then they queue on the lock. Exactly one wins.
+"""
+
+import threading
+import time
+from contextlib import contextmanager
+
+from sqlalchemy import func, select
+
+from webapp.extensions import db
+from webapp.models import Membership, MembershipLevel, Organization, User
+from webapp.services import accounts, invites, members, organizations
+from webapp.services.errors import Conflict, PermissionDenied
+
+WORKERS = 4
+
+
+@contextmanager
+def organization_held(app, organization_id: int):
+    """Hold the organization's lock (PostgreSQL: its row; SQLite: the write lock) during the block."""
+    with app.app_context():
+        connection = db.engine.connect().execution_options(sqlite_write=True)
+        transaction = connection.begin()
+        connection.execute(
+            select(Organization.id).where(Organization.id == organization_id).with_for_update()
+        )
+        try:
+            yield
+        finally:
+            transaction.commit()
+            connection.close()
+
+
+def race(app, organization_id, work, count):
+    """Run work(n) in `count` threads that start together while the organization is held."""
+    outcomes, ready = [None] * count, threading.Barrier(count + 1)
+
+    def worker(number):
+        with app.app_context():
+            ready.wait()
+            try:
+                outcomes[number] = ("ok", work(number))
+            except (invites.InviteUnusable, Conflict, PermissionDenied) as error:
+                outcomes[number] = (type(error).__name__, error.detail)
+            except Exception as error:  # noqa: BLE001 - any other outcome fails the test below
+                outcomes[number] = ("unexpected", repr(error))
+            db.session.remove()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(count)]
+    with organization_held(app, organization_id):
+        for thread in threads:
+            thread.start()
+        ready.wait()
+        time.sleep(0.5)  # every worker has read and now waits on the lock
+    for thread in threads:
+        thread.join(30)
+    return outcomes
+
+
+def test_concurrent_accepts_of_one_invite_make_exactly_one_account(app, user_id):
+    with app.app_context():
+        caller = organizations.current(accounts.get_user(user_id))
+        [(_, token, _)] = invites.create_invites(caller, "new@example.com")
+        organization_id = caller.organization_id
+        db.session.remove()
+
+    outcomes = race(
+        app, organization_id, lambda n: invites.accept_as_new_user(token, f"password {n}!").id, WORKERS
+    )
+
+    winners = [o for o in outcomes if o[0] == "ok"]
+    assert len(winners) == 1, outcomes
+    losers = [o for o in outcomes if o[0] != "ok"]
+    # The losers were told the link is used (or, had one lost the insert, that the account exists).
+    assert all(kind in ("InviteUnusable", "Conflict") for kind, _ in losers), outcomes
+    with app.app_context():
+        assert db.session.scalar(select(func.count(User.id)).where(User.email == "new@example.com")) == 1
+        assert db.session.scalar(select(func.count(Membership.id))) == 2
+        db.session.remove()
+
+
+def test_concurrent_demotions_of_the_last_two_owners_leave_one(app, make_user):
+    first = make_user("first@example.com")
+    second = make_user("second@example.com", level=MembershipLevel.OWNER)
+    ids = [first, second]
+    with app.app_context():
+        organization_id = organizations.current(accounts.get_user(first)).organization_id
+        uuids = [accounts.get_user(user).uuid for user in ids]
+        db.session.remove()
+
+    def demote(number):
+        # Each owner demotes the other, at once.
+        caller = organizations.current(accounts.get_user(ids[number]))
+        return members.change_level(caller, uuids[1 - number], MembershipLevel.ADMIN).level
+
+    outcomes = race(app, organization_id, demote, 2)
+
+    assert sorted(kind for kind, _ in outcomes) == ["PermissionDenied", "ok"], outcomes
+    with app.app_context():
+        owners = db.session.scalar(
+            select(func.count(Membership.id)).where(Membership.level == MembershipLevel.OWNER)
+        )
+        assert owners == 1
+        db.session.remove()
+
+
+def test_concurrent_self_demotions_of_the_last_two_owners_leave_one(app, make_user):
+    first = make_user("first@example.com")
+    second = make_user("second@example.com", level=MembershipLevel.OWNER)
+    ids = [first, second]
+    with app.app_context():
+        organization_id = organizations.current(accounts.get_user(first)).organization_id
+        db.session.remove()
+
+    def leave(number):
+        members.leave(organizations.current(accounts.get_user(ids[number])))
+
+    outcomes = race(app, organization_id, leave, 2)
+
+    assert sorted(kind for kind, _ in outcomes) == ["PermissionDenied", "ok"], outcomes
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Membership.id))) == 1
+        db.session.remove()

@@ -1,0 +1,109 @@
+"""The invite link's page: a clear page for a dead link, accept by POST with CSRF, the token kept out of logs."""
+
+import logging
+
+import pytest
+
+from webapp.extensions import db
+from webapp.log_redaction import RedactInviteTokens, redact
+from webapp.services import accounts, invites, organizations
+
+from .conftest import csrf_token_from, log_in
+
+
+@pytest.fixture
+def invite(app, user_id):
+    """An invite link's token for new@example.com to the default user's organization."""
+
+    def make(email="new@example.com", level=1):
+        with app.app_context():
+            caller = organizations.current(accounts.get_user(user_id))
+            [(_, token, _)] = invites.create_invites(caller, email, level)
+            db.session.remove()
+        return token
+
+    return make
+
+
+def test_a_new_person_sets_a_password_joins_and_the_link_dies(client, invite, app):
+    token = invite()
+    page = client.get(f"/invite/{token}")
+    assert page.status_code == 200
+    assert page.headers["Cache-Control"] == "no-store" and page.headers["Referrer-Policy"] == "no-referrer"
+    html = page.get_data(as_text=True)
+    assert "Join Analytical Engines" in html and "new@example.com" in html
+    form = {"csrf_token": csrf_token_from(html), "first_name": "Nia", "password": "long enough pw"}
+    mismatch = client.post(f"/invite/{token}", data={**form, "confirm_password": "other password"})
+    assert mismatch.status_code == 422 and "not the same" in mismatch.get_data(as_text=True)
+    accepted = client.post(f"/invite/{token}", data={**form, "confirm_password": "long enough pw"})
+    assert accepted.status_code == 303
+    assert accepted.headers["Location"].endswith("/evaluations/")
+    assert client.get(accepted.headers["Location"]).status_code == 200  # signed in, in the project
+    used = client.get(f"/invite/{token}")
+    assert used.status_code == 409 and "already been used" in used.get_data(as_text=True)
+
+
+def test_accepting_needs_the_csrf_token(client, invite):
+    token = invite()
+    response = client.post(
+        f"/invite/{token}", data={"password": "long enough pw", "confirm_password": "long enough pw"}
+    )
+    assert response.status_code == 403  # the app's CSRF answer
+    assert client.get(f"/invite/{token}").status_code == 200  # still unused
+
+
+def test_a_signed_in_person_with_the_invited_email_joins(client, invite, make_user, app):
+    other = make_user("new@example.com", organization="Elsewhere")
+    token = invite()
+    csrf = log_in(client, other)
+    html = client.get(f"/invite/{token}").get_data(as_text=True)
+    assert "Join Analytical Engines</button>" in html
+    response = client.post(f"/invite/{token}", data={"csrf_token": csrf})
+    assert response.status_code == 303
+    with app.app_context():
+        user = accounts.get_user(other)
+        assert sorted(m.organization.name for m in user.memberships) == ["Analytical Engines", "Elsewhere"]
+        db.session.remove()
+
+
+def test_an_existing_account_is_asked_to_log_in(client, invite, make_user):
+    make_user("new@example.com", organization="Elsewhere")
+    html = client.get(f"/invite/{invite()}").get_data(as_text=True)
+    assert (
+        "Log in</a> to accept" in html
+        and "password" not in html.split("<main")[1].lower().split("log in</a>")[0]
+    )
+
+
+def test_someone_else_signed_in_is_told_whose_invite_it_is(client, invite, make_user):
+    token = invite()
+    csrf = log_in(client, make_user("wrong@example.com", organization="Elsewhere"))
+    assert "log out, then open the link again" in client.get(f"/invite/{token}").get_data(as_text=True)
+    response = client.post(f"/invite/{token}", data={"csrf_token": csrf})
+    assert response.status_code == 403 and "This invitation is for new@example.com" in response.get_data(
+        as_text=True
+    )
+
+
+@pytest.mark.parametrize("token", ["x" * 43, "short", "%00" * 30])
+def test_unknown_links_get_a_clear_page(client, user_id, token):
+    response = client.get(f"/invite/{token}")
+    assert response.status_code == 404
+    assert "This invite link is not valid" in response.get_data(as_text=True)
+
+
+def test_access_logs_never_show_an_invite_token():
+    token = "AbC_d-123456789012345678901234567890"
+    assert redact(f"GET /invite/{token} HTTP/1.1") == "GET /invite/[redacted] HTTP/1.1"
+    assert token not in redact(f"GET /login?next=%2Finvite%2F{token} HTTP/1.1")
+    record = logging.LogRecord(
+        "werkzeug", logging.INFO, "", 0, '%s - "%s" %s', ("127.0.0.1", f"GET /invite/{token}", 200), None
+    )
+    RedactInviteTokens().filter(record)
+    assert token not in record.getMessage()
+    # gunicorn's access log passes a dict of atoms.
+    record = logging.LogRecord("gunicorn.access", logging.INFO, "", 0, '"%(r)s"', (), None)
+    record.args = {"r": f"GET /invite/{token} HTTP/1.1"}
+    RedactInviteTokens().filter(record)
+    assert token not in record.getMessage()
+    assert any(isinstance(f, RedactInviteTokens) for f in logging.getLogger("werkzeug").filters)
