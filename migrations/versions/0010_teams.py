@@ -2,7 +2,7 @@
 
 Existing memberships get a fresh uuid (the API's member id) and updated_at = created_at.
 
-Revision ID: 0012
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-06 01:42:10.362134
 
@@ -15,7 +15,7 @@ from alembic import op
 
 
 # revision identifiers, used by Alembic.
-revision = "0012"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
