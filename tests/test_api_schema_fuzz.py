@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import Evaluation, Release
-from webapp.services import accounts, evaluations, releases
+from webapp.services import accounts, evaluations, organizations, projects, releases
 
 from .gunicorn_server import run_gunicorn
 from .symbol_blobs import cli_blob, sha512
@@ -46,7 +46,9 @@ def seed(app, user_id: int, server, key: str) -> dict[str, str]:
         project = accounts.resolve_project(user, "@current")
         evaluation = evaluations.create_evaluation(project, user, {"name": "Judge", "prompt": "Rate it."})
         release = releases.create_release(project, {"version": "1.0.0", "project": "web"})
+        spare = projects.create_project(organizations.current(user), "Spare")
         ids = {
+            "spare_project_id": spare.id,
             "project_id": project.id,
             "evaluation_id": str(evaluation.id),
             "release_id": str(release.id),
@@ -122,9 +124,17 @@ checks.positive_data_acceptance.expected-statuses = [{ACCEPTED}, "400"]
 
 def config(ids: dict) -> str:
     """schemathesis.toml: the seeded objects as path parameters (reads and writes reach real rows)."""
+    ids = dict(ids)
+    spare = ids.pop("spare_project_id")
     lines = ["[parameters]"]
     lines += [f'"path.{name}" = {json.dumps(value)}' for name, value in ids.items()]
-    return "\n".join(lines) + "\n" + ALLOWANCES
+    # Deleting a project deletes everything in it: the fuzzer deletes a spare one, not the seeded one.
+    deletion = f"""
+[[operations]]
+include-operation-id = "delete_project"
+parameters = {{ "path.project_id" = {spare} }}
+"""
+    return "\n".join(lines) + "\n" + ALLOWANCES + deletion
 
 
 def test_schemathesis_finds_nothing(app, user_id, api_key, tmp_path):

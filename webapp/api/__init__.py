@@ -4,7 +4,7 @@ from flask import Blueprint
 
 from ..extensions import csrf
 from ..services.errors import ServiceError
-from . import accounts, error_tracking, evaluations, openapi
+from . import accounts, error_tracking, evaluations, openapi, teams
 from .auth import authenticate
 from .errors import ApiError, error_response, from_service_error
 
@@ -27,13 +27,14 @@ PROJECT_BLUEPRINTS = (evaluations.bp, error_tracking.bp)
 
 # Once, at import: a blueprint cannot take new hooks after its first registration, and
 # create_app() may run several times in one process (tests, benchmarks).
-for _blueprint in (accounts.bp, *PROJECT_BLUEPRINTS):
+for _blueprint in (accounts.bp, teams.bp, *PROJECT_BLUEPRINTS):
     _guard(_blueprint)
 
 
 def init_app(app) -> None:
     app.register_blueprint(openapi.bp, url_prefix="/api")
     app.register_blueprint(accounts.bp, url_prefix="/api")
+    app.register_blueprint(teams.bp, url_prefix="/api")
     for blueprint in PROJECT_BLUEPRINTS:
         for name, prefix in PROJECT_PREFIXES.items():
             app.register_blueprint(blueprint, url_prefix=prefix, name=f"{name}_{blueprint.name}")

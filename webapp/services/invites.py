@@ -140,6 +140,22 @@ def create_invites(caller: Caller, emails: Any, level: Any = MembershipLevel.MEM
     return created
 
 
+def get_invite(caller: Caller, invitation_id: Any) -> Invitation:
+    key = validation.parse_uuid(invitation_id)
+    invitation = (
+        db.session.scalar(
+            select(Invitation)
+            .options(joinedload(Invitation.created_by))
+            .where(Invitation.id == key, Invitation.organization_id == caller.organization_id)
+        )
+        if key
+        else None
+    )
+    if invitation is None:
+        raise NotFound(INVITE_NOT_FOUND)
+    return invitation
+
+
 def reveal_token(caller: Caller, invitation_id: Any, pad: bytes) -> str | None:
     """An invite's token, the first time only, shortly after its creation; else None."""
     key = validation.parse_uuid(invitation_id)

@@ -51,10 +51,15 @@ class Caller:
 def current(user: User, within: list[int] | None = None) -> Caller:
     """The user in the organization of their current project (`within`: a key's project limit)."""
     project = accounts.resolve_project(user, "@current", within=within)
+    return caller_in(user, project.organization_id)
+
+
+def caller_in(user: User, organization_id: int) -> Caller:
+    """The user in one of their organizations; NotFound if they are not a member."""
     membership = db.session.scalar(
         select(Membership)
         .options(joinedload(Membership.organization))
-        .where(Membership.user_id == user.id, Membership.organization_id == project.organization_id)
+        .where(Membership.user_id == user.id, Membership.organization_id == organization_id)
     )
     if membership is None:
         raise NotFound(ORGANIZATION_NOT_FOUND)
