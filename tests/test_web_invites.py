@@ -1,4 +1,4 @@
-"""The invite link's page: a clear page for a dead link, accept by POST with CSRF, the token kept out of logs."""
+"""The invite page: a clear page for a dead link, accept by POST with CSRF, the token kept out of logs."""
 
 import logging
 
