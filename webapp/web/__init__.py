@@ -5,7 +5,7 @@ from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
 from ..services import accounts
-from . import api_docs, auth, evaluations, filters, invites, projects, settings, symbol_sets
+from . import api_docs, auth, evaluations, filters, invites, projects, settings, symbol_sets, teams
 
 
 def _navigation_context():
@@ -37,6 +37,7 @@ def init_app(app) -> None:
         settings.bp,
         api_docs.bp,
         invites.bp,
+        teams.bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -1,0 +1,159 @@
+"""Settings → Members and Projects: what each level sees and may do, with PRG and clear refusals."""
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import Membership, MembershipLevel, Project
+from webapp.services import accounts, invites
+
+from .conftest import log_in
+
+OWNER, ADMIN, MEMBER = MembershipLevel.OWNER, MembershipLevel.ADMIN, MembershipLevel.MEMBER
+
+
+@pytest.fixture
+def team(make_user):
+    return {
+        "owner": make_user("owner@example.com"),
+        "admin": make_user("admin@example.com", level=ADMIN),
+        "member": make_user("member@example.com", level=MEMBER),
+    }
+
+
+def uuid_of(app, user_id):
+    with app.app_context():
+        value = str(accounts.get_user(user_id).uuid)
+        db.session.remove()
+    return value
+
+
+def test_everyone_sees_the_members_only_admins_see_the_forms(client, team):
+    log_in(client, team["member"])
+    html = client.get("/settings/members").get_data(as_text=True)
+    for email in ("owner@example.com", "admin@example.com", "member@example.com"):
+        assert email in html
+    assert "Invite people" not in html and "Pending invitations" not in html
+    log_in(client, team["admin"])
+    html = client.get("/settings/members").get_data(as_text=True)
+    assert "Invite people" in html and "No mail server is configured" in html
+    assert '<option value="15"' not in html  # an admin cannot make owners
+
+
+def test_invite_shows_each_link_once_then_revoke(client, team, app):
+    csrf = log_in(client, team["admin"])
+    response = client.post(
+        "/settings/members/invite",
+        data={"csrf_token": csrf, "emails": "a@example.com, b@example.com", "level": "8"},
+    )
+    assert response.status_code == 303
+    page = client.get("/settings/members")
+    assert page.headers["Cache-Control"] == "no-store"
+    html = page.get_data(as_text=True)
+    links = re.findall(r'value="(http://localhost/invite/[^"]+)"', html)
+    assert len(links) == 2
+    with app.app_context():
+        assert {invites.find_usable(link.rsplit("/", 1)[1]).target_email for link in links} == {
+            "a@example.com",
+            "b@example.com",
+        }
+        db.session.remove()
+    again = client.get("/settings/members").get_data(as_text=True)
+    assert "/invite/" not in again and "shown once" in again
+    invite_id = re.search(r"/settings/invites/([0-9a-f-]+)/revoke", again).group(1)
+    assert client.post(f"/settings/invites/{invite_id}/revoke", data={"csrf_token": csrf}).status_code == 303
+    assert "Revoked the invitation" in client.get("/settings/members").get_data(as_text=True)
+
+
+def test_a_bad_address_redisplays_the_form(client, team):
+    csrf = log_in(client, team["admin"])
+    response = client.post(
+        "/settings/members/invite", data={"csrf_token": csrf, "emails": "nope", "level": "1"}
+    )
+    assert response.status_code == 422
+    assert "is not a valid email address" in response.get_data(as_text=True)
+
+
+def test_a_member_posting_an_invite_is_refused_with_a_message(client, team):
+    csrf = log_in(client, team["member"])
+    response = client.post(
+        "/settings/members/invite",
+        data={"csrf_token": csrf, "emails": "x@example.com"},
+        follow_redirects=True,
+    )
+    assert "Only admins and owners can invite people." in response.get_data(as_text=True)
+
+
+def test_the_last_owner_is_told_why_they_cannot_step_down(client, team, app):
+    csrf = log_in(client, team["owner"])
+    url = f"/settings/members/{uuid_of(app, team['owner'])}/level"
+    html = client.post(url, data={"csrf_token": csrf, "level": "8"}, follow_redirects=True).get_data(
+        as_text=True
+    )
+    assert "only owner, so you cannot stop being one" in html
+
+
+def test_remove_asks_first_then_access_ends(client, team, app):
+    member_client = app.test_client()
+    log_in(member_client, team["member"])
+    with app.app_context():
+        project = accounts.resolve_project(accounts.get_user(team["member"]), "@current").id
+        db.session.remove()
+    assert member_client.get(f"/project/{project}/evaluations/").status_code == 200
+    csrf = log_in(client, team["admin"])
+    url = f"/settings/members/{uuid_of(app, team['member'])}/remove"
+    confirm = client.post(url, data={"csrf_token": csrf})
+    assert confirm.status_code == 200 and "Remove member@example.com?" in confirm.get_data(as_text=True)
+    done = client.post(url, data={"csrf_token": csrf, "confirmed": "1"}, follow_redirects=True)
+    assert "Removed member@example.com" in done.get_data(as_text=True)
+    assert member_client.get(f"/project/{project}/evaluations/").status_code == 404
+    assert member_client.get("/settings/members").status_code == 404
+
+
+def test_projects_create_rename_delete_with_counts(client, team, app):
+    csrf = log_in(client, team["owner"])
+    created = client.post("/settings/projects", data={"csrf_token": csrf, "name": "Mobile"})
+    assert created.status_code == 303
+    with app.app_context():
+        project_id = db.session.scalar(select(Project.id).where(Project.name == "Mobile"))
+        db.session.remove()
+    html = client.get("/settings/projects").get_data(as_text=True)
+    assert "Mobile" in html and f'<option value="{project_id}"' in html  # the switcher lists it
+    client.post(f"/settings/projects/{project_id}/rename", data={"csrf_token": csrf, "name": "iOS"})
+    confirm = client.get(f"/settings/projects/{project_id}/delete").get_data(as_text=True)
+    assert "0 evaluations" in confirm and "Type the project's name" in confirm
+    wrong = client.post(
+        f"/settings/projects/{project_id}/delete", data={"csrf_token": csrf, "confirm_name": "ios"}
+    )
+    assert wrong.status_code == 422
+    done = client.post(
+        f"/settings/projects/{project_id}/delete",
+        data={"csrf_token": csrf, "confirm_name": "iOS"},
+        follow_redirects=True,
+    )
+    assert "Deleted the project iOS" in done.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Project, project_id) is None
+        db.session.remove()
+
+
+def test_members_cannot_manage_projects(client, team):
+    csrf = log_in(client, team["member"])
+    html = client.get("/settings/projects").get_data(as_text=True)
+    assert "Create a project" not in html and "Delete…" not in html
+    refused = client.post("/settings/projects", data={"csrf_token": csrf, "name": "X"}, follow_redirects=True)
+    assert "Only admins and owners can create projects." in refused.get_data(as_text=True)
+    log_in(client, team["admin"])
+    assert client.get("/settings/projects/1/delete").status_code == 403
+
+
+def test_a_member_leaves(client, team, app):
+    csrf = log_in(client, team["member"])
+    url = f"/settings/members/{uuid_of(app, team['member'])}/remove"
+    assert "Leave Analytical Engines?" in client.post(url, data={"csrf_token": csrf}).get_data(as_text=True)
+    assert client.post(url, data={"csrf_token": csrf, "confirmed": "1"}).status_code == 303
+    with app.app_context():
+        assert db.session.scalar(select(Membership).where(Membership.user_id == team["member"])) is None
+        db.session.remove()
