@@ -371,3 +371,54 @@ def test_0010_fills_name_sort_keys_and_orders_names_by_them(empty_database):
     with db.engine.connect() as connection:
         assert _list_indexes(connection) == before
         assert "name_sort_key" not in {c["name"] for c in sa.inspect(connection).get_columns("evaluations")}
+
+
+USERS_0010 = sa.table(
+    "users",
+    sa.column("id", sa.Integer),
+    sa.column("uuid", sa.Uuid),
+    *(
+        sa.column(name, sa.String)
+        for name in ("distinct_id", "email", "password_hash", "first_name", "last_name")
+    ),
+    sa.column("is_email_verified", sa.Boolean),
+    sa.column("is_active", sa.Boolean),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+)
+
+
+def test_0011_gives_existing_memberships_uuids_and_downgrades(empty_database):
+    """Every existing membership gets its own uuid (the API's member id) and updated_at = created_at."""
+    upgrade(revision="0010")
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    with db.engine.begin() as connection:
+        connection.execute(ORGANIZATIONS.insert().values(id=1, uuid=uuid.uuid4(), name="o", created_at=now))
+        for user_id in (1, 2):
+            connection.execute(
+                USERS_0010.insert().values(
+                    id=user_id, uuid=uuid.uuid4(), distinct_id=f"d{user_id}", email=f"u{user_id}@example.com",
+                    password_hash="x", first_name="", last_name="", is_email_verified=False, is_active=True,
+                    created_at=now,
+                )
+            )  # fmt: skip
+            connection.execute(
+                sa.text(
+                    "INSERT INTO memberships (id, organization_id, user_id, level, created_at) "
+                    "VALUES (:id, 1, :id, 15, :now)"
+                ),
+                {"id": user_id, "now": now},
+            )
+
+    upgrade(revision="0011")
+
+    with db.engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT uuid, updated_at FROM memberships")).all()
+    assert len({row[0] for row in rows}) == 2 and all(row[0] for row in rows)
+    with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE memberships SET uuid = (SELECT uuid FROM memberships WHERE id = 1)")
+        )
+    downgrade(revision="0010")
+    with db.engine.connect() as connection:
+        columns = {c["name"] for c in sa.inspect(connection).get_columns("memberships")}
+        assert "uuid" not in columns and not sa.inspect(connection).has_table("invitations")
