@@ -12,7 +12,7 @@ from flask import (
 from flask_login import current_user
 
 from ..auth import begin_session
-from ..services import accounts, invites
+from ..services import accounts, invites, organizations
 from ..services.errors import Conflict, PermissionDenied, ValidationError
 from .htmx import see_other
 
@@ -50,7 +50,7 @@ def _form(token, invitation, status=200, errors=None, values=None):
         token=token,
         invitation=invitation,
         has_account=has_account,
-        level=invites.organizations.level_name(invitation.level),
+        level=organizations.level_name(invitation.level),
         errors=errors or {},
         values=values or {},
     )
