@@ -13,7 +13,7 @@ from flask import g, jsonify, request
 from ..services import accounts, inputs, invites, members, organizations, projects
 from ..services.errors import ServiceError, ValidationError
 from . import serializers, team_shapes
-from .auth import SAFE_METHODS, key_projects, require_scope
+from .auth import SAFE_METHODS, api_user, key_projects, require_scope
 from .contract import operation
 from .errors import ApiError, from_service_error
 from .request_data import request_body
@@ -36,7 +36,7 @@ def scoped(scope_object: str):
         @functools.wraps(view)
         def wrapper(**kwargs):
             try:
-                g.caller = organizations.current(g.api_user, within=key_projects())
+                g.caller = organizations.current(api_user(), within=key_projects())
             except ServiceError as error:
                 raise from_service_error(error) from None
             require_scope(f"{scope_object}:{'read' if request.method in SAFE_METHODS else 'write'}")
@@ -155,7 +155,7 @@ def create_invite():
     invites.forget_sealed([invitation.id])
     link = invite_link(token)
     if body.send_email:
-        invites.email_invite(invitation, link, g.api_user)
+        invites.email_invite(invitation, link, api_user())
     invitation = invites.get_invite(g.caller, invitation.id)
     return jsonify({**team_shapes.invite(invitation), "invite_url": link}), 201
 
@@ -175,10 +175,10 @@ def _project_in_key(project_id) -> Any:
     """One of the caller's projects (id or @current), in whichever of their organizations it is: g.caller
     becomes the caller in that organization. 404 if not theirs, 403 if the key may not use it."""
     limit = key_projects()
-    project = accounts.resolve_project(g.api_user, project_id, within=limit)
+    project = accounts.resolve_project(api_user(), project_id, within=limit)
     if limit and project.id not in limit:
         raise ApiError(403, "permission_denied", "API key does not have access to the requested project.")
-    g.caller = organizations.caller_in(g.api_user, project.organization_id)
+    g.caller = organizations.caller_in(api_user(), project.organization_id)
     return project
 
 
