@@ -5,14 +5,16 @@ import re
 import urllib.error
 import urllib.request
 
+import pytest
 from playwright.sync_api import expect
 
 from webapp.extensions import db
 from webapp.models import MembershipLevel
-from webapp.services import accounts, evaluations
+from webapp.services import accounts, evaluations, invites, organizations
 
 from ..conftest import PASSWORD
 from .conftest import open_page
+from .test_accessibility_browser import violations
 from .test_pages_browser import assert_fits_and_is_dark
 
 
@@ -127,3 +129,46 @@ def test_members_and_projects_pages_fit_a_phone_in_dark_mode(browser, live_serve
         page.get_by_role("button", name="Delete this project").click()
         expect(page.get_by_text("Deleted the project Mobile app")).to_be_visible()
         assert_fits_and_is_dark(page)
+
+
+@pytest.mark.parametrize(
+    "scheme, viewport",
+    [("light", {"width": 1280, "height": 900}), ("dark", {"width": 390, "height": 844})],
+    ids=["light", "dark-phone"],
+)
+def test_team_pages_have_no_serious_accessibility_violation(
+    browser, live_server, app, make_user, scheme, viewport
+):
+    owner = make_user("owner@example.com")
+    make_user("member@example.com", level=MembershipLevel.MEMBER)
+    with app.app_context():
+        caller = organizations.current(accounts.get_user(owner))
+        [(_, token, _)] = invites.create_invites(caller, "invited@example.com")
+        project_id = accounts.resolve_project(accounts.get_user(owner), "@current").id
+        db.session.remove()
+    found = {}
+
+    def check(label):
+        page.wait_for_load_state()
+        problems = violations(page)
+        if problems:
+            found[f"{label} {page.url}"] = problems
+
+    with open_page(browser, live_server, color_scheme=scheme, viewport=viewport) as page:
+        page.goto(f"/invite/{token}")
+        check("accept invite")
+        page.goto("/invite/" + "x" * 43)
+        check("unusable invite")
+        log_in_as(page, "owner@example.com")
+        page.goto("/settings/members")
+        page.get_by_label("Email addresses").fill("someone@example.com")
+        page.get_by_role("button", name="Create invite links").click()
+        expect(page.get_by_role("heading", name="1 invite link created")).to_be_visible()
+        check("members with a new link")
+        page.get_by_role("button", name="Remove member@example.com").click()
+        check("confirm removal")
+        page.goto("/settings/projects")
+        check("projects")
+        page.goto(f"/settings/projects/{project_id}/delete")
+        check("delete the only project")
+    assert not found, "\n".join(f"{label}:\n  " + "\n  ".join(p) for label, p in found.items())
