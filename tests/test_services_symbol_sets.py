@@ -1,6 +1,7 @@
 """Symbol-set services called directly: the blob checks, failure reasons as sentences, expiry, mark-failed."""
 
 import io
+import re
 import struct
 from datetime import UTC, datetime, timedelta
 
@@ -72,10 +73,18 @@ def test_a_bare_source_map_is_accepted():
     )
 
 
-@pytest.mark.parametrize("data_type", [3, 4, 5, 6])
-def test_other_symbol_types_are_accepted_by_header(data_type):
-    info = inspect(symbol_data_blob(b"\x00payload bytes", data_type=data_type))
-    assert (info.kind, info.data_type) == ("symbol_data", data_type)
+@pytest.mark.parametrize(
+    ("data_type", "expected"),
+    [
+        (3, "The source map is not valid JSON"),
+        (4, "The ProGuard mapping maps no classes"),
+        (5, "The file is not a Mach-O (dSYM) file symbolic can read"),
+        (6, "The file is not an ELF file symbolic can read"),
+    ],
+)
+def test_other_symbol_types_are_parsed_not_just_their_header(data_type, expected):
+    with pytest.raises(symbol_data.InvalidSymbolData, match=re.escape(expected)):
+        inspect(symbol_data_blob(b"\x00payload bytes", data_type=data_type))
 
 
 # --- symbol_data.inspect: broken files, each with a reason an admin can read ------------------------

@@ -9,13 +9,16 @@ A bare source map JSON is accepted too.
 import json
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import zstandard
 
+from . import symbol_files
+
 MAGIC = b"posthog_error_tracking"
 SOURCE_AND_MAP = 2
+HERMES_MAP = 3
 TYPE_NAMES = {
     2: "minified source and source map",
     3: "Hermes source map",
@@ -29,8 +32,7 @@ CHUNK = 1024 * 1024
 CHUNK_ID_COMMENT = re.compile(rb"//# chunkId=([^\s]+)\s*$")
 
 
-class InvalidSymbolData(Exception):
-    """The bytes are not a usable symbol set; the message says why, for an admin to read."""
+InvalidSymbolData = symbol_files.InvalidSymbolData
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,22 @@ class SymbolDataInfo:
     kind: str  # "symbol_data" or "source_map"
     data_type: int | None
     chunk_id: str | None  # from the minified source's `//# chunkId=` comment
+    # What the file holds, as symbol_files.describe found it (sources, debug id, ...).
+    contents: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Payload:
+    """The parts of an upload: what symbolic parses."""
+
+    data_type: int | None  # None: a bare source map
+    data: bytes  # the source map (types 2, 3 and bare), else the whole file (4-6)
+    source: bytes | None = None  # the minified source (type 2)
+
+    @property
+    def chunk_id(self) -> str | None:
+        match = CHUNK_ID_COMMENT.search(self.source[-4096:]) if self.source else None
+        return match.group(1).decode("utf-8", "replace") if match else None
 
 
 class _Reader:
@@ -52,7 +70,7 @@ class _Reader:
             raise InvalidSymbolData(f"The {what} is larger than the data allows.")
         parts, missing = [], size
         while missing:
-            part = self.stream.read(missing)
+            part = self.stream.read(min(missing, CHUNK))
             if not part:
                 raise InvalidSymbolData(f"The file ends in the middle of the {what}.")
             parts.append(part)
@@ -60,25 +78,37 @@ class _Reader:
         self.budget -= size
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def skip(self, size: int, what: str) -> bytes:
-        """Read and drop `size` bytes in chunks; return the last few KiB (for the chunkId comment)."""
-        tail = b""
-        remaining = size
-        while remaining:
-            part = self.read_exact(min(CHUNK, remaining), what)
-            tail = (tail + part)[-4096:]
-            remaining -= len(part)
-        return tail
+    def read_rest(self, what: str) -> bytes:
+        parts = []
+        while part := self.stream.read(CHUNK):
+            self.budget -= len(part)
+            if self.budget < 0:
+                raise InvalidSymbolData(f"The {what} is larger than the data allows.")
+            parts.append(part)
+        return b"".join(parts)
 
     def at_end(self) -> bool:
         return self.stream.read(1) == b""
 
 
 def inspect(stream: BinaryIO) -> SymbolDataInfo:
-    """Check the uploaded bytes; raise InvalidSymbolData with a readable reason."""
+    """Check the uploaded bytes, and parse them with symbolic; raise InvalidSymbolData with a reason."""
+    payload = read_payload(stream)
+    document = None
+    if payload.data_type is None or payload.data_type in (SOURCE_AND_MAP, HERMES_MAP):
+        what = "file" if payload.data_type is None else "source map"
+        # Checked as JSON first: its reasons are clearer than symbolic's parser errors.
+        document = _check_source_map(_decode(payload.data, what), what)
+    contents = symbol_files.describe(payload, document)
+    kind = "source_map" if payload.data_type is None else "symbol_data"
+    return SymbolDataInfo(kind, payload.data_type, payload.chunk_id, contents)
+
+
+def read_payload(stream: BinaryIO) -> Payload:
+    """Split the stored bytes into their parts (decompressed); raise InvalidSymbolData when malformed."""
     head = stream.read(len(MAGIC))
     if head == MAGIC:
-        return _inspect_symbol_data(stream)
+        return _read_symbol_data(stream)
     data = head + stream.read()
     if data.lstrip()[:1] != b"{":
         # Say what was expected: a typo in the header or a binary file is no "JSON error".
@@ -86,13 +116,10 @@ def inspect(stream: BinaryIO) -> SymbolDataInfo:
             "The file is neither PostHog symbol data (it does not start with the "
             "posthog_error_tracking header) nor a source map (a JSON object)."
         )
-    text = _decode(data, "file")
-    del data  # parse from the text alone: a large map is otherwise held three times over
-    _check_source_map(text, "file")
-    return SymbolDataInfo(kind="source_map", data_type=None, chunk_id=None)
+    return Payload(None, data)
 
 
-def _inspect_symbol_data(stream: BinaryIO) -> SymbolDataInfo:
+def _read_symbol_data(stream: BinaryIO) -> Payload:
     header = _Reader(stream, MAX_DECOMPRESSED_BYTES)
     version, data_type = struct.unpack("<II", header.read_exact(8, "header"))
     if version not in (1, 2):
@@ -109,29 +136,25 @@ def _inspect_symbol_data(stream: BinaryIO) -> SymbolDataInfo:
     reader = _Reader(payload, MAX_DECOMPRESSED_BYTES)
     try:
         if data_type != SOURCE_AND_MAP:
-            # Only the header is checked for these types; their payload must not be empty.
-            if reader.at_end():
+            data = reader.read_rest(f"{TYPE_NAMES[data_type]} payload")
+            if not data:
                 raise InvalidSymbolData(f"The {TYPE_NAMES[data_type]} payload is empty.")
-            return SymbolDataInfo(kind="symbol_data", data_type=data_type, chunk_id=None)
-        return _inspect_source_and_map(reader)
+            return Payload(data_type, data)
+        return _read_source_and_map(reader)
     except zstandard.ZstdError as error:
         raise InvalidSymbolData(f"The zstd-compressed payload cannot be decompressed ({error}).") from None
 
 
-def _inspect_source_and_map(reader: _Reader) -> SymbolDataInfo:
+def _read_source_and_map(reader: _Reader) -> Payload:
     (source_length,) = struct.unpack("<Q", reader.read_exact(8, "minified source length"))
-    tail = reader.skip(source_length, "minified source")
+    source = reader.read_exact(source_length, "minified source")
     (map_length,) = struct.unpack("<Q", reader.read_exact(8, "source map length"))
-    # Decoded straight away, so the bytes are freed before the JSON is parsed.
-    source_map = _decode(reader.read_exact(map_length, "source map"), "source map")
+    source_map = reader.read_exact(map_length, "source map")
     if not reader.at_end():
         raise InvalidSymbolData("There are unexpected bytes after the source map.")
     if source_length == 0:
         raise InvalidSymbolData("The minified source is empty.")
-    _check_source_map(source_map, "source map")
-    match = CHUNK_ID_COMMENT.search(tail)
-    chunk_id = match.group(1).decode("utf-8", "replace") if match else None
-    return SymbolDataInfo(kind="symbol_data", data_type=SOURCE_AND_MAP, chunk_id=chunk_id)
+    return Payload(SOURCE_AND_MAP, source_map, source)
 
 
 def _decode(data: bytes, what: str) -> str:
@@ -141,7 +164,7 @@ def _decode(data: bytes, what: str) -> str:
         raise InvalidSymbolData(f"The {what} is not UTF-8 text.") from None
 
 
-def _check_source_map(text: str, what: str) -> None:
+def _check_source_map(text: str, what: str) -> dict:
     try:
         document = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as error:
@@ -154,6 +177,7 @@ def _check_source_map(text: str, what: str) -> None:
         raise InvalidSymbolData(f"The source map has no {' or '.join(repr(f) for f in missing)} field.")
     if not isinstance(document["mappings"], str) or not isinstance(document["sources"], list):
         raise InvalidSymbolData("The source map's mappings must be text and its sources a list.")
+    return document
 
 
 def write_source_and_map(

@@ -1,0 +1,162 @@
+"""What an uploaded symbol file holds, read with Sentry's `symbolic`: the upload check for every type.
+
+describe() parses the payload the way resolution will (a source map as symbolic's source-map cache, a
+ProGuard mapping, a native debug file) and returns what an admin wants to see on the set's page, or
+raises InvalidSymbolData with a sentence saying why the file cannot be used.
+"""
+
+import json
+import os
+import tempfile
+from typing import Any
+
+import symbolic
+from symbolic.debuginfo import Archive
+from symbolic.proguard import ProguardMapper
+from symbolic.sourcemap import SourceMapView
+
+SOURCE_AND_MAP, HERMES_MAP, PROGUARD, DSYM, ELF = 2, 3, 4, 5, 6
+NATIVE_FORMATS = {DSYM: ("macho", "a Mach-O (dSYM) file"), ELF: ("elf", "an ELF file")}
+NIL_DEBUG_ID = "00000000-0000-0000-0000-000000000000"
+
+
+class InvalidSymbolData(Exception):
+    """The bytes are not a usable symbol set; the message says why, for an admin to read."""
+
+
+def describe(payload, document: dict | None = None) -> dict:
+    """Parse `payload` (symbol_data.Payload) with symbolic; return what it holds for the detail page.
+
+    `document` is the source map's JSON when the caller parsed it already.
+    """
+    if payload.data_type == PROGUARD:
+        return _proguard(payload.data)
+    if payload.data_type in NATIVE_FORMATS:
+        return _native(payload.data, payload.data_type)
+    if document is None:
+        document = _json(payload.data)
+    contents = _source_map(document)
+    if payload.data_type == HERMES_MAP:
+        contents["function_map"] = "x_facebook_sources" in document
+    if payload.source is not None:
+        _check_belongs_together(payload.source, payload.chunk_id, document)
+    # symbolic's source-map parser (resolution builds its cache from the same bytes, on first use: its
+    # scope analysis of the minified source costs far more than this check should).
+    try:
+        SourceMapView.from_json_bytes(payload.data)
+    except symbolic.SymbolicError as error:
+        raise InvalidSymbolData(f"The source map cannot be read by symbolic ({error}).") from None
+    return contents
+
+
+def _json(data: bytes) -> dict:
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError):
+        raise InvalidSymbolData("The source map is not valid JSON.") from None
+    if not isinstance(document, dict):
+        raise InvalidSymbolData("The source map is JSON but not a source map object.")
+    return document
+
+
+def _source_map(document: dict) -> dict:
+    """What the map holds, from its JSON (symbolic's parse, in describe, is the check that it is usable)."""
+    sources = document.get("sources")
+    if not isinstance(sources, list) or not sources:
+        raise InvalidSymbolData("The source map lists no sources, so no frame can be resolved to one.")
+    contents = document.get("sourcesContent")
+    contents = contents if isinstance(contents, list) else []
+    return {
+        "format": "source map",
+        "sources": len(sources),
+        "sources_with_content": sum(1 for text in contents[: len(sources)] if isinstance(text, str)),
+        "file": document.get("file") if isinstance(document.get("file"), str) else None,
+    }
+
+
+def _check_belongs_together(source: bytes, chunk_id: str | None, document: dict) -> None:
+    """The map must describe this minified source: its chunk id, and no lines the source lacks."""
+    map_chunk = document.get("chunk_id")
+    if isinstance(map_chunk, str) and chunk_id and map_chunk != chunk_id:
+        raise InvalidSymbolData(
+            f"The minified source is marked chunkId={chunk_id} but its source map says chunk_id={map_chunk}: "
+            "they are not from the same build."
+        )
+    mapped_lines = len(document["mappings"].rstrip(";").split(";")) if document.get("mappings") else 0
+    source_lines = source.count(b"\n") + 1
+    if mapped_lines > source_lines:
+        raise InvalidSymbolData(
+            f"The source map maps {mapped_lines} lines but the minified source has {source_lines}: "
+            "the map belongs to another file."
+        )
+
+
+def _proguard(data: bytes) -> dict:
+    # symbolic opens ProGuard mappings by path only.
+    handle, path = tempfile.mkstemp(suffix=".txt")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        try:
+            mapper = ProguardMapper.open(path)
+        except symbolic.SymbolicError as error:
+            raise InvalidSymbolData(f"The ProGuard mapping cannot be read ({error}).") from None
+        classes = sum(
+            1 for line in data.splitlines() if line.rstrip().endswith(b":") and line[:1] not in b" \t#"
+        )
+        if not classes:
+            raise InvalidSymbolData(
+                "The ProGuard mapping maps no classes (no 'original -> obfuscated:' lines)."
+            )
+        if not mapper.has_line_info:
+            raise InvalidSymbolData(
+                "The ProGuard mapping has no line mappings, so stack traces cannot be resolved to lines "
+                "(keep the LineNumberTable attribute when shrinking)."
+            )
+        return {
+            "format": "ProGuard mapping",
+            "classes": classes,
+            "line_mappings": True,
+            "debug_id": str(mapper.uuid),
+        }
+    finally:
+        os.unlink(path)
+
+
+def _native(data: bytes, data_type: int) -> dict:
+    expected, name = NATIVE_FORMATS[data_type]
+    try:
+        archive = Archive.from_bytes(data)
+        objects = list(archive.iter_objects())  # `data` must stay alive while symbolic reads it
+    except symbolic.SymbolicError as error:
+        raise InvalidSymbolData(f"The file is not {name} symbolic can read ({error}).") from None
+    if not objects:
+        raise InvalidSymbolData(f"The file is not {name}: it holds no object.")
+    found = [_object(item) for item in objects]
+    if any(item["file_format"] != expected for item in found):
+        raise InvalidSymbolData(f"The file is {found[0]['file_format']}, not {name}.")
+    with_debug = [item for item in found if item["has_debug_info"]]
+    if not with_debug:
+        raise InvalidSymbolData(
+            "The file has no debug information (no DWARF): it was stripped or built without -g."
+        )
+    if all(item["debug_id"] in (None, NIL_DEBUG_ID) for item in with_debug):
+        raise InvalidSymbolData("The file has no debug id (build with a GNU build id or an LC_UUID).")
+    first = with_debug[0]
+    return {
+        "format": name.removeprefix("a ").removeprefix("an "),
+        "debug_id": first["debug_id"],
+        "code_id": first["code_id"],
+        "arch": ", ".join(item["arch"] for item in found),
+        "objects": len(found),
+    }
+
+
+def _object(item: Any) -> dict:
+    return {
+        "arch": item.arch,
+        "debug_id": item.debug_id,
+        "code_id": item.code_id,
+        "file_format": item.file_format,
+        "has_debug_info": "debug" in item.features,
+    }
