@@ -5,7 +5,7 @@ FLASK := $(BIN)/flask --app wsgi
 PYTHON ?= python3
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: install install-dev run test test-sqlite test-postgres lint format bench browser clean
+.PHONY: install install-dev run test test-sqlite test-postgres lint format bench browser node-tools clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,20 @@ browser:
 		echo "Installing Debian's chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: install-dev browser test-sqlite test-postgres
+# The symbolication tests build a TypeScript bundle with esbuild (tests/js, pinned by its lockfile) and an
+# ELF file with gcc.
+NODE_TOOLS := tests/js/node_modules/.package-lock.json
+
+$(NODE_TOOLS): tests/js/package.json tests/js/package-lock.json
+	@command -v npm >/dev/null && command -v gcc >/dev/null || { \
+		echo "Installing Debian's nodejs, npm and gcc for the symbolication tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm gcc binutils; }
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+	touch $@
+
+node-tools: $(NODE_TOOLS)
+
+test: install-dev browser node-tools test-sqlite test-postgres
 
 test-sqlite: install-dev
 	$(BIN)/pytest

@@ -68,6 +68,9 @@ ENVIRONMENT_KEYS = {
     "MAIL_USERNAME": None,
     "MAIL_PASSWORD": None,
     "MAIL_DEFAULT_SENDER": None,
+    "SYMBOL_CACHE_DIR": None,
+    "SYMBOL_CACHE_MAX_BYTES": parse_number,
+    "SYMBOL_CACHE_MEMORY_BYTES": parse_number,
 }
 
 
@@ -120,6 +123,11 @@ class DefaultConfig:
     MAIL_PASSWORD = ""
     MAIL_DEFAULT_SENDER = "console@localhost"
     MAIL_TIMEOUT = 10
+    # Parsed symbol files for symbolication (services/symbol_cache): the folder (default: the instance
+    # folder's symbol-cache), its size limit, and the per-process limit of parsed maps in memory.
+    SYMBOL_CACHE_DIR = ""
+    SYMBOL_CACHE_MAX_BYTES = 2 * 1024**3
+    SYMBOL_CACHE_MEMORY_BYTES = 512 * 1024**2
 
 
 def normalize_database_url(url: str) -> str:

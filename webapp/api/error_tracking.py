@@ -10,12 +10,13 @@ from ..services import (
     symbol_sets,
     symbol_upload_checks,
     symbol_uploads,
+    symbolication,
 )
 from ..services.listing import last_value
 from . import contract, serializers
 from .auth import api_user, project_endpoint
 from .contract import operation
-from .request_data import reads_own_body, request_body
+from .request_data import body_limit, reads_own_body, request_body
 from .routing import ApiBlueprint
 from .uploads import form_files, streamed_file
 
@@ -232,6 +233,27 @@ def finish_upload(symbol_set_id):
     """Deprecated single-set form."""
     symbol_upload_checks.finish_single_upload(g.project, api_user(), symbol_set_id, request_body())
     return jsonify(success=True)
+
+
+@bp.post("/error_tracking/symbolicate/")
+@operation(
+    "Resolve minified JavaScript stack frames to their original source",
+    description=(
+        "Send `stack` (Error.stack text as Chrome, Firefox or Safari print it) or `frames`, and optionally "
+        "`chunk_ids` (script URL: chunk id, as posthog-js builds it). Each frame's symbol set is the one "
+        "whose ref is its chunk id, else its file URL; URLs are never fetched. Answers one result per frame, "
+        "top first, with 1-based lines and columns. A frame whose chunk has no usable set records a failed "
+        f"set for that ref. At most {symbolication.MAX_FRAMES} frames and "
+        f"{symbolication.MAX_STACK_CHARACTERS // 1024 // 1024} MiB of stack text; a stack without frames "
+        "answers no frames."
+    ),
+    body=symbolication.SymbolicateInput,
+    responses={200: serializers.Symbolicated},
+)
+@body_limit(symbolication.BODY_LIMIT)
+@project_endpoint("error_tracking")
+def symbolicate():
+    return jsonify(frames=symbolication.symbolicate(g.project, g.api_user, request_body()))
 
 
 @bp.get("/error_tracking/releases/")

@@ -18,6 +18,16 @@ def reads_own_body(view):
     return view
 
 
+def body_limit(max_bytes: int):
+    """Mark a view whose JSON body may be larger than MAX_CONTENT_LENGTH (up to `max_bytes`; past it 413)."""
+
+    def mark(view):
+        view.body_limit = max_bytes
+        return view
+
+    return mark
+
+
 def body_is_the_views() -> bool:
     """Whether this request's view reads its body itself (reads_own_body)."""
     view = current_app.view_functions.get(request.endpoint or "")
@@ -28,6 +38,9 @@ def request_body() -> dict:
     """Parse once per request; bad JSON is 400 parse_error, other media types 415."""
     if "api_body" in g:
         return g.api_body
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "body_limit", None):
+        request.max_content_length = view.body_limit
     try:
         g.api_body = _parse()
     except validation.InvalidJSON as error:

@@ -153,6 +153,41 @@ class Ok(TypedDict):
     ok: bool
 
 
+class RawFrame(TypedDict):
+    """The frame as it was sent (or parsed from the stack text), with the chunk id it was looked up by."""
+
+    filename: str
+    lineno: int
+    colno: int
+    function: str | None
+    chunk_id: str | None
+
+
+class SourceContext(TypedDict):
+    pre: list[str]
+    line: str
+    post: list[str]
+
+
+class SymbolicatedFrame(TypedDict):
+    """Resolved: function, source, line and column (1-based) and context; else failure says why."""
+
+    resolved: bool
+    function: str | None
+    source: str | None
+    line: int | None
+    column: int | None
+    context: SourceContext | None
+    symbol_set_id: Annotated[str | None, Field(description="The set used, or the one to fix; null if none.")]
+    symbol_set_ref: str | None
+    failure: str | None
+    raw: RawFrame
+
+
+class Symbolicated(TypedDict):
+    frames: list[SymbolicatedFrame]
+
+
 Item = TypeVar("Item")
 
 
