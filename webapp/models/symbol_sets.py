@@ -72,6 +72,9 @@ class SymbolSet(db.Model):
     # When the latest upload URL was issued (pending uploads expire from here).
     upload_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the checked file holds, as the upload check read it with symbolic (symbol_files.describe):
+    # sources and whether their content is included, debug id, architecture... None before 0013.
+    contents: Mapped[dict | None] = mapped_column(JSON)
 
     project: Mapped[Project] = relationship()
     release: Mapped[Release | None] = relationship()

@@ -81,6 +81,7 @@ class _Checked:
     size: int
     failure: str | None = None
     code: str | None = None
+    contents: dict | None = None  # what the file holds (symbol_files.describe), when it passed
 
 
 def _check_object(storage: Storage, target: _Target, size: int) -> _Checked:
@@ -90,12 +91,13 @@ def _check_object(storage: Storage, target: _Target, size: int) -> _Checked:
         problem = f"The uploaded file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB."
     if problem:
         return _Checked(target, None, size, problem, "file_too_large")
-    failure = code = None
+    failure = code = contents = None
     try:
         with storage.open(target.key) as stream:
             reader = _HashingReader(stream)
             try:
                 info = symbol_data.inspect(reader)
+                contents = info.contents
                 if info.chunk_id and info.chunk_id != target.ref:
                     failure = (
                         f"The minified source is marked chunkId={info.chunk_id}, "
@@ -111,7 +113,7 @@ def _check_object(storage: Storage, target: _Target, size: int) -> _Checked:
     if failure is None and target.claimed_hash is not None and target.claimed_hash != actual:
         failure = "The uploaded bytes do not match the content hash the client sent."
         code = "content_hash_mismatch"
-    return _Checked(target, actual, reader.size, failure, code)
+    return _Checked(target, actual, reader.size, failure, code, contents)
 
 
 def _file_not_found(target: _Target) -> UploadError:
@@ -185,6 +187,7 @@ def _adopt(row: SymbolSet, result: _Checked, now: datetime, obsolete: list[str])
     row.storage_ptr = target.key
     row.size_bytes = result.size
     row.content_hash = result.actual_hash
+    row.contents = result.contents
     row.upload_key = row.upload_started_at = row.rejected_key = None
     row.failure_reason = row.failed_at = None
     row.uploaded_at = now
