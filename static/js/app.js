@@ -135,6 +135,14 @@
     if (inside) button.focus();
   });
 
+  // After a swap, focus what the new content marks as where the reader goes next (results, an error).
+  document.addEventListener("htmx:afterSettle", function () {
+    var target = document.querySelector("[data-focus-after-swap]");
+    if (!target) return;
+    target.removeAttribute("data-focus-after-swap");
+    target.focus();
+  });
+
   // Copy buttons for values shown once (new API keys).
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy-target]");

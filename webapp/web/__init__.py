@@ -5,7 +5,18 @@ from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
 from ..services import accounts
-from . import api_docs, auth, evaluations, filters, invites, projects, settings, symbol_sets, teams
+from . import (  # noqa: F401 (symbolicate: its routes)
+    api_docs,
+    auth,
+    evaluations,
+    filters,
+    invites,
+    projects,
+    settings,
+    symbol_sets,
+    symbolicate,
+    teams,
+)
 
 
 def _navigation_context():
