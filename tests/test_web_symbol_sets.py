@@ -20,7 +20,7 @@ from .conftest import installed_storage
 
 HX = {"HX-Request": "true"}
 GOOD_MAP = json.dumps(
-    {"version": 3, "sources": ["src/app.ts"], "names": [], "mappings": "AAAA,SAASA"}
+    {"version": 3, "sources": ["src/app.ts"], "names": [], "mappings": "AAAA,SAAS"}
 ).encode()
 
 

@@ -13,7 +13,7 @@ from webapp.services import accounts, symbol_sets, symbol_upload_checks
 from .conftest import accept_next_dialog
 
 REASON = '{"JavaScript":{"NoSourcemap":"https://cdn.example.com/static/app.min.js"}}'
-GOOD_MAP = {"version": 3, "sources": ["src/app.ts"], "names": [], "mappings": "AAAA,SAASA"}
+GOOD_MAP = {"version": 3, "sources": ["src/app.ts"], "names": [], "mappings": "AAAA,SAAS"}
 
 
 def seed(app, user_id):

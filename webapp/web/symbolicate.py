@@ -3,7 +3,7 @@
 Served on the symbol-sets blueprint (its login check and navigation), through the same service as the API.
 """
 
-from flask import request
+from flask import g, request
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -11,7 +11,6 @@ from ..extensions import csrf
 from ..services import symbolication, validation
 from ..services.errors import ValidationError
 from .htmx import render
-from .projects import project_or_404
 from .symbol_sets import bp
 
 FIELD_OF = {"stack": "stack", "chunk_ids": "chunk_ids"}
@@ -60,15 +59,15 @@ def _page(project, status=200, **context):
 
 
 @bp.get("/resolve")
-def resolve_form(project_id):
-    return _page(project_or_404(project_id))
+def resolve_form():
+    return _page(g.project)
 
 
 @bp.post("/resolve")
 @csrf.exempt  # checked below, once the larger body limit applies (reading the token parses the body)
-def resolve(project_id):
+def resolve():
     """Resolve the pasted stack; misses are recorded as failed sets, as the API records them."""
-    project = project_or_404(project_id)
+    project = g.project
     request.max_content_length = symbolication.BODY_LIMIT
     try:
         csrf.protect()
