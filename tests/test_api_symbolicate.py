@@ -227,7 +227,7 @@ def test_other_symbol_types_cannot_resolve_javascript_frames(app, et):
 
 
 def test_firefox_and_safari_stacks_parse():
-    firefox = f"boom@{SCRIPT}:1:{THROW_COLUMN}\n@{SCRIPT}:1:58\n"
+    firefox = f"boom@{SCRIPT}:1:{THROW_COLUMN}\nasync*@{SCRIPT}:1:58\n"
     safari = f"boom@{SCRIPT}:1:{THROW_COLUMN}\nglobal code@{SCRIPT}:1:58\n[native code]"
     for text in (firefox, safari):
         assert [(f.filename, f.lineno, f.colno, f.function) for f in stack_traces.parse(text)] == [

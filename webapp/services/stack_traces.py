@@ -52,7 +52,8 @@ def _frame(line: str) -> StackFrame | None:
         match = _GECKO.match(line)
         if not match:
             return None
-        function, location = match.group("function"), match.group("location")
+        # Firefox marks a frame reached through an await or a callback `async*fn@...`.
+        function, location = match.group("function").removeprefix("async*"), match.group("location")
     position = _POSITION.match(location.strip())
     if not position:
         return None  # `native`, `<anonymous>`, `[native code]`: nothing to resolve
