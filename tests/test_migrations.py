@@ -422,3 +422,12 @@ def test_0011_gives_existing_memberships_uuids_and_downgrades(empty_database):
     with db.engine.connect() as connection:
         columns = {c["name"] for c in sa.inspect(connection).get_columns("memberships")}
         assert "uuid" not in columns and not sa.inspect(connection).has_table("invitations")
+
+
+def test_0012_adds_symbol_set_contents_and_downgrades_without_them(empty_database):
+    upgrade(revision="0012")
+    columns = {column["name"] for column in sa.inspect(db.engine).get_columns("symbol_sets")}
+    assert "contents" in columns
+    downgrade(revision="0011")
+    columns = {column["name"] for column in sa.inspect(db.engine).get_columns("symbol_sets")}
+    assert "contents" not in columns and "content_hash" in columns

@@ -73,7 +73,7 @@ class SymbolSet(db.Model):
     upload_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # What the checked file holds, as the upload check read it with symbolic (symbol_files.describe):
-    # sources and whether their content is included, debug id, architecture... None before 0013.
+    # sources and whether their content is included, debug id, architecture... None before migration 0012.
     contents: Mapped[dict | None] = mapped_column(JSON)
 
     project: Mapped[Project] = relationship()

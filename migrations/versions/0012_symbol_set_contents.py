@@ -1,7 +1,7 @@
 """symbol sets record what their checked file contains (sources, debug id, architecture...)
 
-Revision ID: 0013
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-06 02:00:00.000000
 
 The upload check parses every type with symbolic and keeps what it found as JSON; rows uploaded
@@ -12,8 +12,8 @@ from alembic import op
 
 
 # revision identifiers, used by Alembic.
-revision = '0013'
-down_revision = '0009'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
