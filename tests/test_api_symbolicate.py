@@ -88,6 +88,17 @@ def test_a_chrome_stack_resolves_through_the_chunk_id_map(app, et, prefix):
     assert second["resolved"] and second["source"] == "../src/app.ts" and second["line"] == 2
 
 
+def test_a_failed_set_fails_its_frames_with_its_reason(app, et):
+    frames = {"frames": [{"filename": SCRIPT, "lineno": 1, "colno": 5, "chunk_id": CHUNK}]}
+    started = et.start({"chunk_id": CHUNK}).get_json()["id_map"][CHUNK]
+    assert et.upload(started["presigned_url"], b"not symbols") == 204
+    assert et.finish({started["symbol_set_id"]: None}).status_code == 400
+    failure = resolved(et, frames)[0]["failure"]
+    assert failure.startswith(
+        f"The symbol set {CHUNK} has no usable file: The file is neither PostHog symbol data"
+    )
+
+
 def test_frames_name_their_chunk_or_are_found_by_their_url(app, et):
     et.upload_set(CHUNK)
     et.upload_set(SCRIPT)  # a set whose ref is the script URL, as PostHog names fetched maps

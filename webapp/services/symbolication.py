@@ -234,7 +234,7 @@ def _resolve(frame: Frame, plan: _Plan) -> dict:
     if row.content_hash is None or row.storage_ptr is None:
         if row.failure_reason is not None:
             reason = failure_reasons.describe(row.failure_reason)
-            return _unresolved(frame, row, f"The symbol set {row.ref} failed: {reason}")
+            return _unresolved(frame, row, f"The symbol set {row.ref} has no usable file: {reason}")
         plan.missing.setdefault(
             row.ref, "A stack frame needed this symbol set, but its upload was never finished."
         )
@@ -262,10 +262,12 @@ def _resolve(frame: Frame, plan: _Plan) -> dict:
             row,
             f"Line {frame.lineno}, column {frame.colno} is not covered by the source map of {row.ref}.",
         )
+    # The enclosing function from scope analysis (mapped through the map's names); where there is none
+    # (top-level code), the frame's own name. Not token.name: that is the identifier at the position.
     function = token.function_name if token.function_name not in (None, "<unknown>") else None
     return {
         "resolved": True,
-        "function": function or token.name or frame.function,
+        "function": function or frame.function,
         "source": token.src,
         "line": token.line,
         "column": token.col,
