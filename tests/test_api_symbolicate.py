@@ -2,6 +2,7 @@
 
 import io
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -337,3 +338,10 @@ def test_hermes_maps_resolve_with_their_function_map(app, et):
         },
     )
     assert frames[0]["resolved"] and frames[0]["source"] == "../src/app.ts"
+
+
+def test_a_megabyte_line_made_to_backtrack_parses_at_once():
+    started = time.monotonic()
+    for text in ("at " + " (a" * 300_000, "at eval (eval at " + "(a:" * 300_000, "x@" * 500_000 + ":1:1"):
+        stack_traces.parse(text)
+    assert time.monotonic() - started < 2

@@ -10,10 +10,6 @@ Lines that are no frame (the message, `[native code]`, `at native`) are skipped.
 import re
 from dataclasses import dataclass
 
-_CHROME = re.compile(r"^\s*at (?:(?P<function>.+?) \((?P<location>.+)\)|(?P<bare>.+))\s*$")
-_GECKO = re.compile(r"^\s*(?P<function>[^@]*)@(?P<location>.+?)\s*$")
-# The position ends the location; what is before it is the URL (which may itself contain colons).
-_POSITION = re.compile(r"^(?P<filename>.+?):(?P<line>[0-9]+):(?P<column>[0-9]+)$")
 # Chrome wraps an eval'd frame's origin: `eval at fn (https://host/app.js:1:2), <anonymous>:1:1`.
 _EVAL_ORIGIN = re.compile(r"\(([^()]+:[0-9]+:[0-9]+)\)")
 _ASYNC_OR_NEW = re.compile(r"^(?:async |new )")
@@ -39,26 +35,46 @@ def parse(text: str) -> list[StackFrame]:
 
 
 def _frame(line: str) -> StackFrame | None:
-    match = _CHROME.match(line)
-    if match:
-        function = match.group("function")
-        location = match.group("location") or match.group("bare")
+    """One line as a frame, by splitting (no backtracking pattern: a line can be a megabyte long)."""
+    line = line.strip()
+    if line.startswith("at "):
+        rest = line[3:]
+        function, opening, location = rest.partition(" (")
+        if opening and location.endswith(")"):
+            location = location[:-1]
+        else:
+            function, location = None, rest
         if location.startswith("eval at "):
             origin = _EVAL_ORIGIN.search(location)
             location = origin.group(1) if origin else location
         if function:
             function = _ASYNC_OR_NEW.sub("", function)
-    else:
-        match = _GECKO.match(line)
-        if not match:
-            return None
+    elif "@" in line:
         # Firefox marks a frame reached through an await or a callback `async*fn@...`.
-        function, location = match.group("function").removeprefix("async*"), match.group("location")
-    position = _POSITION.match(location.strip())
-    if not position:
+        function, _, location = line.partition("@")
+        function = function.removeprefix("async*")
+    else:
+        return None
+    filename, line_text, column_text = _split_position(location.strip())
+    if not filename:
         return None  # `native`, `<anonymous>`, `[native code]`: nothing to resolve
-    lineno, colno = int(position.group("line")), int(position.group("column"))
+    lineno, colno = int(line_text), int(column_text)
     if not (0 < lineno <= MAX_NUMBER and 0 < colno <= MAX_NUMBER):
         return None
     function = (function or "").strip()
-    return StackFrame(position.group("filename"), lineno, colno, function or None)
+    return StackFrame(filename, lineno, colno, function or None)
+
+
+def _split_position(location: str) -> tuple[str, str, str]:
+    """`url:line:column` as its three parts (the URL may hold colons); empty parts when it is not one."""
+    parts = location.rsplit(":", 2)
+    if len(parts) != 3 or not parts[0]:
+        return "", "", ""
+    filename, line, column = parts
+    if (
+        not (line.isascii() and line.isdigit() and column.isascii() and column.isdigit())
+        or len(line) > 10
+        or len(column) > 10
+    ):
+        return "", "", ""
+    return filename, line, column
