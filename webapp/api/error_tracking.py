@@ -253,7 +253,7 @@ def finish_upload(symbol_set_id):
 @body_limit(symbolication.BODY_LIMIT)
 @project_endpoint("error_tracking")
 def symbolicate():
-    return jsonify(frames=symbolication.symbolicate(g.project, g.api_user, request_body()))
+    return jsonify(frames=symbolication.symbolicate(g.project, api_user(), request_body()))
 
 
 @bp.get("/error_tracking/releases/")
