@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,22 @@ def test_no_serious_accessibility_violation_on_any_page(browser, live_server, ap
         page.get_by_role("button", name="Create evaluation").click()
         expect(page.locator("[aria-invalid=true]").first).to_be_visible()
         check("editor errors")
+
+        page.goto(f"{evaluations_url}/new")
+        page.locator(".template-picker a").first.click()
+        expect(page.get_by_label("Name")).not_to_be_empty()
+        check("new from a template")
+
+        page.goto("/settings/profile")
+        page.get_by_role("button", name="Change password").click()
+        expect(page.locator("[aria-invalid=true]").first).to_be_visible()
+        check("password errors")
+        page.goto("/settings/api-keys")
+        page.get_by_label("Label").fill("fresh key")
+        page.get_by_role("checkbox", name=re.compile("All access")).check()
+        page.get_by_role("button", name="Create key").click()
+        expect(page.get_by_role("button", name="Copy")).to_be_visible()
+        check("new key shown once")
 
         page.goto(f"{evaluations_url}/")
         post_without_js(page, f"{evaluations_url}/bulk", [["action", "archive"], ["ids", ids["evaluation"]]])
