@@ -131,6 +131,8 @@ def test_no_serious_accessibility_violation_on_any_page(browser, live_server, ap
             found[f"{label} {page.url}"] = problems
 
     with open_page(browser, live_server, color_scheme=scheme, viewport=viewport) as page:
+        # Some forty pages, each loaded and checked: allow for a busy machine (Swagger UI is slow to load).
+        page.set_default_timeout(30_000)
         page.goto("/login")
         check("login")
         page.get_by_label("Email").fill("ada@example.com")
@@ -162,8 +164,7 @@ def test_no_serious_accessibility_violation_on_any_page(browser, live_server, ap
         ]:
             assert page.goto(url).status == status, url
             if label == "API reference":
-                # Swagger UI renders the schema after load; slow on a busy machine.
-                page.locator(".opblock").first.wait_for(timeout=30_000)
+                page.locator(".opblock").first.wait_for()
             check(label)
 
         page.goto(f"{evaluations_url}/new")
@@ -186,6 +187,25 @@ def test_no_serious_accessibility_violation_on_any_page(browser, live_server, ap
         page.get_by_role("button", name="Create key").click()
         expect(page.get_by_role("button", name="Copy")).to_be_visible()
         check("new key shown once")
+
+        page.goto("/settings/members")
+        check("members")
+        page.get_by_label(re.compile("^Email addresses")).fill("bob@example.com")
+        page.get_by_role("button", name="Create invite links").click()
+        invite_link = page.locator("input[data-copy-source]").first.input_value()
+        check("invite links shown once")
+        page.get_by_role("button", name="Leave the organization").click()
+        expect(page.locator("main h1")).to_be_visible()
+        check("confirm leaving")
+        for label, url in [
+            ("projects", "/settings/projects"),
+            ("confirm project delete", f"/settings/projects/{ids['project']}/delete"),
+            ("invite", invite_link),
+            ("unusable invite", "/invite/not-a-token"),
+        ]:
+            page.goto(url)
+            expect(page.locator("main h1")).to_be_visible()
+            check(label)
 
         page.goto(f"{evaluations_url}/")
         post_without_js(page, f"{evaluations_url}/bulk", [["action", "archive"], ["ids", ids["evaluation"]]])
