@@ -88,7 +88,7 @@ def describe(case: Case) -> str:
 def seed_key(evaluations: int, symbol_sets: int) -> str:
     """Migration head, the migrations' and the seeder's text, the row counts: any change means a new seed."""
     versions = sorted((ROOT / "migrations" / "versions").glob("*.py"))
-    sources = [*versions, ROOT / "webapp" / "services" / "demo.py"]
+    sources = [*versions, *sorted((ROOT / "webapp" / "demo").glob("*.py"))]
     digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:12]
     return f"{versions[-1].stem.split('_')[0]}-{digest}-e{evaluations}-s{symbol_sets}"
 
@@ -101,7 +101,7 @@ def make_app(url: str, storage: Path):
 
 def seed(app, evaluations: int, symbol_sets: int) -> None:
     """`flask seed-demo` (the real command); symbol sets in rounds of its maximum per call."""
-    from webapp.services import demo
+    from webapp import demo
 
     remaining, first = symbol_sets, True
     while first or remaining > 0:
@@ -194,9 +194,10 @@ def bench_key(url: str, storage: Path) -> tuple[str, int, str]:
     """A fresh read key for the demo user (older bench keys deleted), its project and a ref fragment."""
     from sqlalchemy import select
 
+    from webapp import demo
     from webapp.extensions import db
     from webapp.models import SymbolSet
-    from webapp.services import accounts, api_keys, demo
+    from webapp.services import accounts, api_keys
 
     app = make_app(url, storage)
     with app.app_context():

@@ -19,9 +19,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from webapp import create_app  # noqa: E402
+from webapp import create_app, demo  # noqa: E402
 from webapp.extensions import db  # noqa: E402
-from webapp.services import accounts, api_keys, demo  # noqa: E402
+from webapp.services import accounts, api_keys  # noqa: E402
 
 QUERIES = (
     ("default order (-created_at)", {}),

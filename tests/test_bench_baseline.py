@@ -7,9 +7,10 @@ import pytest
 from sqlalchemy import select
 from werkzeug.test import Client
 
+from webapp import demo
 from webapp.extensions import db
 from webapp.models import SymbolSet
-from webapp.services import accounts, demo
+from webapp.services import accounts
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 

@@ -5,10 +5,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 
+from webapp import demo
 from webapp.extensions import db
 from webapp.models import ActivityLog, Evaluation, Membership, MembershipLevel, SymbolSet, User
 from webapp.models.types import utcnow
-from webapp.services import accounts, api_keys, demo, evaluations
+from webapp.services import accounts, api_keys, evaluations
 
 from .conftest import PASSWORD, assert_clean_error
 

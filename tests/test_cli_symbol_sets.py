@@ -10,13 +10,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from webapp import demo
 from webapp.extensions import db
 from webapp.models import ActivityLog, Release, SymbolSet
 from webapp.models.types import utcnow
 from webapp.services import (
     accounts,
     api_keys,
-    demo,
     failure_reasons,
     symbol_data,
     symbol_sets,

@@ -8,12 +8,12 @@ from datetime import timedelta
 import click
 from flask.cli import AppGroup, with_appcontext
 
+from . import demo
 from .availability import describe, is_unavailable
 from .models import MembershipLevel
 from .services import (
     accounts,
     api_keys,
-    demo,
     failure_reasons,
     invites,
     organizations,

@@ -1,0 +1,45 @@
+"""The demo package: the bench's seed cache keys on every file of it; its releases are the service's."""
+
+import shutil
+
+from sqlalchemy import select
+
+from webapp import demo
+from webapp.extensions import db
+from webapp.models import ActivityLog, Release
+from webapp.services import releases
+
+from .test_bench_baseline import api_list
+
+
+def test_the_bench_seed_key_changes_with_any_file_of_the_demo_package(tmp_path, monkeypatch):
+    root = api_list.ROOT
+    shutil.copytree(root / "migrations" / "versions", tmp_path / "migrations" / "versions")
+    shutil.copytree(root / "webapp" / "demo", tmp_path / "webapp" / "demo")
+    monkeypatch.setattr(api_list, "ROOT", tmp_path)
+    keys = {api_list.seed_key(10, 5)}
+    for name in ("content.py", "bundles.py", "seeder.py"):
+        with (tmp_path / "webapp" / "demo" / name).open("a") as file:
+            file.write("\n# changed\n")
+        keys.add(api_list.seed_key(10, 5))
+    assert len(keys) == 4
+    assert api_list.seed_key(10, 6) not in keys
+
+
+def test_demo_releases_come_from_the_release_service_backdated(app, run):
+    assert run("seed-demo", "--evaluations", "3", "--symbol-sets", "9").exit_code == 0
+    with app.app_context():
+        account = demo.ensure_demo_account()
+        rows = db.session.scalars(select(Release).order_by(Release.created_at)).all()
+        assert [row.version for row in rows] == ["2.13.1", "2.14.0"]
+        for row in rows:
+            assert row.hash_id == releases.default_hash_id("acme-web", row.version)
+            assert row.metadata_["git"]["repo_name"] == "acme-web"
+        assert (rows[1].created_at - rows[0].created_at).days == 21
+        # Seeding again reuses them.
+        demo.seed_symbol_sets(account.project, account.user, 2)
+        assert db.session.scalar(select(db.func.count(Release.id))) == 2
+        # Activity rows in the service's shape (activity.entry), for both kinds of item.
+        details = db.session.scalars(select(ActivityLog.detail)).all()
+        assert details and all(set(detail) >= {"name", "changes"} for detail in details)
+        db.session.remove()
