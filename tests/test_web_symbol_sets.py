@@ -78,7 +78,7 @@ def detail_url(project_id, set_id, action=""):
 
 
 def refs_in(html: str) -> list[str]:
-    return re.findall(r'class="ref">([^<]+)</a>', html)
+    return re.findall(r'class="ref[ "][^>]*>([^<]+)</a>', html)
 
 
 def test_list_needs_login(client, project_id):
