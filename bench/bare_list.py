@@ -25,6 +25,8 @@ import orjson
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MIN_INDEXED_SEARCH_LENGTH = 3  # SQLite's FTS5 trigram index needs three characters
+# webapp/services/search.py: one-character words are bit tests of evaluations.search_chars (migration 0013).
+SEARCH_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
 TRUE = frozenset({"true", "1", "yes", "on"})
 FALSE = frozenset({"false", "0", "no", "off"})
 JSON_HEADERS = [("Content-Type", "application/json")]
@@ -46,6 +48,7 @@ class SQLite:
         # webapp/database.py's connection settings.
         connection.execute("PRAGMA busy_timeout=10000")
         connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA mmap_size=1073741824")
         return connection
 
     @staticmethod
@@ -78,11 +81,11 @@ class SQLite:
     indexes_words = True
 
     @staticmethod
-    def fts_rows(table: str, words: list[str]) -> tuple[str, str]:
-        """The rows whose FTS5 trigram index entry contains every word, as our services ask for them."""
+    def fts_rows(table: str, terms: list[str]) -> tuple[str, str]:
+        """The rows whose FTS5 trigram index entry contains every term (each an exact phrase)."""
         return (
             f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?",
-            " AND ".join('"' + word.replace('"', '""') + '"' for word in words),
+            " AND ".join('"' + term.replace('"', '""') + '"' for term in dict.fromkeys(terms)),
         )
 
 
@@ -120,7 +123,7 @@ class PostgreSQL:
     def like(column: str) -> str:
         return f"{column} ILIKE %s ESCAPE '\\'"
 
-    indexes_words = False  # ILIKE, which the trigram indexes answer
+    indexes_words = False  # LIKE on the lowered text, which its trigram index answers
 
 
 def fragment(text):
@@ -135,6 +138,54 @@ def search_words(term: str) -> tuple[list[str], list[str]]:
         [word for word in words if len(word) >= MIN_INDEXED_SEARCH_LENGTH],
         [word for word in words if len(word) < MIN_INDEXED_SEARCH_LENGTH],
     )
+
+
+def trigram_sample(word: str) -> list[str]:
+    """What our services ask SQLite's index for an ASCII word: its first, a middle and its last trigram."""
+    trigrams = [word[start : start + 3] for start in range(len(word) - 2)]
+    return [trigrams[0], trigrams[len(trigrams) // 2], trigrams[-1]]
+
+
+def evaluation_search(db, term: str) -> tuple[list[str], list]:
+    """Conditions and parameters for every word of `term` in the name, description or prompt, found
+    the way our services find them (webapp/services/search.py)."""
+    conditions, params, fts_terms = [], [], []
+    like_any = " OR ".join(db.like(f"e.{column}") for column in ("name", "description", "prompt"))
+    for word in dict.fromkeys(term.split()):
+        bit = SEARCH_CHARACTERS.find(word.lower()) if len(word) == 1 and word.isascii() else -1
+        if bit >= 0:
+            conditions.append(f"(e.search_chars & {1 << bit}) != 0")
+        elif not db.indexes_words:
+            conditions.append(f"e.search_text LIKE lower({db.param}) ESCAPE '\\'")
+            params.append(like_pattern(word))
+        elif len(word) == 2 and word.isascii():
+            # Rows with an indexed trigram starting with the word, or a field ending in it (each field's
+            # own index, named: SQLite would weigh it by its average rows per value); then LIKE.
+            folded = word.lower()
+            phrases = """coalesce(group_concat('"' || replace(term, '"', '""') || '"', ' OR '), ?)"""
+            trigrams = f"SELECT {phrases} FROM evaluations_fts_vocab WHERE term >= ? AND term < ?"
+            candidates = [f"SELECT rowid FROM evaluations_fts WHERE evaluations_fts MATCH ({trigrams})"]
+            candidates += [
+                f"SELECT pk FROM evaluations INDEXED BY ix_evaluations_{field}_end "
+                f"WHERE lower(substr({field}, -2)) = ?"
+                for field in ("name", "description", "prompt")
+            ]
+            conditions.append(f"e.pk IN ({' UNION ALL '.join(candidates)})")
+            params += ['"' + folded.replace('"', '""') + '"', folded, folded[0] + chr(ord(folded[1]) + 1)]
+            params += [folded] * 3
+            conditions.append(f"({like_any})")
+            params += [like_pattern(word)] * 3
+        elif len(word) < MIN_INDEXED_SEARCH_LENGTH or word.isascii():
+            # Short words scan; ASCII words are rechecked after the index narrowed them by a few trigrams.
+            conditions.append(f"({like_any})")
+            params += [like_pattern(word)] * 3
+        if db.indexes_words and len(word) >= MIN_INDEXED_SEARCH_LENGTH:
+            fts_terms += trigram_sample(word) if word.isascii() else [word]
+    if fts_terms:
+        rows, param = db.fts_rows("evaluations", fts_terms)
+        conditions.insert(0, f"e.pk IN ({rows})")
+        params.insert(0, param)
+    return conditions, params
 
 
 def like_pattern(term: str) -> str:
@@ -255,20 +306,9 @@ class Evaluations(ListEndpoint):
             params.append(lowered in TRUE)
         term = state.get("search", "").strip()
         if term:
-            long_words, short_words = search_words(term)
-            if self.db.indexes_words:
-                if long_words:
-                    rows, param = self.db.fts_rows("evaluations", long_words)
-                    conditions.append(f"e.pk IN ({rows})")
-                    params.append(param)
-                like = " OR ".join(self.db.like(f"e.{c}") for c in ("name", "description", "prompt"))
-                for word in short_words:
-                    conditions.append(f"({like})")
-                    params += [like_pattern(word)] * 3
-            else:
-                for word in long_words + short_words:
-                    conditions.append(self.db.like("(e.name || ' ' || e.description || ' ' || e.prompt)"))
-                    params.append(like_pattern(word))
+            words, word_params = evaluation_search(self.db, term)
+            conditions += words
+            params += word_params
         return conditions, params
 
     def select(self):

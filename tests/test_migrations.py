@@ -431,3 +431,66 @@ def test_0012_adds_symbol_set_contents_and_downgrades_without_them(empty_databas
     downgrade(revision="0011")
     columns = {column["name"] for column in sa.inspect(db.engine).get_columns("symbol_sets")}
     assert "contents" not in columns and "content_hash" in columns
+
+
+def _evaluation_columns(connection) -> set[str]:
+    return {column["name"] for column in sa.inspect(connection).get_columns("evaluations")}
+
+
+# SQLAlchemy does not reflect SQLite's expression indexes (the field ends), and says so.
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+def test_0013_fills_search_chars_for_existing_rows_and_downgrades(empty_database):
+    def found(term):
+        query = evaluations.parse_list_query({"search": term}, 100, 100)
+        page = evaluations.list_evaluations(db.session.get(Project, 1), query)
+        db.session.remove()
+        return sorted(item.name for item in page.items)
+
+    upgrade(revision="0009")  # rows as 0010 expects them: it fills their name sort keys
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    with db.engine.begin() as connection:
+        connection.execute(ORGANIZATIONS.insert().values(id=1, uuid=uuid.uuid4(), name="o", created_at=now))
+        connection.execute(
+            PROJECTS.insert().values(id=1, uuid=uuid.uuid4(), organization_id=1, name="p", created_at=now)
+        )
+        for name, description, prompt in (("Quiz 7", "Ab", "Ends in SQ"), ("Tone", "", "Polite?")):
+            connection.execute(
+                EVALUATIONS.insert().values(
+                    id=uuid.uuid4(), project_id=1, name=name, description=description, prompt=prompt,
+                    enabled=True, deleted=False, conditions=[], version=1, created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+    upgrade(revision="0012")
+    with db.engine.connect() as connection:
+        before = _list_indexes(connection)
+
+    upgrade()
+
+    with db.engine.connect() as connection:
+        [created] = [
+            index
+            for index in sa.inspect(connection).get_indexes("evaluations")
+            if index["name"] == "ix_evaluations_list_created"
+        ]
+        included = created.get("dialect_options", {}).get("postgresql_include", [])
+        assert (*created["column_names"], *included)[-1] == "search_chars"  # count and page read the index
+        chars = dict(connection.execute(sa.text("SELECT name, search_chars FROM evaluations")).all())
+    letters = {name: {c for i, c in enumerate("abcdefghijklmnopqrstuvwxyz0123456789") if bits >> i & 1}
+               for name, bits in chars.items()}  # fmt: skip
+    assert letters == {"Quiz 7": set("quiz7abendsq"), "Tone": set("tonepli")}
+    assert found("q") == found("7") == found("Z") == ["Quiz 7"]  # the bits of existing rows
+    assert found("o") == ["Tone"]
+    assert found("sq") == ["Quiz 7"]  # at the end of a field
+    assert found("ab") == ["Quiz 7"]  # a whole two-character field
+    assert found("polite") == ["Tone"]
+
+    downgrade(revision="0012")
+    with db.engine.connect() as connection:
+        assert _list_indexes(connection) == before
+        assert "search_chars" not in _evaluation_columns(connection)
+        assert "search_text" not in _evaluation_columns(connection)
+        assert _search_index_names(connection) == (
+            {"evaluations_fts_insert", "evaluations_fts_delete", "evaluations_fts_update"}
+            if connection.dialect.name == "sqlite"
+            else {"ix_evaluations_search_trgm"}
+        )

@@ -38,6 +38,9 @@ RETRYABLE_SQLITE_CODES = {sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONST
 logger = logging.getLogger(__name__)
 
 
+SQLITE_MMAP_BYTES = 1 << 30
+
+
 def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
     """Make SQLite safe for concurrent writers: WAL, a busy timeout, BEGIN IMMEDIATE for writes."""
     if engine.dialect.name != "sqlite":
@@ -52,6 +55,9 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Read pages through a memory map instead of a read() into the small page cache each: a search
+        # that looks up thousands of rows by key takes about half the time.
+        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

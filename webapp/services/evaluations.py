@@ -15,7 +15,7 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
-from sqlalchemy import and_, bindparam, literal_column, select
+from sqlalchemy import Text, bindparam, select
 from sqlalchemy.orm import selectinload
 
 from ..database import write_transaction
@@ -308,24 +308,23 @@ def input_problems(data: Mapping) -> list[ValidationError]:
 
 
 EVALUATIONS, USERS = Evaluation.__table__, User.__table__
-# What PostgreSQL's trigram index (migration 0009) covers: one expression, so the words of a search are one
-# bitmap index scan each on one index. A word never contains whitespace, so none matches across two fields.
-SEARCH_DOCUMENT = literal_column(
-    "(evaluations.name || ' ' || evaluations.description || ' ' || evaluations.prompt)"
-)
 SEARCHED_COLUMNS = (EVALUATIONS.c.name, EVALUATIONS.c.description, EVALUATIONS.c.prompt)
+# Kept by the database (migration 0013), not mapped: no write path sets them.
+SEARCH_TEXT = search.search_column("evaluations.search_text", Text)
+SEARCH_CHARS = search.search_column("evaluations.search_chars")
 
 
 def _search_clause(term: str):
     """Every word of `term` is in the name, description or prompt (see services.search)."""
-    if db.session.get_bind().dialect.name != "sqlite":
-        return search.every_word(term, lambda word: search.icontains(SEARCH_DOCUMENT, word))
-    long_words = [word for word in search.words(term) if len(word) >= search.MIN_INDEXED_LENGTH]
-    short_words = [word for word in search.words(term) if len(word) < search.MIN_INDEXED_LENGTH]
-    clauses = [search.any_column(SEARCHED_COLUMNS, word) for word in short_words]
-    if long_words:
-        clauses.append(EVALUATIONS.c.pk.in_(search.fts_rows("evaluations_fts", long_words, "search_words")))
-    return and_(*clauses)
+    return search.indexed_text_clause(
+        term,
+        SEARCHED_COLUMNS,
+        EVALUATIONS.c.pk,
+        sqlite=db.session.get_bind().dialect.name == "sqlite",
+        fts_table="evaluations_fts",
+        lowered_text=SEARCH_TEXT,
+        chars_column=SEARCH_CHARS,
+    )
 
 
 # What a list shows of each evaluation, with its author's fields (serializers.evaluation_row).

@@ -75,10 +75,9 @@ def _search_clause(term: str):
             by_ref = search.fts_rows("symbol_sets_fts", [word], f"ref_word_{number}")
         else:
             # PostgreSQL answers this from the trigram index; short SQLite words scan.
-            by_ref = select(SYMBOL_SETS.c.pk).where(search.icontains(SYMBOL_SETS.c.ref, word))
-        releases = select(RELEASES.c.id).where(
-            search.any_column((RELEASES.c.version, RELEASES.c.project_name), word)
-        )
+            by_ref = select(SYMBOL_SETS.c.pk).where(search.icontains(SYMBOL_SETS.c.ref, word, sqlite=sqlite))
+        columns = (RELEASES.c.version, RELEASES.c.project_name)
+        releases = select(RELEASES.c.id).where(search.any_column(columns, word, sqlite=sqlite))
         by_release = select(SYMBOL_SETS.c.pk).where(SYMBOL_SETS.c.release_id.in_(releases))
         return SYMBOL_SETS.c.pk.in_(union_all(by_ref, by_release))
 

@@ -1,0 +1,130 @@
+"""Evaluation search through its indexes (character bits, trigram samples, lowered text) finds exactly the
+rows plain icontains per word finds, on awkward input, after every kind of write."""
+
+import pytest
+from sqlalchemy import text
+
+from webapp.demo import seeder
+from webapp.extensions import db
+from webapp.models import Project, User
+from webapp.services import evaluations, search
+
+ROWS = (
+    # (name, description, prompt)
+    ("Alpha", "", "xyz"),
+    ("Ab", "c", "Q"),  # fields shorter than a trigram
+    ("100% sure", "under_score", 'it\'s "quoted"'),
+    ("back\\slash", "percent%only", "under_only"),
+    ("ÉCOLE Straße", "naïve café", "Ωmega"),
+    ("SQL copilot", "Docs search helper", "Is the question answered?"),
+    ("Tailsq", "ends", "in sq"),
+    ("foo", "bar", "baz"),  # "oob" or "foobar" would span two fields
+    ("Digits 7", "", "0 and 9"),
+    ('Quote"d', "NOT (x) or AND", "Is it good?"),
+)
+TERMS = (
+    "q", "Q", "7", "0", "9", "z", "a", "c", "é", "É", "Ω", "ω", "%", "_", "\\", "'", '"', "-", "?",
+    "sq", "SQ", "ab", "Ab", "qu", "9 0", "é q", 'd"', '"q', "'s", "%o", "_s", "0%", "\\s", "or", "OR", "s*",
+    "and", "AND", "NOT", "(x", "ed?", 're"', "e.", "ÉC", "éc",
+    "100%", "0%", "under_", "r_s", "it's", '"quoted"', "k\\s", "back\\slash",
+    "école", "ÉCOLE", "straße", "STRASSE", "café", "CAFÉ", "ωmega", "ΩMEGA", "naïve",
+    "oob", "foobar", "foo bar", "bar foo", "docs search", "search docs", "question answered", "QUESTION",
+    "helpful", "x y z", "alpha xyz", "tailsq", "lsq", "sq q", "ilsq", "copilot sql", "opi", "ends", "nds",
+)  # fmt: skip
+
+
+def ascii_lower(value: str) -> str:
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in value)
+
+
+def contains(word: str, field: str, dialect: str) -> bool:
+    """icontains as each database folds case: PostgreSQL every letter (ILIKE); SQLite ASCII letters (LIKE),
+    but every letter for a word of 3+ characters with a non-ASCII one (the FTS5 phrase)."""
+    if dialect == "postgresql" or (len(word) >= search.MIN_INDEXED_LENGTH and not word.isascii()):
+        return word.lower() in field.lower()
+    return ascii_lower(word) in ascii_lower(field)
+
+
+def expected(rows, term: str, dialect: str) -> list[str]:
+    return sorted(
+        name
+        for name, *fields in rows
+        if all(any(contains(w, f, dialect) for f in (name, *fields)) for w in term.split())
+    )
+
+
+@pytest.fixture
+def project(app_context, project_id):
+    return db.session.get(Project, project_id)
+
+
+@pytest.fixture
+def actor(app_context, user_id):
+    return db.session.get(User, user_id)
+
+
+def found(project, term: str, *, archived: bool = False) -> list[str]:
+    query = evaluations.parse_list_query({"search": term, "limit": "1000"}, 100, 1000)
+    return sorted(row.name for row in evaluations.list_evaluations(project, query, archived=archived).items)
+
+
+def dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def create(project, actor, rows):
+    return [
+        evaluations.create_evaluation(project, actor, {"name": n, "description": d, "prompt": p})
+        for n, d, p in rows
+    ]
+
+
+def assert_bits_match_text():
+    """Every row's search_chars holds exactly the letters and digits of its lowered searched text."""
+    lower = str.lower if dialect() == "postgresql" else ascii_lower
+    rows = db.session.execute(text("SELECT name, description, prompt, search_chars FROM evaluations")).all()
+    assert rows
+    for name, description, prompt, chars in rows:
+        document = lower(f"{name} {description} {prompt}")
+        bits = sum(1 << i for i, c in enumerate(search.CHARACTERS) if c in document)
+        assert chars == bits, name
+
+
+def test_every_term_finds_what_icontains_finds(project, actor):
+    create(project, actor, ROWS)
+    assert_bits_match_text()
+    for term in TERMS:
+        assert found(project, term) == expected(ROWS, term, dialect()), term
+    assert found(project, "foobar") == found(project, "oob") == []  # never across fields
+    assert "Ab" in found(project, "q")  # a one-character field
+    assert "Tailsq" in found(project, "sq")  # at the end of a field
+
+
+def test_edits_archiving_and_restoring_keep_the_search_right(project, actor):
+    first, second = create(project, actor, ROWS[:2])
+    assert found(project, "7") == []
+    evaluations.update_evaluation(project, actor, first.id, {"prompt": "now with 7 and é"})
+    assert found(project, "7") == ["Alpha"]
+    assert found(project, "xyz") == found(project, "x") == []  # the old prompt is gone from every index
+    evaluations.update_evaluation(project, actor, second.id, {"name": "Renamed", "description": "zz"})
+    assert found(project, "ab") == []
+    assert found(project, "z") == ["Renamed"]
+    assert_bits_match_text()
+
+    evaluations.set_archived(project, actor, first.id, True)
+    assert found(project, "7") == []
+    assert found(project, "7", archived=True) == ["Alpha"]
+    evaluations.set_archived(project, actor, first.id, False)
+    assert found(project, "7 now") == ["Alpha"]
+
+
+def test_demo_seeding_indexes_every_row(project, actor):
+    seeder.seed_evaluations(project, actor, 30, batch_size=7)  # several bulk batches
+    create(project, actor, ROWS)
+    assert_bits_match_text()
+    rows = [
+        tuple(row)
+        for row in db.session.execute(text("SELECT name, description, prompt FROM evaluations")).all()
+    ]
+    for term in ("q", "SQ", "7", "hallucination", "docs search", "sql copilot", "é", "x y"):
+        assert found(project, term) == expected(rows, term, dialect()), term
