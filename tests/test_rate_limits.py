@@ -1,5 +1,6 @@
 """API rate limits: 429 throttled_error with Retry-After, per key and per user, uploads apart, in Redis."""
 
+import logging
 import re
 import socket
 import uuid
@@ -9,6 +10,8 @@ import pytest
 
 from webapp import create_app
 from webapp.extensions import db
+
+from .tcp_proxy import TcpProxy
 
 PROJECTS = "/api/projects/"
 
@@ -176,6 +179,33 @@ def test_an_unreachable_redis_falls_back_to_counting_in_the_worker(app, api_key,
             assert client.get(PROJECTS, headers=bearer(api_key)).status_code == 200
         assert_throttled(client.get(PROJECTS, headers=bearer(api_key)), 60)
     assert any(re.search("falling back to in-memory", record.message) for record in caplog.records)
+
+
+def test_counting_returns_to_redis_when_it_is_back(app, api_key, caplog, monkeypatch):
+    monkeypatch.setattr("webapp.ratelimit.RECHECK_SECONDS", 0)  # look for Redis again at the next request
+    caplog.set_level(logging.INFO, logger="webapp.ratelimit")
+    redis = TcpProxy("127.0.0.1", 6379)
+    shared = {
+        "RATELIMIT_STORAGE_URI": redis.url("redis"),
+        "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+        "API_RATE_LIMITS": "3/minute",
+    }
+    try:
+        with app_instance(app, **shared) as first, app_instance(app, **shared) as second:
+            assert first.test_client().get(PROJECTS, headers=bearer(api_key)).status_code == 200
+            redis.down()
+            # Counted in the first worker's memory meanwhile, not in Redis.
+            assert first.test_client().get(PROJECTS, headers=bearer(api_key)).status_code == 200
+            redis.up()
+            assert second.test_client().get(PROJECTS, headers=bearer(api_key)).status_code == 200
+            assert first.test_client().get(PROJECTS, headers=bearer(api_key)).status_code == 200
+            # Redis holds three calls again: the burst is spent for both workers.
+            assert_throttled(second.test_client().get(PROJECTS, headers=bearer(api_key)), 60)
+    finally:
+        redis.down()
+    messages = [record.message for record in caplog.records]
+    assert any("falling back to in-memory" in message for message in messages)
+    assert "Rate limit storage recovered" in messages
 
 
 def test_a_limit_that_does_not_parse_stops_startup(app):

@@ -1,20 +1,32 @@
-"""API rate limits like PostHog's, counted per personal API key (or per logged-in user) with Flask-Limiter.
+"""API rate limits like PostHog's, counted per personal API key (or per logged-in user) with `limits`.
 
 Two budgets: every API call draws on `API_RATE_LIMITS` (burst and sustained), except the upload steps
 (views marked counts_as_upload: `bulk_start_upload`, `bulk_finish_upload`, direct uploads, the local store's
 upload URL, ...), which draw on `UPLOAD_RATE_LIMITS` instead. The counters live in `RATELIMIT_STORAGE_URI`
-(Redis, so they hold across workers and machines) or, without it, in each worker's memory.
+(Redis, so they hold across workers and machines) or, without it, in each worker's memory. While Redis
+cannot be reached, each worker counts in its own memory; a request never fails for it.
+
+One check before every request, ahead of authentication (a script looping with a revoked key is slowed
+down too): the budget's limits, parsed once per setting, shortest window first; the first one spent
+answers 429 `throttled_error` with Retry-After, as Django REST framework's throttling does.
 """
 
+import functools
 import hashlib
+import logging
 import math
 import time
 
 from flask import Flask, current_app, g, request
-from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
 from flask_login import current_user
-from limits import parse_many
-from limits.storage import MemoryStorage
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import (
+    FixedWindowRateLimiter,
+    MovingWindowRateLimiter,
+    RateLimiter,
+    SlidingWindowCounterRateLimiter,
+)
 
 from .api.auth import raw_key
 from .api.errors import ApiError, error_response
@@ -22,6 +34,16 @@ from .availability import is_unavailable
 
 API = "api"
 UPLOADS = "uploads"
+SETTINGS = {API: "API_RATE_LIMITS", UPLOADS: "UPLOAD_RATE_LIMITS"}
+STRATEGIES = {
+    "moving-window": MovingWindowRateLimiter,
+    "fixed-window": FixedWindowRateLimiter,
+    "sliding-window-counter": SlidingWindowCounterRateLimiter,
+}
+# While the shared storage is down, how often to see whether it is back.
+RECHECK_SECONDS = 5.0
+
+logger = logging.getLogger(__name__)
 
 
 class WorkerMemoryStorage(MemoryStorage):
@@ -48,9 +70,17 @@ def counts_as_upload(view):
     return view
 
 
+@functools.lru_cache(maxsize=16)
+def parse_limits(text: str) -> tuple[RateLimitItem, ...]:
+    """A setting's limits (`480/minute;4800/hour`), shortest window first. ValueError if it does not parse."""
+    return tuple(sorted(parse_many(text)))
+
+
 def _scope() -> str | None:
-    """Which budget this request draws on; None when it is not rate limited (pages, static files)."""
-    view = current_app.view_functions.get(request.endpoint or "")
+    """Which budget this request draws on; None when it is not rate limited (pages, static files, 404s)."""
+    if request.endpoint is None:
+        return None
+    view = current_app.view_functions.get(request.endpoint)
     scope = getattr(view, "rate_limit_scope", None)
     if scope is None and request.path.startswith("/api/"):
         return API
@@ -58,10 +88,7 @@ def _scope() -> str | None:
 
 
 def _caller() -> str:
-    """Whom to count the request against; "" for a caller without credentials.
-
-    Both budgets ask, for exemption and for the counter's key: work it out once per request.
-    """
+    """Whom to count the request against; "" for a caller without credentials (the API answers 401)."""
     if "rate_limit_caller" not in g:
         g.rate_limit_caller = _identify()
     return g.rate_limit_caller
@@ -84,53 +111,83 @@ def _identify() -> str:
     except Exception as error:
         if not is_unavailable(error):
             raise
-        # The database is down: the view answers 503. Raising here would tell Flask-Limiter that
-        # its own storage failed.
-        return ""
+        return ""  # the database is down: the view answers 503
     return f"user:{current_user.id}" if signed_in else ""
 
 
-def _budget(scope: str) -> ApplicationLimit:
-    setting = {API: "API_RATE_LIMITS", UPLOADS: "UPLOAD_RATE_LIMITS"}[scope]
-    return ApplicationLimit(
-        # Read per request, so operators (and tests) can change a limit without a new app.
-        lambda: current_app.config[setting],
-        scope=scope,
-        key_function=_caller,
-        # Callers without credentials are answered 401 by the API; nothing to count them against.
-        exempt_when=lambda: _scope() != scope or not _caller(),
-    )
-
-
-def _seconds_until_available() -> int:
-    limit = current_app.extensions["rate_limiter"].current_limit
-    return max(1, math.ceil(limit.window.reset_time - time.time())) if limit else 1
-
-
-def throttled(_error: RateLimitExceeded):
+def throttled(wait: int):
     """Answer like PostHog (Django REST framework's throttling): 429 throttled_error with Retry-After."""
-    wait = _seconds_until_available()
     unit = "second" if wait == 1 else "seconds"
     detail = f"Request was throttled. Expected available in {wait} {unit}."
     return error_response(ApiError(429, "throttled", detail, retry_after=wait))
 
 
+class Throttle:
+    """One app's counters: in RATELIMIT_STORAGE_URI, or in this worker's memory (also while that is down)."""
+
+    def __init__(self, app: Flask):
+        strategy = STRATEGIES[app.config["RATELIMIT_STRATEGY"]]
+        self.prefix = app.config["RATELIMIT_KEY_PREFIX"]
+        self.in_memory = strategy(WorkerMemoryStorage())
+        uri = app.config["RATELIMIT_STORAGE_URI"]
+        self.shared = strategy(storage_from_string(uri)) if uri else None
+        self.shared_down_until: float | None = None  # when to see again whether it is back
+
+    def check(self):
+        """Count this request against its caller's budget; a 429 response when a limit is spent."""
+        scope = _scope()
+        if scope is None:
+            return None
+        caller = _caller()
+        if not caller:
+            return None
+        identifiers = (self.prefix, caller, scope)
+        for limit in parse_limits(current_app.config[SETTINGS[scope]]):
+            counters = self._counters()
+            try:
+                allowed = counters.hit(limit, *identifiers)
+                if not allowed:
+                    reset_time = counters.get_window_stats(limit, *identifiers).reset_time
+            except Exception:
+                if counters is self.in_memory:
+                    raise
+                self._shared_failed()
+                return self.check()
+            if not allowed:
+                return throttled(max(1, math.ceil(reset_time - time.time())))
+        return None
+
+    def reset(self) -> None:
+        """Forget every count (tests: ids restart, so a new user would inherit an old one's)."""
+        for counters in (self.in_memory, self.shared):
+            if counters is not None:
+                counters.storage.reset()
+
+    def _counters(self) -> RateLimiter:
+        if self.shared is None:
+            return self.in_memory
+        if self.shared_down_until is not None:
+            if time.monotonic() < self.shared_down_until:
+                return self.in_memory
+            if not self.shared.storage.check():
+                self.shared_down_until = time.monotonic() + RECHECK_SECONDS
+                return self.in_memory
+            logger.info("Rate limit storage recovered")
+            self.shared_down_until = None
+        return self.shared
+
+    def _shared_failed(self) -> None:
+        logger.warning("Rate limit storage unreachable - falling back to in-memory storage", exc_info=True)
+        self.shared_down_until = time.monotonic() + RECHECK_SECONDS
+
+
 def init_app(app: Flask) -> None:
-    """Give this app a limiter of its own (several apps may share a process: tests, benchmarks)."""
-    for setting in ("API_RATE_LIMITS", "UPLOAD_RATE_LIMITS"):
+    """Give this app counters of its own (several apps may share a process: tests, benchmarks)."""
+    for setting in SETTINGS.values():
         try:
-            parse_many(app.config[setting])  # a typo stops startup, not every API call
+            parse_limits(app.config[setting])  # a typo stops startup, not every API call
         except ValueError as error:
             raise ValueError(f"{setting}: {error} (write e.g. 480/minute;4800/hour)") from None
-    limiter = Limiter(
-        key_func=_caller,
-        application_limits=[_budget(API), _budget(UPLOADS)],
-        storage_uri=app.config["RATELIMIT_STORAGE_URI"] or "worker-memory://",
-        strategy=app.config["RATELIMIT_STRATEGY"],
-        key_prefix=app.config["RATELIMIT_KEY_PREFIX"],
-        # Redis down: count in this worker's memory until it is back, never fail the request.
-        in_memory_fallback_enabled=True,
-    )
-    limiter.init_app(app)
-    app.extensions["rate_limiter"] = limiter
-    app.register_error_handler(RateLimitExceeded, throttled)
+    throttle = Throttle(app)
+    app.extensions["rate_limiter"] = throttle
+    app.before_request(throttle.check)
