@@ -54,6 +54,13 @@ def unauthorized():
 class SessionInterface(SecureCookieSessionInterface):
     """Signed-cookie sessions whose cookie is Secure when configured or when the request came over HTTPS."""
 
+    def open_session(self, app, request):
+        # Without a session cookie (API clients, a first visit) the session starts empty: building the signing
+        # serializer would cost more than the rest of the request's setup.
+        if app.secret_key and self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
+
     def get_cookie_secure(self, app) -> bool:
         # request.is_secure is true behind the trusted proxy when it says X-Forwarded-Proto: https.
         return super().get_cookie_secure(app) or request.is_secure
