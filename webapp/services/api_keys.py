@@ -265,7 +265,8 @@ def authenticate_key(
     if text_problem(raw_key):
         return None  # a lone surrogate cannot even be hashed: no key looks like that
     params = {"secure_value": hash_key(raw_key.strip()), "project_id": project_id}
-    row = db.session.execute(LOOKUPS[project_id is not None], params).first()
+    # On the session's connection: a Core statement needs nothing of the ORM session's execute path.
+    row = db.session.connection().execute(LOOKUPS[project_id is not None], params).first()
     if row is None:
         return None
     now = utcnow()

@@ -297,6 +297,8 @@ def paginate(session: Session, spec: ListSpec, query: ListQuery, where: Mapping[
     its parameters, and SQLAlchemy finds the compiled form by the statement's memoized cache key. A search
     term's clause holds its words, so a search builds its statements per request.
     """
+    # Core statements on the session's connection: the ORM session's execute path would only add cost.
+    connection = session.connection()
     names = tuple(where)
     criteria = [spec.conditions[name] for name in names]
     term = query.filters.get("search") if spec.search is not None else None
@@ -305,7 +307,7 @@ def paginate(session: Session, spec: ListSpec, query: ListQuery, where: Mapping[
         count_statement = _count(spec, criteria)
     else:
         count_statement = _cached(spec, ("count", names), _count, criteria)
-    count = session.execute(count_statement, where).scalar_one()
+    count = connection.execute(count_statement, where).scalar_one()
     limit, offset = query.limit, query.offset
     reverse = count // 2 < offset < count
     if reverse:
@@ -316,7 +318,7 @@ def paginate(session: Session, spec: ListSpec, query: ListQuery, where: Mapping[
         page_statement = _cached(
             spec, ("page", names, query.order_by, reverse), _page, criteria, query.order_by, reverse
         )
-    items = session.execute(page_statement, {**where, "limit": limit, "offset": offset}).all()
+    items = connection.execute(page_statement, {**where, "limit": limit, "offset": offset}).all()
     if reverse:
         items.reverse()
     return Page(items=items, count=count, limit=query.limit, offset=query.offset)
