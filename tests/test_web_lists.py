@@ -21,7 +21,7 @@ from .test_web_symbol_sets import make_set, refs_in  # noqa: F401
 
 
 def names_in(html: str) -> list[str]:
-    return re.findall(r'hx-boost="false">([^<]+)</a>', html)
+    return re.findall(r'class="row-name"[^>]*>([^<]+)</a>', html)
 
 
 def query_of(url: str) -> dict:
