@@ -320,7 +320,8 @@ def test_list_pages_take_comma_order_and_last_values(app, client, logged_in, pro
     html = client.get(
         f"/project/{project_id}/symbol-sets/?order_by=ref&order_by=-last_used,created_at&status=failed&status=all"
     ).get_data(as_text=True)
-    assert re.findall(r'class="ref row-name"[^>]*>([^<]+)</a>', html) == expected_order("symbol_sets", "-", "+")
+    refs = re.findall(r'class="ref row-name"[^>]*>([^<]+)</a>', html)
+    assert refs == expected_order("symbol_sets", "-", "+")
     assert re.search(r'aria-sort="descending">\s*<a[^>]*>Last used', html)
 
 
