@@ -180,7 +180,9 @@ def test_a_failing_replacement_asks_first_then_keeps_the_file_in_use(signed_in_p
     # Cancelling the question sends nothing.
     declined = []
     page.once("dialog", lambda dialog: (declined.append(dialog.message), dialog.dismiss()))
-    page.get_by_role("button", name="Upload and check").click()
+    # Wait for the question itself: on a busy machine it comes after click() returns.
+    with page.expect_event("dialog"):
+        page.get_by_role("button", name="Upload and check").click()
     expect(page.get_by_role("button", name="Upload and check")).to_be_enabled()
     assert declined == [
         "This replaces the file in use. "
