@@ -112,6 +112,20 @@ def test_archive_then_undo(signed_in_page, app, user_id):
     expect(rows(page)).to_have_count(2)
 
 
+def test_archive_on_the_detail_page_moves_focus_to_undo(signed_in_page, app, user_id):
+    page = signed_in_page
+    seed(app, user_id, "Archive me")
+    page.reload()
+    page.get_by_role("link", name="Archive me").click()
+    page.get_by_role("button", name="Archive", exact=True).click()
+    expect(page.locator("#flash")).to_contain_text("Archived “Archive me”")
+    undo = page.locator("#flash").get_by_role("button", name="Undo")
+    expect(undo).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#flash")).to_contain_text("Restored “Archive me”")
+    expect(page.get_by_role("button", name="Archive", exact=True)).to_be_visible()
+
+
 def test_bulk_archive_asks_for_confirmation_naming_the_count(signed_in_page, app, user_id):
     page = signed_in_page
     seed(app, user_id, "One", "Two", "Three")
