@@ -161,11 +161,21 @@ def test_no_serious_accessibility_violation_on_any_page(browser, live_server, ap
             ("missing symbol set", f"{symbols_url}/00000000-0000-0000-0000-000000000000", 404),
             ("missing page", "/no-such-page", 404),
             ("API reference", "/api/docs/", 200),
+            ("resolve a stack trace", f"{symbols_url}/resolve", 200),
         ]:
             assert page.goto(url).status == status, url
             if label == "API reference":
                 page.locator(".opblock").first.wait_for()
             check(label)
+
+        page.goto(f"{symbols_url}/resolve")
+        page.get_by_label("Stack trace").fill(
+            "Error: boom\n    at pay (https://cdn.example/app.js:1:10)\n    at main (https://cdn.example/old.js:3:4)"
+        )
+        page.get_by_label("Chunk ids").fill('{"https://cdn.example/app.js": "chunk-good"}')
+        page.get_by_role("button", name="Resolve").click()
+        expect(page.get_by_role("link", name=re.compile("^Fix the symbol set"))).to_be_visible()
+        check("resolved stack trace")
 
         page.goto(f"{evaluations_url}/new")
         page.get_by_role("button", name="Create evaluation").click()
