@@ -103,14 +103,12 @@ def reveal_key(user: User, key_id: str, pad: bytes) -> str | None:
             .where(PersonalAPIKey.id == key_uuid, PersonalAPIKey.user_id == user.id)
             .with_for_update()
         )
-        if key is None or key.reveal_sealed is None:
+        if key is None:
             return None
-        sealed, key.reveal_sealed = key.reveal_sealed, None
-        fresh = utcnow() - key.created_at < timedelta(seconds=REVEAL_SECONDS)
+        sealed = one_time.take(key, timedelta(seconds=REVEAL_SECONDS))
         secure_value = key.secure_value
-    raw_key = one_time.unseal(sealed, pad) if fresh else None
     # Only ever show the key this row authenticates.
-    return raw_key if raw_key and secrets.compare_digest(hash_key(raw_key), secure_value) else None
+    return one_time.reveal(sealed, pad, secure_value, hash_key)
 
 
 def unused_label(user: User, base: str) -> str:

@@ -167,13 +167,11 @@ def reveal_token(caller: Caller, invitation_id: Any, pad: bytes) -> str | None:
             .where(Invitation.id == key, Invitation.organization_id == caller.organization_id)
             .with_for_update()
         )
-        if invitation is None or invitation.reveal_sealed is None:
+        if invitation is None:
             return None
-        sealed, invitation.reveal_sealed = invitation.reveal_sealed, None
-        fresh = utcnow() - invitation.created_at < timedelta(seconds=REVEAL_SECONDS)
+        sealed = one_time.take(invitation, timedelta(seconds=REVEAL_SECONDS))
         token_hash = invitation.token_hash
-    token = one_time.unseal(sealed, pad) if fresh else None
-    return token if token and secrets.compare_digest(hash_token(token), token_hash) else None
+    return one_time.reveal(sealed, pad, token_hash, hash_token)
 
 
 def forget_sealed(invitation_ids: list) -> None:
