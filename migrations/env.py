@@ -6,6 +6,7 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from webapp.models.hand_made import include_name, include_object
 from webapp.models.types import UTCDateTime
 
 config = context.config
@@ -17,16 +18,6 @@ target_db = current_app.extensions["migrate"].db
 config.set_main_option(
     "sqlalchemy.url", target_db.engine.url.render_as_string(hide_password=False).replace("%", "%%")
 )
-
-
-FTS_TABLE_MARKERS = tuple(
-    f"_fts{suffix}" for suffix in ("", "_data", "_idx", "_content", "_docsize", "_config")
-)
-
-
-def include_name(name, type_, parent_names):
-    """Leave the full-text indexes' tables (made by hand in the migrations) out of autogenerate."""
-    return not (type_ == "table" and name.endswith(FTS_TABLE_MARKERS))
 
 
 def render_item(type_, obj, autogen_context):
@@ -67,6 +58,7 @@ def run_migrations_online():
     conf_args = current_app.extensions["migrate"].configure_args
     conf_args.setdefault("process_revision_directives", process_revision_directives)
     conf_args.setdefault("include_name", include_name)
+    conf_args.setdefault("include_object", include_object)
     conf_args.setdefault("render_item", render_item)
     with target_db.engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"

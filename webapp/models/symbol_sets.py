@@ -44,6 +44,8 @@ class SymbolSet(db.Model):
             postgresql_where=text("failure_reason IS NOT NULL"),
         ),
         Index("ix_symbol_sets_pending", "upload_started_at"),
+        # One pending upload per staging key (migration 0006 made it a unique index, not a constraint).
+        Index("ix_symbol_sets_upload_key", "upload_key", unique=True),
     )
 
     # Integer key: SQLite's stable rowid for the full-text index; the uuid is the public id.
@@ -64,7 +66,7 @@ class SymbolSet(db.Model):
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     # The staging key the current upload URL writes to; None when no upload is pending. Finishing moves
     # the object away and clears it, so the URL is dead from then on.
-    upload_key: Mapped[str | None] = mapped_column(String(500), unique=True)
+    upload_key: Mapped[str | None] = mapped_column(String(500))
     # The bytes of the latest upload that failed the checks, kept for admins to review (never checked).
     rejected_key: Mapped[str | None] = mapped_column(String(500))
     failure_reason: Mapped[str | None] = mapped_column(Text)
