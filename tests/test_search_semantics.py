@@ -7,7 +7,9 @@ from sqlalchemy import text
 from webapp.demo import seeder
 from webapp.extensions import db
 from webapp.models import Project, User
-from webapp.services import evaluations, search
+from webapp.services import evaluations, search, symbol_sets
+
+from .conftest import count_statements
 
 ROWS = (
     # (name, description, prompt)
@@ -128,3 +130,50 @@ def test_demo_seeding_indexes_every_row(project, actor):
     ]
     for term in ("q", "SQ", "7", "hallucination", "docs search", "sql copilot", "é", "x y"):
         assert found(project, term) == expected(rows, term, dialect()), term
+
+
+# Pairs of searches with the same number and kinds of words (one letter or digit, two characters, other
+# short words, 3+ ASCII characters, other 3+ characters); the statements differ only in bound values.
+SAME_SHAPE = (
+    ("docs", "xyz"),
+    ("docs search", "alpha XYZ"),
+    ("q", "q 7 z"),
+    ("sq", "Ab"),
+    ("q sq docs", "sq docs 7"),
+    ("%", "é"),
+    ("école", "ωmega"),
+    ("it's r_s", '"quoted" 100%'),
+)
+# SQLite: each of another shape (PostgreSQL finds most of these words the same way).
+SQLITE_SHAPES = ("docs", "docs search", "q", "sq", "%", "école", "q docs", "sq sq2")
+
+
+def test_searches_of_one_shape_run_the_same_statements(app, project, actor):
+    """A search's words are bound parameters: the list keeps its count and page per shape of search."""
+    create(project, actor, ROWS)
+
+    def statements(term: str) -> list[str]:
+        with count_statements(app) as seen:
+            assert found(project, term) == expected(ROWS, term, dialect()), term
+        assert len(seen) == 2, seen  # the count and the page
+        return seen
+
+    for first, second in SAME_SHAPE:
+        assert statements(first) == statements(second), (first, second)
+    if dialect() == "sqlite":
+        assert len({tuple(statements(term)) for term in SQLITE_SHAPES}) == len(SQLITE_SHAPES)
+
+
+def test_symbol_set_searches_of_one_shape_run_the_same_statements(app, project):
+    def statements(term: str) -> list[str]:
+        query = symbol_sets.parse_list_query({"search": term}, 100, 1000)
+        with count_statements(app) as seen:
+            assert symbol_sets.list_symbol_sets(project, query).count == 0
+        return seen
+
+    assert statements("chunk") == statements("0a1b2c3d")
+    assert statements("ab cd") == statements("x y")
+    assert statements("chunk ab") == statements("ab chunk")
+    if dialect() == "sqlite":  # 3+ characters through the ref's trigram index, shorter words by LIKE
+        shapes = ("chunk", "ab", "chunk ab", "chunk 0a1b2c3d")
+        assert len({tuple(statements(term)) for term in shapes}) == len(shapes)

@@ -314,17 +314,14 @@ SEARCH_TEXT = search.search_column("evaluations.search_text", Text)
 SEARCH_CHARS = search.search_column("evaluations.search_chars")
 
 
-def _search_clause(term: str):
-    """Every word of `term` is in the name, description or prompt (see services.search)."""
-    return search.indexed_text_clause(
-        term,
-        SEARCHED_COLUMNS,
-        EVALUATIONS.c.pk,
-        sqlite=db.session.get_bind().dialect.name == "sqlite",
-        fts_table="evaluations_fts",
-        lowered_text=SEARCH_TEXT,
-        chars_column=SEARCH_CHARS,
-    )
+# Every word of a search is in the name, description or prompt (see services.search).
+TEXT_INDEX = search.TextIndex(
+    columns=SEARCHED_COLUMNS,
+    key=EVALUATIONS.c.pk,
+    fts_table="evaluations_fts",
+    lowered_text=SEARCH_TEXT,
+    chars_column=SEARCH_CHARS,
+)
 
 
 # What a list shows of each evaluation, with its author's fields (serializers.evaluation_row).
@@ -381,7 +378,7 @@ LIST_SPEC = ListSpec(
         "enabled": EVALUATIONS.c.enabled == bindparam("enabled"),
         "id__in": EVALUATIONS.c.id.in_(bindparam("id__in", expanding=True)),
     },
-    search=_search_clause,
+    search=TEXT_INDEX.search,
 )
 
 

@@ -19,6 +19,8 @@ from .errors import ValidationError
 
 # limit and offset are read within validation.integer's int64 bounds: both databases store OFFSET as one.
 INT64_SCHEMA = {"type": "integer", "format": "int64"}
+# Statements a ListSpec keeps (count and page per shape of conditions, search, order and direction).
+MAX_STATEMENTS = 256
 
 
 def parse_choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
@@ -91,8 +93,9 @@ class ListSpec:
     what a page shows of each row (with its joins), `key` is the listed table's primary key. `conditions`
     are the criteria a request may apply, each comparing with a bound parameter named as the condition (a
     condition without one, e.g. one per status, takes no value); `search` builds the clause of a `search`
-    term. Core columns throughout: the statements are built once per combination of conditions, order and
-    direction, and reused with new parameters (see paginate).
+    term (services.search.Search: its shape, its parameters' values, its clause). Core columns throughout:
+    the statements are built once per combination of conditions, search shape, order and direction, and
+    reused with new parameters (see paginate).
     """
 
     order_columns: Mapping[str, ColumnElement]
@@ -101,8 +104,9 @@ class ListSpec:
     columns: Select | None = None
     key: ColumnElement | None = None
     conditions: Mapping[str, ColumnElement] = field(default_factory=dict)
-    search: Callable[[str], ColumnElement] | None = None
-    # Statements built so far, by (conditions, order, reversed); bounded by the combinations the spec allows.
+    # (term, dialect name) -> services.search.Search.
+    search: Callable[[str, str], Any] | None = None
+    # Statements built so far, by (conditions, search shape, order, reversed); see _cached.
     _statements: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
@@ -270,11 +274,15 @@ def _page(spec: ListSpec, criteria: list, order_by: tuple[str, ...], reverse: bo
     return spec.columns.join(keys, keys.c[0] == spec.key).order_by(*ordering)
 
 
-def _cached(spec: ListSpec, cache_key: tuple, build, *args) -> Select:
-    """The spec's statement for `cache_key`, built by `build(spec, *args)` the first time."""
+def _cached(spec: ListSpec, cache_key: tuple, build: Callable[[], Select]) -> Select:
+    """The spec's statement for `cache_key`, built by `build()` the first time. At most MAX_STATEMENTS
+    are kept per spec (a search's shape grows with its words): past that, the oldest is dropped."""
     statement = spec._statements.get(cache_key)
     if statement is None:
-        statement = spec._statements[cache_key] = build(spec, *args)
+        statement = build()
+        if len(spec._statements) >= MAX_STATEMENTS:
+            del spec._statements[next(iter(spec._statements))]
+        spec._statements[cache_key] = statement
     return statement
 
 
@@ -293,31 +301,34 @@ def paginate(session: Session, spec: ListSpec, query: ListQuery, where: Mapping[
     reversing a one-field order reverses the whole list). Never-set values (e.g. a symbol set never used)
     sort last in every field, either way, on every database.
 
-    Without a search, the statements are built once per shape and kept in the spec: a request only binds
-    its parameters, and SQLAlchemy finds the compiled form by the statement's memoized cache key. A search
-    term's clause holds its words, so a search builds its statements per request.
+    The statements are built once per shape (conditions, the search's shape, order, direction) and kept in
+    the spec: a request only binds its parameters (a search's words among them), and SQLAlchemy finds the
+    compiled form by the statement's memoized cache key.
     """
     # Core statements on the session's connection: the ORM session's execute path would only add cost.
     connection = session.connection()
     names = tuple(where)
-    criteria = [spec.conditions[name] for name in names]
     term = query.filters.get("search") if spec.search is not None else None
-    if term:
-        criteria.append(spec.search(term))
-        count_statement = _count(spec, criteria)
-    else:
-        count_statement = _cached(spec, ("count", names), _count, criteria)
+    found = spec.search(term, connection.dialect.name) if term else None
+    shape = (names, found.shape if found else None)
+    if found:
+        where = {**where, **found.params}
+
+    def criteria() -> list:
+        conditions = [spec.conditions[name] for name in names]
+        return [*conditions, found.clause()] if found else conditions
+
+    count_statement = _cached(spec, ("count", shape), lambda: _count(spec, criteria()))
     count = connection.execute(count_statement, where).scalar_one()
     limit, offset = query.limit, query.offset
     reverse = count // 2 < offset < count
     if reverse:
         limit, offset = min(limit, count - offset), max(count - offset - limit, 0)
-    if term:
-        page_statement = _page(spec, criteria, query.order_by, reverse)
-    else:
-        page_statement = _cached(
-            spec, ("page", names, query.order_by, reverse), _page, criteria, query.order_by, reverse
-        )
+    page_statement = _cached(
+        spec,
+        ("page", shape, query.order_by, reverse),
+        lambda: _page(spec, criteria(), query.order_by, reverse),
+    )
     items = connection.execute(page_statement, {**where, "limit": limit, "offset": offset}).all()
     if reverse:
         items.reverse()

@@ -15,9 +15,28 @@ How each word is found (evaluations; symbol sets use the trigram indexes the sam
 Case folding: PostgreSQL folds every letter (ILIKE: lower() on both sides); SQLite folds ASCII letters
 (LIKE, as Django's icontains does there), except that a word of three or more characters with a non-ASCII
 character is matched by the FTS5 phrase alone, which folds Unicode case.
+
+Statements are kept per shape: a search is split into its `shape` (the database and how many words of
+each kind) and the values of its bound parameters (named per word), so the list's count and page are
+built once per shape (services.listing.paginate) and a search costs what a plain list costs in Python.
 """
 
-from sqlalchemy import BigInteger, ColumnElement, Select, and_, func, literal_column, or_, select, text
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 
 # A trigram index answers words of at least this many characters.
 MIN_INDEXED_LENGTH = 3
@@ -25,6 +44,17 @@ MIN_INDEXED_LENGTH = 3
 CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
 # How many of an ASCII word's trigrams SQLite's full-text index is asked for (LIKE rechecks the rest).
 SAMPLED_TRIGRAMS = 3
+
+
+@dataclass(frozen=True)
+class Search:
+    """A search term as SQL: `shape` names the clause (the same for every term with the same number and
+    kinds of words on the same database), `params` are the values of its bound parameters and `clause()`
+    builds it (only when no statement of that shape is kept yet)."""
+
+    shape: tuple
+    params: dict[str, Any]
+    clause: Callable[[], ColumnElement]
 
 
 def words(term: str) -> list[str]:
@@ -38,12 +68,18 @@ def like_pattern(word: str) -> str:
     return f"%{escaped}%"
 
 
-def icontains(column, word: str, *, sqlite: bool = False) -> ColumnElement:
+def icontains(column, name: str, *, sqlite: bool) -> ColumnElement:
+    """`column` contains the LIKE pattern bound as `name` (like_pattern), ignoring case."""
     # SQLite's LIKE already folds ASCII case, as lower() there does: lower(x) LIKE lower(y) (SQLAlchemy's
     # ilike) gives the same rows, copying every text first.
     if sqlite:
-        return column.like(like_pattern(word), escape="\\")
-    return column.ilike(like_pattern(word), escape="\\")
+        return column.like(bindparam(name), escape="\\")
+    return column.ilike(bindparam(name), escape="\\")
+
+
+def any_column(columns, name: str, *, sqlite: bool) -> ColumnElement:
+    """One of `columns` contains the LIKE pattern bound as `name`."""
+    return or_(*(icontains(column, name, sqlite=sqlite) for column in columns))
 
 
 def fts_phrase(word: str) -> str:
@@ -51,20 +87,9 @@ def fts_phrase(word: str) -> str:
     return '"' + word.replace('"', '""') + '"'
 
 
-def fts_rows(table: str, word_list: list[str], name: str) -> Select:
-    """The rowids of the FTS5 `table`'s rows whose indexed columns contain every word: one index lookup."""
-    query = " AND ".join(fts_phrase(word) for word in word_list)
-    match = text(f"{table} MATCH :{name}").bindparams(**{name: query})
-    return select(literal_column("rowid")).select_from(text(table)).where(match)
-
-
-def every_word(term: str, match_word) -> ColumnElement:
-    """AND of `match_word(word)` over the words of `term`."""
-    return and_(*(match_word(word) for word in words(term)))
-
-
-def any_column(columns, word: str, *, sqlite: bool = False) -> ColumnElement:
-    return or_(*(icontains(column, word, sqlite=sqlite) for column in columns))
+def fts_rows(table: str, name: str) -> Select:
+    """SQLite: the rowids of the FTS5 `table`'s rows that match the query bound as `name`."""
+    return select(literal_column("rowid")).select_from(text(table)).where(text(f"{table} MATCH :{name}"))
 
 
 def character_bit(word: str) -> int | None:
@@ -75,8 +100,10 @@ def character_bit(word: str) -> int | None:
     return None if index < 0 else 1 << index
 
 
-def has_character(chars_column, bit: int) -> ColumnElement:
-    return chars_column.op("&")(bit) != 0
+def has_characters(chars_column) -> ColumnElement:
+    """The row's `search_chars` has every bit of the mask bound as `search_chars`."""
+    mask = bindparam("search_chars", type_=BigInteger)
+    return chars_column.op("&")(mask) == mask
 
 
 def trigram_sample(word: str) -> list[str]:
@@ -95,50 +122,109 @@ def fts_query(word_list: list[str]) -> str:
     return " AND ".join(fts_phrase(term) for term in dict.fromkeys(terms))
 
 
-def indexed_text_clause(
-    term: str, columns, key, *, sqlite: bool, fts_table: str, lowered_text, chars_column
-) -> ColumnElement:
-    """Every word of `term` is in one of `columns`, through the indexes described above.
+@dataclass(frozen=True)
+class TextIndex:
+    """What finds an evaluation-like table's rows by the words in its text columns.
 
     SQLite: `fts_table` indexes `columns` by `key` (the rowid); PostgreSQL: `lowered_text` is their
     lowered text, joined by spaces (no word has one, so none matches across two fields), under a trigram
     index. `chars_column` holds their character-set bits.
     """
-    clauses, fts_words = [], []
-    for word in words(term):
-        bit = character_bit(word)
-        if bit is not None:
-            clauses.append(has_character(chars_column, bit))
-        elif not sqlite:
-            # lower() on both sides is what ILIKE does, without lowering each candidate row again.
-            clauses.append(lowered_text.like(func.lower(like_pattern(word)), escape="\\"))
-        elif len(word) == 2 and word.isascii():
-            number = len(clauses)
-            fields = [column.key for column in columns]
-            rows = text(two_characters(word, key.table.name, fields, fts_table, number))
-            rows = rows.bindparams(**two_character_params(word, number)).columns(key)
-            clauses.append(key.in_(rows))
-            clauses.append(any_column(columns, word, sqlite=True))
-        elif len(word) < MIN_INDEXED_LENGTH:
-            clauses.append(any_column(columns, word, sqlite=True))
+
+    columns: Sequence[ColumnElement]
+    key: ColumnElement
+    fts_table: str
+    lowered_text: ColumnElement
+    chars_column: ColumnElement
+
+    def search(self, term: str, dialect: str) -> Search:
+        """Every word of `term` is in one of the columns, through the indexes described above."""
+        word_list = words(term)
+        mask = 0
+        for word in word_list:
+            bit = character_bit(word)
+            if bit is not None:
+                mask |= bit
+        others = [word for word in word_list if character_bit(word) is None]
+        if dialect == "postgresql":
+            shape, params, build = self._postgresql(others)
         else:
-            fts_words.append(word)
-            if word.isascii():
-                clauses.append(any_column(columns, word, sqlite=True))
-    if fts_words:
-        match = text(f"{fts_table} MATCH :search_words").bindparams(search_words=fts_query(fts_words))
-        rows = select(literal_column("rowid")).select_from(text(fts_table)).where(match)
-        clauses.insert(0, key.in_(rows))
-    return and_(*clauses)
+            shape, params, build = self._sqlite(others)
+        if mask:
+            params["search_chars"] = mask
+
+        def clause() -> ColumnElement:
+            clauses = build()
+            if mask:
+                # First: the cheapest test, answered by the default order's index.
+                clauses.insert(0, has_characters(self.chars_column))
+            return and_(*clauses)
+
+        return Search((dialect, bool(mask), *shape), params, clause)
+
+    def _sqlite(self, word_list: list[str]):
+        """SQLite: (shape, params, clauses builder) for words that are not one letter or digit."""
+        two, short, long_ascii, long_other = [], [], [], []
+        for word in word_list:
+            if len(word) == 2 and word.isascii():
+                two.append(word)
+            elif len(word) < MIN_INDEXED_LENGTH:
+                short.append(word)
+            elif word.isascii():
+                long_ascii.append(word)
+            else:
+                long_other.append(word)
+        params = {}
+        for number, word in enumerate(two):
+            params |= two_character_params(word, f"search_two_{number}")
+        for number, word in enumerate(short):
+            params[f"search_short_{number}"] = like_pattern(word)
+        for number, word in enumerate(long_ascii):
+            params[f"search_word_{number}"] = like_pattern(word)
+        fts_words = long_ascii + long_other
+        if fts_words:
+            params["search_fts"] = fts_query(fts_words)
+        counts = (len(two), len(short), len(long_ascii), bool(fts_words))
+
+        def build() -> list[ColumnElement]:
+            clauses = []
+            if counts[3]:
+                clauses.append(self.key.in_(fts_rows(self.fts_table, "search_fts")))
+            fields = [column.key for column in self.columns]
+            for number in range(counts[0]):
+                name = f"search_two_{number}"
+                rows = two_characters(self.key.table.name, fields, self.fts_table, name)
+                clauses.append(self.key.in_(text(rows).columns(self.key)))
+                clauses.append(any_column(self.columns, f"{name}_like", sqlite=True))
+            for kind, count in (("short", counts[1]), ("word", counts[2])):
+                clauses += [any_column(self.columns, f"search_{kind}_{n}", sqlite=True) for n in range(count)]
+            return clauses
+
+        return counts, params, build
+
+    # --- PostgreSQL ---------------------------------------------------------------------------
+
+    def _postgresql(self, word_list: list[str]):
+        """PostgreSQL: (shape, params, clauses builder) for words that are not one letter or digit."""
+        params = {f"search_word_{number}": like_pattern(word) for number, word in enumerate(word_list)}
+        count = len(word_list)
+
+        def build() -> list[ColumnElement]:
+            # lower() on both sides is what ILIKE does, without lowering each candidate row again.
+            return [
+                self.lowered_text.like(func.lower(bindparam(f"search_word_{number}")), escape="\\")
+                for number in range(count)
+            ]
+
+        return (count,), params, build
 
 
-def two_characters(word: str, table: str, fields, fts_table: str, number: int) -> str:
+def two_characters(table: str, fields, fts_table: str, name: str) -> str:
     """SQLite: the rowids of candidates for an ASCII two-character word (LIKE rechecks them), as SQL with
-    the bind parameters `word_<number>_*`. Each occurrence starts one of the index's trigrams (its
-    vocabulary lists those that start with the word: one statement, no scan), unless it ends its field
-    (an expression index on each field's last two characters, migration 0013: named, since the planner
-    would weigh it by its average rows per value, all rows for descriptions that all end in "s.")."""
-    name = f"word_{number}"
+    the bind parameters `<name>*` (two_character_params). Each occurrence starts one of the index's
+    trigrams (its vocabulary lists those that start with the word: one statement, no scan), unless it ends
+    its field (an expression index on each field's last two characters, migration 0013: named, since the
+    planner would weigh it by its average rows per value, all rows for descriptions that all end in "s.")."""
     # The trigrams as an OR of FTS5 phrases; with none, the word's own phrase, which matches nothing
     # (it is shorter than a trigram).
     phrases = f"""coalesce(group_concat('"' || replace(term, '"', '""') || '"', ' OR '), :{name}_none)"""
@@ -155,14 +241,15 @@ def two_characters(word: str, table: str, fields, fts_table: str, number: int) -
     )
 
 
-def two_character_params(word: str, number: int) -> dict:
+def two_character_params(word: str, name: str) -> dict:
+    """The values of two_characters' parameters for `word`, and `<name>_like`: its LIKE pattern."""
     folded = word.lower()
-    name = f"word_{number}"
     return {
         name: folded,
         f"{name}_start": folded,
         f"{name}_stop": folded[0] + chr(ord(folded[1]) + 1),
         f"{name}_none": fts_phrase(folded),
+        f"{name}_like": like_pattern(word),
     }
 
 

@@ -62,26 +62,38 @@ def _status_clauses() -> dict[str, ColumnElement[bool]]:
     }
 
 
-def _search_clause(term: str):
+def _search(term: str, dialect: str) -> search.Search:
     """Every word of `term` is in the ref, or in its release's version or project (see services.search).
 
     Each word is `pk IN (sets whose ref matches UNION ALL sets of matching releases)`: an OR of the two
-    would make both databases give up the ref's trigram index and scan every set.
+    would make both databases give up the ref's trigram index and scan every set. Parameters per word n:
+    `search_ref_<n>` (SQLite, 3+ characters: an FTS5 phrase) or `search_like_<n>` (a LIKE pattern).
     """
-    sqlite = db.session.get_bind().dialect.name == "sqlite"
+    sqlite = dialect == "sqlite"
+    word_list = search.words(term)
+    # SQLite's trigram index answers words of 3+ characters: those come first.
+    indexed = [word for word in word_list if sqlite and len(word) >= search.MIN_INDEXED_LENGTH]
+    scanned = [word for word in word_list if word not in indexed]
+    params = {f"search_ref_{number}": search.fts_phrase(word) for number, word in enumerate(indexed)}
+    for number, word in enumerate(indexed + scanned):
+        params[f"search_like_{number}"] = search.like_pattern(word)
 
-    def match(number: int, word: str):
-        if sqlite and len(word) >= search.MIN_INDEXED_LENGTH:
-            by_ref = search.fts_rows("symbol_sets_fts", [word], f"ref_word_{number}")
+    def match(number: int) -> ColumnElement[bool]:
+        like = f"search_like_{number}"
+        if number < len(indexed):
+            by_ref = search.fts_rows("symbol_sets_fts", f"search_ref_{number}")
         else:
             # PostgreSQL answers this from the trigram index; short SQLite words scan.
-            by_ref = select(SYMBOL_SETS.c.pk).where(search.icontains(SYMBOL_SETS.c.ref, word, sqlite=sqlite))
+            by_ref = select(SYMBOL_SETS.c.pk).where(search.icontains(SYMBOL_SETS.c.ref, like, sqlite=sqlite))
         columns = (RELEASES.c.version, RELEASES.c.project_name)
-        releases = select(RELEASES.c.id).where(search.any_column(columns, word, sqlite=sqlite))
+        releases = select(RELEASES.c.id).where(search.any_column(columns, like, sqlite=sqlite))
         by_release = select(SYMBOL_SETS.c.pk).where(SYMBOL_SETS.c.release_id.in_(releases))
         return SYMBOL_SETS.c.pk.in_(union_all(by_ref, by_release))
 
-    return and_(*(match(number, word) for number, word in enumerate(search.words(term))))
+    def clause() -> ColumnElement[bool]:
+        return and_(*(match(number) for number in range(len(word_list))))
+
+    return search.Search((dialect, len(indexed), len(scanned)), params, clause)
 
 
 # failed (a reason is recorded) > uploaded (hash set) > pending, as SymbolSet.status says. Literal
@@ -136,7 +148,7 @@ LIST_SPEC = ListSpec(
         # One condition per status, without a parameter.
         **{f"status={status}": clause for status, clause in _status_clauses().items()},
     },
-    search=_search_clause,
+    search=_search,
 )
 
 
