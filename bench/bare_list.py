@@ -27,6 +27,9 @@ MAX_LIMIT = 1000
 MIN_INDEXED_SEARCH_LENGTH = 3  # SQLite's FTS5 trigram index needs three characters
 # webapp/services/search.py: one-character words are bit tests of evaluations.search_chars (migration 0013).
 SEARCH_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
+# webapp/services/search_postgresql.py: a page of a search this many times longer than the rows it reads
+# (offset + limit) walks the order's index instead of sorting every match.
+WALK_FACTOR = 20
 TRUE = frozenset({"true", "1", "yes", "on"})
 FALSE = frozenset({"false", "0", "no", "off"})
 JSON_HEADERS = [("Content-Type", "application/json")]
@@ -79,6 +82,7 @@ class SQLite:
         return f"{column} LIKE ? ESCAPE '\\'"
 
     indexes_words = True
+    walks = False  # its search pages read the few rows the full-text index gives
 
     @staticmethod
     def fts_rows(table: str, terms: list[str]) -> tuple[str, str]:
@@ -124,6 +128,7 @@ class PostgreSQL:
         return f"{column} ILIKE %s ESCAPE '\\'"
 
     indexes_words = False  # LIKE on the lowered text, which its trigram index answers
+    walks = True  # a search matching many rows: its page walks the order's index
 
 
 def fragment(text):
@@ -146,18 +151,22 @@ def trigram_sample(word: str) -> list[str]:
     return [trigrams[0], trigrams[len(trigrams) // 2], trigrams[-1]]
 
 
-def evaluation_search(db, term: str) -> tuple[list[str], list]:
+def evaluation_search(db, term: str, walk: bool = False) -> tuple[list[str], list]:
     """Conditions and parameters for every word of `term` in the name, description or prompt, found
-    the way our services find them (webapp/services/search.py)."""
-    conditions, params, fts_terms, mask = [], [], [], 0
+    the way our services find them (webapp/services/search.py); `walk` (PostgreSQL): for a page that
+    walks the order's index, the words as one test no index answers."""
+    conditions, params, fts_terms = [], [], []
+    if walk:
+        return postgresql_walk(term)
     like_any = " OR ".join(db.like(f"e.{column}") for column in ("name", "description", "prompt"))
     for word in dict.fromkeys(term.split()):
         bit = SEARCH_CHARACTERS.find(word.lower()) if len(word) == 1 and word.isascii() else -1
         if bit >= 0:
-            mask |= 1 << bit
+            conditions.append(f"(e.search_chars & {1 << bit}) != 0")
         elif not db.indexes_words:
-            conditions.append(f"e.search_text LIKE lower({db.param}) ESCAPE '\\'")
-            params.append(like_pattern(word))
+            condition, values = postgresql_word(word)
+            conditions.append(condition)
+            params += values
         elif len(word) == 2 and word.isascii():
             # Rows with an indexed trigram starting with the word, or a field ending in it (each field's
             # own index, named: SQLite would weigh it by its average rows per value); then LIKE.
@@ -185,11 +194,37 @@ def evaluation_search(db, term: str) -> tuple[list[str], list]:
         rows, param = db.fts_rows("evaluations", fts_terms)
         conditions.insert(0, f"e.pk IN ({rows})")
         params.insert(0, param)
-    if mask:
-        # Every one-character word's bit at once, tested first.
-        conditions.insert(0, f"(e.search_chars & {db.param}) = {db.param}")
-        params[:0] = [mask, mask]
     return conditions, params
+
+
+def postgresql_word(word: str) -> tuple[str, list]:
+    """PostgreSQL: `word` in the lowered text, as webapp/services/search_postgresql.py finds it. Two ASCII
+    letters or digits: rows where the pair is followed by an ASCII character (the trigram index answers
+    the regex), ends the text, or is followed by a non-ASCII character (a partial index, migration 0014),
+    then strpos; other words: LIKE on the lowered text under its trigram index."""
+    folded = word.lower()
+    if all(c in SEARCH_CHARACTERS for c in folded) and len(word) == 2:
+        wide = r"e.search_text ~ '[a-z0-9][^\x01-\x7f]'"
+        condition = (
+            f"(e.search_text ~ %s OR e.search_text LIKE %s OR {wide}) AND strpos(e.search_text, %s) > 0"
+        )
+        return condition, [folded + r"[\x01-\x7f]", "%" + folded, folded]
+    return "e.search_text LIKE lower(%s) ESCAPE '\\'", [like_pattern(word)]
+
+
+def postgresql_walk(term: str) -> tuple[list[str], list]:
+    """PostgreSQL, a page that walks the order's index: one-character words as bit tests, the others in
+    one condition (one estimate: the planner keeps the walk)."""
+    conditions, words = [], []
+    for word in dict.fromkeys(term.split()):
+        bit = SEARCH_CHARACTERS.find(word.lower()) if len(word) == 1 and word.isascii() else -1
+        if bit >= 0:
+            conditions.append(f"(e.search_chars & {1 << bit}) != 0")
+        else:
+            words.append(word)
+    if words:
+        conditions.append(f"least({', '.join(['strpos(e.search_text, lower(%s))'] * len(words))}) > 0")
+    return conditions, words
 
 
 def like_pattern(term: str) -> str:
@@ -231,6 +266,8 @@ class ListEndpoint:
     def __init__(self, database):
         self.db = database
 
+    walks = False  # a search page may walk the order's index (Evaluations)
+
     def where(self, state: dict[str, str]) -> tuple[list[str], list]:
         raise NotImplementedError
 
@@ -270,6 +307,15 @@ class ListEndpoint:
         count = connection.execute(
             f"SELECT count(*) FROM {self.table} {self.alias} WHERE {where}", params
         ).fetchone()[0]
+        if (
+            self.walks
+            and self.db.walks
+            and state.get("search", "").strip()
+            and count >= WALK_FACTOR * (offset + limit)
+        ):
+            conditions, params = self.where(state, walk=True)
+            where = " AND ".join([f"{self.alias}.project_id = {self.db.param}", *conditions])
+            params = [project_id, *params]
         p = self.db.param
         order = self.order(state.get("order_by"))
         columns, join = self.select()
@@ -299,7 +345,9 @@ class Evaluations(ListEndpoint):
     }
     tie_break = "e.pk"
 
-    def where(self, state):
+    walks = True
+
+    def where(self, state, walk=False):
         p = self.db.param
         conditions, params = [f"e.deleted = {p}"], [False]
         if "enabled" in state:
@@ -310,7 +358,7 @@ class Evaluations(ListEndpoint):
             params.append(lowered in TRUE)
         term = state.get("search", "").strip()
         if term:
-            words, word_params = evaluation_search(self.db, term)
+            words, word_params = evaluation_search(self.db, term, walk)
             conditions += words
             params += word_params
         return conditions, params

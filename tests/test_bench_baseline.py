@@ -35,6 +35,8 @@ EXTRA_QUERIES = (
     "evaluations/?search=%25&limit=2",
     "evaluations/?search=%20SQ%20%20copilot%20SQ&limit=3",
     "evaluations/?search=verdict%20q&limit=3",
+    # Every row matches: on PostgreSQL these pages walk the order's index (search_postgresql.WALK_FACTOR).
+    "evaluations/?search=reply%20JS%20e&limit=2&offset=1&order_by=-name",
     "error_tracking/symbol_sets/?order_by=last_used&limit=4&offset=2",
     "error_tracking/symbol_sets/?order_by=-last_used&limit=4",
     "error_tracking/symbol_sets/?status=pending&order_by=ref",

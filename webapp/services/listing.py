@@ -314,20 +314,23 @@ def paginate(session: Session, spec: ListSpec, query: ListQuery, where: Mapping[
     if found:
         where = {**where, **found.params}
 
-    def criteria() -> list:
+    def criteria(search) -> list:
         conditions = [spec.conditions[name] for name in names]
-        return [*conditions, found.clause()] if found else conditions
+        return [*conditions, search.clause()] if search else conditions
 
-    count_statement = _cached(spec, ("count", shape), lambda: _count(spec, criteria()))
+    count_statement = _cached(spec, ("count", shape), lambda: _count(spec, criteria(found)))
     count = connection.execute(count_statement, where).scalar_one()
     limit, offset = query.limit, query.offset
     reverse = count // 2 < offset < count
     if reverse:
         limit, offset = min(limit, count - offset), max(count - offset - limit, 0)
+    # A search matching many rows may read its page another way (services.search.Search.for_page).
+    page_search = found.for_page(count, offset + limit) if found else None
+    page_shape = (names, page_search.shape if page_search else None)
     page_statement = _cached(
         spec,
-        ("page", shape, query.order_by, reverse),
-        lambda: _page(spec, criteria(), query.order_by, reverse),
+        ("page", page_shape, query.order_by, reverse),
+        lambda: _page(spec, criteria(page_search), query.order_by, reverse),
     )
     items = connection.execute(page_statement, {**where, "limit": limit, "offset": offset}).all()
     if reverse:

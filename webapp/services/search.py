@@ -11,6 +11,8 @@ How each word is found (evaluations; symbol sets use the trigram indexes the sam
   lowered text). On SQLite an ASCII word asks the index for a few of its trigrams (all of them, as a
   phrase, costs more than rechecking the candidates) and each candidate is then checked with LIKE;
 - anything else (two characters, other single characters) is tested row by row.
+PostgreSQL finds words as services/search_postgresql.py describes: two ASCII letters or digits through the
+trigram index too, and a page of a search matching many rows walks the order's index (Search.for_page).
 
 Case folding: PostgreSQL folds every letter (ILIKE: lower() on both sides); SQLite folds ASCII letters
 (LIKE, as Django's icontains does there), except that a word of three or more characters with a non-ASCII
@@ -31,12 +33,13 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
-    func,
     literal_column,
     or_,
     select,
     text,
 )
+
+from . import search_postgresql
 
 # A trigram index answers words of at least this many characters.
 MIN_INDEXED_LENGTH = 3
@@ -55,6 +58,14 @@ class Search:
     shape: tuple
     params: dict[str, Any]
     clause: Callable[[], ColumnElement]
+    # PostgreSQL: the same test for a page that walks the order's index, when many rows match.
+    walk: Callable[[], ColumnElement] | None = None
+
+    def for_page(self, count: int, rows_read: int) -> "Search":
+        """The search a page reading `rows_read` rows (offset + limit) of `count` matches runs."""
+        if self.walk is None or not search_postgresql.walks(count, rows_read):
+            return self
+        return Search((*self.shape, "walk"), self.params, self.walk)
 
 
 def words(term: str) -> list[str]:
@@ -153,14 +164,21 @@ class TextIndex:
         if mask:
             params["search_chars"] = mask
 
-        def clause() -> ColumnElement:
-            clauses = build()
+        def with_mask(clauses: list[ColumnElement]) -> ColumnElement:
             if mask:
                 # First: the cheapest test, answered by the default order's index.
                 clauses.insert(0, has_characters(self.chars_column))
             return and_(*clauses)
 
-        return Search((dialect, bool(mask), *shape), params, clause)
+        def clause() -> ColumnElement:
+            return with_mask(build())
+
+        def walk() -> ColumnElement:
+            names = [f"search_word_{number}" for number in range(len(others))]
+            return with_mask([search_postgresql.walk_clause(self.lowered_text, names)])
+
+        walks = dialect == "postgresql" and bool(others)
+        return Search((dialect, bool(mask), *shape), params, clause, walk if walks else None)
 
     def _sqlite(self, word_list: list[str]):
         """SQLite: (shape, params, clauses builder) for words that are not one letter or digit."""
@@ -205,18 +223,21 @@ class TextIndex:
     # --- PostgreSQL ---------------------------------------------------------------------------
 
     def _postgresql(self, word_list: list[str]):
-        """PostgreSQL: (shape, params, clauses builder) for words that are not one letter or digit."""
-        params = {f"search_word_{number}": like_pattern(word) for number, word in enumerate(word_list)}
-        count = len(word_list)
+        """PostgreSQL: (shape, params, clauses builder) for words that are not one letter or digit, each
+        found as services/search_postgresql.py says."""
+        names = [f"search_word_{number}" for number in range(len(word_list))]
+        shapes = tuple(search_postgresql.word_shape(word) for word in word_list)
+        params = {}
+        for name, word in zip(names, word_list, strict=True):
+            params |= search_postgresql.word_params(word, name)
 
         def build() -> list[ColumnElement]:
-            # lower() on both sides is what ILIKE does, without lowering each candidate row again.
-            return [
-                self.lowered_text.like(func.lower(bindparam(f"search_word_{number}")), escape="\\")
-                for number in range(count)
-            ]
+            clauses = []
+            for name, shape in zip(names, shapes, strict=True):
+                clauses += search_postgresql.word_clauses(self.lowered_text, shape, name)
+            return clauses
 
-        return (count,), params, build
+        return shapes, params, build
 
 
 def two_characters(table: str, fields, fts_table: str, name: str) -> str:
