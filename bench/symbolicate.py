@@ -6,11 +6,14 @@ Builds a minified bundle with a source map of about --map-mib MiB (60,000 minifi
 TypeScript file, plus padding sources with their content, as large apps ship them), uploads it through the
 API as the CLI does (bulk_start_upload, presigned POST, bulk_finish_upload), then POSTs an Error.stack to
 /symbolicate/ through the Flask test client:
-- first: nothing cached (the set's file is read from storage, split, parsed by symbolic);
-- repeated: the parsed map is in this process's memory level;
-- new process: the memory level emptied, the disk level (SYMBOL_CACHE_DIR) kept.
-Memory is the process's resident set (symbolic's parse lives outside Python's allocator). Everything lives
-in a temporary folder removed at the end. See bench/README.md.
+- first: nothing cached: the set's file is read from storage, parsed by symbolic, and symbolic's cache
+  bytes written to the disk level (SYMBOL_CACHE_DIR);
+- repeated: the cache file is open in this process's memory level;
+- new process: another Python process on the same folders (as another gunicorn worker or a restart finds
+  them): it maps the cache file, first once, then repeated.
+Memory is the process's resident set and its anonymous part (symbolic's parse lives outside Python's
+allocator; a mapped file's pages are shared page cache). Everything lives in a temporary folder removed at
+the end. See bench/README.md.
 """
 
 import argparse
@@ -18,12 +21,13 @@ import hashlib
 import io
 import json
 import os
-import resource
 import statistics
 import struct
+import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from flask_migrate import upgrade
 
@@ -96,12 +100,99 @@ def blob(source: bytes, source_map: bytes) -> bytes:
     )
 
 
-def rss_mib() -> float:
+def memory_mib() -> tuple[float, float]:
+    """The process's resident set and its anonymous part (a mapped cache file's pages are shared page
+    cache, not this process's own memory)."""
+    found = {}
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon"):
+                found[key] = int(value.split()[0]) / 1024
+    return found.get("VmRSS", 0.0), found.get("RssAnon", 0.0)
+
+
+def peak_mib() -> float:
+    """VmHWM: unlike ru_maxrss, it starts again at exec (a child does not inherit its parent's peak)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
-    return 0.0  # not Linux
+    return 0.0
+
+
+def make_app(folder: str):
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{folder}/bench.sqlite3",
+            "SECRET_KEY": "bench",
+            "STORAGE_URL": f"file://{folder}/storage",
+            "SYMBOL_CACHE_DIR": f"{folder}/symbol-cache",
+            "API_RATE_LIMITS": "1000000/minute",
+            "UPLOAD_RATE_LIMITS": "1000000/minute",
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1",
+        }
+    )
+    app.instance_path = folder
+    return app
+
+
+class Resolver:
+    """POSTs the benchmark's stack to symbolicate/ and checks every frame came back resolved."""
+
+    def __init__(self, app, project_id: int, key: str, frames: int):
+        self.client = app.test_client()
+        self.headers = {"Authorization": f"Bearer {key}"}
+        self.url = f"/api/environments/{project_id}/error_tracking/symbolicate/"
+        step = LINES // frames
+        stack = "Error: boom\n" + "\n".join(
+            f"    at f{line - 1} ({SCRIPT}:{line}:10)" for line in range(1, LINES, step)[:frames]
+        )
+        self.body = {"stack": stack, "chunk_ids": {SCRIPT: CHUNK}}
+
+    def warm_up(self) -> None:
+        """A request that resolves nothing: the process's first request costs (imports, the database
+        connection, the key check) are not the cache's."""
+        response = self.client.post(self.url, headers=self.headers, json={"stack": "Error: none"})
+        assert response.status_code == 200, response.get_json()
+
+    def __call__(self) -> tuple[float, float]:
+        """Wall-clock and this process's CPU seconds (the CPU is what a loaded machine cannot inflate)."""
+        began, cpu = time.perf_counter(), time.process_time()
+        response = self.client.post(self.url, headers=self.headers, json=self.body)
+        elapsed = (time.perf_counter() - began, time.process_time() - cpu)
+        frames = response.get_json()["frames"]
+        assert all(frame["resolved"] for frame in frames), frames[0]
+        assert frames[0]["source"] == "src/app.ts" and frames[0]["function"], frames[0]
+        return elapsed
+
+
+def measure(resolve: Resolver, repeats: int) -> dict:
+    """The first resolution in this process and the median of the repeated ones, with memory."""
+    before = memory_mib()
+    first = resolve()
+    after = memory_mib()
+    repeated = [resolve() for _ in range(repeats)]
+    return {
+        "first": first,
+        "repeated": (
+            statistics.median(wall for wall, _ in repeated),
+            statistics.median(cpu for _, cpu in repeated),
+        ),
+        "before": before,
+        "after": after,
+        "peak": peak_mib(),
+    }
+
+
+def child(folder: str, project_id: int, key: str, frames: int, repeats: int) -> None:
+    """The new process: same database, storage and cache folder, nothing in memory."""
+    started = time.process_time()
+    app = make_app(folder)
+    resolve = Resolver(app, project_id, key, frames)
+    resolve.warm_up()
+    startup = time.process_time() - started
+    print(json.dumps({"startup_cpu": startup, **measure(resolve, repeats)}))
 
 
 def main() -> None:
@@ -109,20 +200,14 @@ def main() -> None:
     parser.add_argument("--map-mib", type=int, default=20)
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--child", nargs=3, metavar=("FOLDER", "PROJECT_ID", "KEY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        folder, project_id, key = args.child
+        child(folder, int(project_id), key, args.frames, args.repeats)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-symbolicate-") as folder:
-        app = create_app(
-            {
-                "DATABASE_URL": f"sqlite:///{folder}/bench.sqlite3",
-                "SECRET_KEY": "bench",
-                "STORAGE_URL": f"file://{folder}/storage",
-                "SYMBOL_CACHE_DIR": f"{folder}/symbol-cache",
-                "API_RATE_LIMITS": "1000000/minute",
-                "UPLOAD_RATE_LIMITS": "1000000/minute",
-                "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1",
-            }
-        )
-        app.instance_path = folder
+        app = make_app(folder)
         with app.app_context():
             upgrade()
             user = accounts.create_user("bench@example.com", "bench password", "Bench")
@@ -155,52 +240,41 @@ def main() -> None:
         )
         finish_seconds = time.perf_counter() - finish_started
         assert finished.status_code == 201, finished.get_json()
+        del data
 
-        step = LINES // args.frames
-        stack = "Error: boom\n" + "\n".join(
-            f"    at f{line - 1} ({SCRIPT}:{line}:10)" for line in range(1, LINES, step)[: args.frames]
-        )
-        body = {"stack": stack, "chunk_ids": {SCRIPT: CHUNK}}
-
-        def resolve() -> tuple[float, float]:
-            """Wall-clock and this process's CPU seconds (the CPU is what a loaded machine cannot inflate)."""
-            began, cpu = time.perf_counter(), time.process_time()
-            response = client.post(base + "symbolicate/", headers=headers, json=body)
-            elapsed = (time.perf_counter() - began, time.process_time() - cpu)
-            frames = response.get_json()["frames"]
-            assert all(frame["resolved"] for frame in frames), frames[0]
-            assert frames[0]["source"] == "src/app.ts" and frames[0]["function"], frames[0]
-            return elapsed
-
-        before = rss_mib()
-        first = resolve()
-        after_first = rss_mib()
-        repeated = [resolve() for _ in range(args.repeats)]
-        app.extensions["symbol_cache"]._memory.clear()  # as a new worker process finds it
-        app.extensions["symbol_cache"]._memory_bytes = 0
-        from_disk = resolve()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        resolve = Resolver(app, project_id, raw, args.frames)
+        resolve.warm_up()
+        here = measure(resolve, args.repeats)
+        cache_files = list(Path(folder, "symbol-cache").glob("*.smcache"))
+        cache_bytes = sum(path.stat().st_size for path in cache_files)
+        # A new process (another gunicorn worker, a restart): the same folders, an empty memory.
+        command = [sys.executable, __file__, "--frames", str(args.frames), "--repeats", str(args.repeats)]
+        output = subprocess.run(
+            [*command, "--child", folder, str(project_id), raw], check=True, capture_output=True, text=True
+        ).stdout
+        fresh = json.loads(output.strip().splitlines()[-1])
 
     print(
         f"map {len(source_map) / MiB:.1f} MiB, minified {len(source) / MiB:.1f} MiB, "
-        f"{args.frames} frames a request"
+        f"{args.frames} frames a request; cache file {cache_bytes / MiB:.1f} MiB"
     )
     print(f"upload check (bulk_finish_upload, parses with symbolic): {finish_seconds * 1000:8.1f} ms")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print("                                            wall ms    CPU ms")
-    print(f"first resolution (storage, split, parse):  {first[0] * 1000:8.1f}  {first[1] * 1000:8.1f}")
-    walls, cpus = [wall for wall, _ in repeated], [cpu for _, cpu in repeated]
-    print(
-        f"repeated, median of {args.repeats}:                  "
-        f"{statistics.median(walls) * 1000:8.2f}  {statistics.median(cpus) * 1000:8.2f}"
-    )
-    print(
-        f"new process (disk level, parse again):     {from_disk[0] * 1000:8.1f}  {from_disk[1] * 1000:8.1f}"
-    )
-    print(
-        f"resident memory: {before:.0f} MiB before, {after_first:.0f} MiB after the first; "
-        f"peak {peak:.0f} MiB"
-    )
+    print("                                                  wall ms    CPU ms")
+    rows = [
+        ("first resolution (storage, parse, write cache):", here["first"]),
+        (f"repeated in that process, median of {args.repeats}:", here["repeated"]),
+        ("new process, first (maps the cache file):", fresh["first"]),
+        (f"new process, repeated, median of {args.repeats}:", fresh["repeated"]),
+    ]
+    for label, (wall, cpu) in rows:
+        print(f"{label:<48}{wall * 1000:9.2f} {cpu * 1000:9.2f}")
+    for name, measured in (("first process", here), ("new process", fresh)):
+        (rss_before, anon_before), (rss_after, anon_after) = measured["before"], measured["after"]
+        print(
+            f"{name}: resident {rss_before:.0f} -> {rss_after:.0f} MiB across its first resolution "
+            f"(anonymous {anon_before:.0f} -> {anon_after:.0f} MiB), peak {measured['peak']:.0f} MiB"
+        )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.models import ActivityLog, SymbolSet
 from webapp.models.types import utcnow
-from webapp.services import stack_traces, symbol_cache, symbolication
+from webapp.services import sourcemapcache_file, stack_traces, symbol_cache, symbolication
 from webapp.services.symbol_data import Payload
 
 from .symbol_blobs import source_map, symbol_data_blob
@@ -205,29 +205,67 @@ def test_a_position_outside_the_map_says_so(app, et):
 def test_the_second_resolution_reads_neither_storage_nor_parses_again(app, et, storage, monkeypatch):  # noqa: F811
     et.upload_set(CHUNK)
     body = {"stack": CHROME_STACK, "chunk_ids": {SCRIPT: CHUNK}}
-    assert resolved(et, body)[0]["resolved"]
+    first = resolved(et, body)
+    assert first[0]["resolved"]
 
     def refuse(*args, **kwargs):
         raise AssertionError("the parsed cache should have answered")
 
     monkeypatch.setattr(type(storage), "open", refuse)
-    monkeypatch.setattr(symbol_cache, "_parse", refuse)
-    assert resolved(et, body)[0]["resolved"]
-    # Another process (an empty memory level) parses again, from the disk level: storage is not read.
-    monkeypatch.undo()
-    monkeypatch.setattr(type(storage), "open", refuse)
+    monkeypatch.setattr(symbol_cache.SourceMapCache, "from_bytes", refuse)
+    assert resolved(et, body) == first
+    # Another process (an empty memory level) maps the disk level's file: no storage read, no parse.
     app.extensions.pop("symbol_cache")
-    assert resolved(et, body)[0]["resolved"]
+    assert resolved(et, body) == first
+    (parsed,) = app.extensions["symbol_cache"]._memory.values()
+    assert isinstance(parsed.cache, sourcemapcache_file.CacheFile)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "old format"])
+def test_a_damaged_cache_file_is_built_again(app, et, damage):
+    et.upload_set(CHUNK)
+    body = {"stack": CHROME_STACK, "chunk_ids": {SCRIPT: CHUNK}}
+    first = resolved(et, body)
+    cache = app.extensions.pop("symbol_cache")
+    path = cache.path(row(app, CHUNK).content_hash)
+    data = bytearray(path.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    elif damage == "flip":
+        data[len(data) // 2] ^= 0x40
+    elif damage == "empty":
+        data = b""
+    else:
+        data[8] += 1  # the format version
+    path.write_bytes(bytes(data))
+    assert resolved(et, body) == first
+    assert sourcemapcache_file.CacheFile(path).size == len(path.read_bytes())  # whole again
+
+
+def test_without_symbolic_bytes_the_parsed_map_resolves_from_memory(app, et, monkeypatch):
+    et.upload_set(CHUNK)
+    body = {"stack": CHROME_STACK, "chunk_ids": {SCRIPT: CHUNK}}
+    monkeypatch.setattr(symbol_cache.sourcemapcache_bytes, "serialized", lambda cache: None)
+    frames = resolved(et, body)
+    assert frames[0]["function"] == "boom" and frames[0]["line"] == 1
+    (parsed,) = app.extensions["symbol_cache"]._memory.values()
+    assert isinstance(parsed.cache, symbol_cache.SourceMapCache)
+    assert not list(app.extensions["symbol_cache"].folder.glob("*.smcache"))
 
 
 def test_the_disk_level_keeps_within_its_size_limit(tmp_path):
-    cache = symbol_cache.ParsedCache(tmp_path, disk_limit=3000, memory_limit=0)
+    single = symbol_cache.ParsedCache(tmp_path / "probe", disk_limit=10**6, memory_limit=0)
+    single.get("probe", lambda: Payload(None, source_map(file="x" * 600)))
+    size = single.path("probe").stat().st_size
+    cache = symbol_cache.ParsedCache(tmp_path / "cache", disk_limit=3 * size, memory_limit=0)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "old.parts").write_bytes(b"x" * 10)  # an older format's file goes first
     for number in range(5):
         document = source_map(file="x" * 600)
         cache.get(f"h{number}", lambda document=document: Payload(None, document))
-    kept = sorted(path.name for path in tmp_path.iterdir())
-    assert kept and sum(path.stat().st_size for path in tmp_path.iterdir()) <= 3000
-    assert "h4.parts" in kept and "h0.parts" not in kept
+    kept = sorted(path.name for path in (tmp_path / "cache").iterdir())
+    assert sum(path.stat().st_size for path in (tmp_path / "cache").iterdir()) <= 3 * size
+    assert kept == [f"h{number}{symbol_cache.SUFFIX}" for number in (2, 3, 4)]
 
 
 def test_other_symbol_types_cannot_resolve_javascript_frames(app, et):

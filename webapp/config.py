@@ -123,8 +123,8 @@ class DefaultConfig:
     MAIL_PASSWORD = ""
     MAIL_DEFAULT_SENDER = "console@localhost"
     MAIL_TIMEOUT = 10
-    # Parsed symbol files for symbolication (services/symbol_cache): the folder (default: the instance
-    # folder's symbol-cache), its size limit, and the per-process limit of parsed maps in memory.
+    # Parsed symbol files for symbolication (services/symbol_cache): the folder of symbolic's cache files
+    # (default: the instance folder's symbol-cache), its size limit, and the per-process limit of open ones.
     SYMBOL_CACHE_DIR = ""
     SYMBOL_CACHE_MAX_BYTES = 2 * 1024**3
     SYMBOL_CACHE_MEMORY_BYTES = 512 * 1024**2

@@ -1,41 +1,49 @@
 """Parsed symbol files kept for the next resolution, keyed by content hash (a checked file never changes).
 
 Two levels:
-- memory: symbolic's parsed SourceMapCache objects per process, least recently used dropped past
-  SYMBOL_CACHE_MEMORY_BYTES (counted as the size of the parts they were built from);
-- disk: the payload's parts, decompressed and split (minified source, map), in SYMBOL_CACHE_DIR, the
-  least recently used files deleted past SYMBOL_CACHE_MAX_BYTES, so another worker or a restart
-  parses without reading object storage or decompressing again.
-symbolic's Python binding can build a source-map cache but cannot write its bytes out, so the parse
-itself is what the memory level saves.
+- disk: symbolic's source-map cache of each file (sourcemapcache_file: the bytes symbolic serialized
+  when it parsed the file, with its scope analysis), written once, when the file is first resolved, to
+  SYMBOL_CACHE_DIR; the least recently used files are deleted past SYMBOL_CACHE_MAX_BYTES. Every process
+  (the other gunicorn workers, the next start) maps it and resolves at once: no storage read, no
+  decompression, no parse. A file that fails its checks (truncated, overwritten) is deleted and built again.
+- memory: per process, the open cache files (or, when symbolic's bytes could not be kept, symbolic's
+  parsed object itself), the least recently used dropped past SYMBOL_CACHE_MEMORY_BYTES (counted as the
+  size of the cache file, or of the parts the object was built from).
 """
 
 import contextlib
+import logging
 import os
-import struct
-import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import symbolic
 from flask import current_app
 from symbolic.sourcemapcache import SourceMapCache
 
+from . import sourcemapcache_bytes, sourcemapcache_file
 from .symbol_data import HERMES_MAP, SOURCE_AND_MAP, TYPE_NAMES, InvalidSymbolData, Payload
 
 JS_TYPES = (None, SOURCE_AND_MAP, HERMES_MAP)
-_PARTS = struct.Struct("<iQ")  # data type (-1: bare map), minified source length; then source, map
+# The format is in the name, so a new format never reads an old file (they age out of the folder).
+SUFFIX = f".v{sourcemapcache_file.FORMAT_VERSION}.smcache"
+ABANDONED_AFTER_SECONDS = 3600
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Parsed:
-    """A file ready to resolve frames: a source-map cache, or why it cannot resolve JavaScript frames."""
+    """A file ready to resolve frames (`cache.lookup(line, col, context_lines)`), or why it cannot
+    resolve JavaScript frames; `cost` is what it counts for in the memory level."""
 
-    cache: SourceMapCache | None
+    cache: Any  # sourcemapcache_file.CacheFile, or symbolic's SourceMapCache
     problem: str | None = None
+    cost: int = 0
 
 
 class ParsedCache:
@@ -43,7 +51,7 @@ class ParsedCache:
         self.folder = Path(folder)
         self.disk_limit = disk_limit
         self.memory_limit = memory_limit
-        self._memory: OrderedDict[str, tuple[Parsed, int]] = OrderedDict()
+        self._memory: OrderedDict[str, Parsed] = OrderedDict()
         self._memory_bytes = 0
         self._lock = threading.Lock()
 
@@ -56,87 +64,106 @@ class ParsedCache:
             hit = self._memory.get(content_hash)
             if hit is not None:
                 self._memory.move_to_end(content_hash)
-                return hit[0]
-        payload = self._read_disk(content_hash)
-        if payload is None:
-            payload = load()
-            self._write_disk(content_hash, payload)
-        parsed = _parse(payload)
-        self._remember(content_hash, parsed, len(payload.data) + len(payload.source or b""))
+                return hit
+        parsed = self._open(content_hash)
+        if parsed is None:
+            parsed = self._build(content_hash, load())
+        self._remember(content_hash, parsed)
         return parsed
 
-    def _remember(self, content_hash: str, parsed: Parsed, cost: int) -> None:
+    def forget(self) -> None:
+        """Empty the memory level, as a new process finds it (the disk level stays)."""
         with self._lock:
-            if content_hash in self._memory or cost > self.memory_limit:
+            self._memory.clear()
+            self._memory_bytes = 0
+
+    def _remember(self, content_hash: str, parsed: Parsed) -> None:
+        with self._lock:
+            if content_hash in self._memory or parsed.cost > self.memory_limit:
                 return
-            self._memory[content_hash] = (parsed, cost)
-            self._memory_bytes += cost
+            self._memory[content_hash] = parsed
+            self._memory_bytes += parsed.cost
             while self._memory_bytes > self.memory_limit:
-                _, (_, dropped) = self._memory.popitem(last=False)
-                self._memory_bytes -= dropped
+                # Dropped, not closed: a request still resolving through it keeps it alive.
+                _, dropped = self._memory.popitem(last=False)
+                self._memory_bytes -= dropped.cost
 
-    def _path(self, content_hash: str) -> Path:
-        return self.folder / f"{content_hash}.parts"
+    def path(self, content_hash: str) -> Path:
+        return self.folder / f"{content_hash}{SUFFIX}"
 
-    def _read_disk(self, content_hash: str) -> Payload | None:
-        path = self._path(content_hash)
+    def _open(self, content_hash: str) -> Parsed | None:
+        path = self.path(content_hash)
         try:
-            with path.open("rb") as stream:
-                data_type, source_length = _PARTS.unpack(stream.read(_PARTS.size))
-                source = stream.read(source_length) if data_type == SOURCE_AND_MAP else None
-                data = stream.read()
-            os.utime(path)  # recently used: evicted last
-        except (OSError, struct.error):
+            opened = sourcemapcache_file.CacheFile(path)
+        except FileNotFoundError:
             return None
-        return Payload(None if data_type < 0 else data_type, data, source)
+        except sourcemapcache_file.CorruptCacheFile as error:
+            log.warning("Building a damaged symbol cache file again: %s", error)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            return None
+        except OSError:
+            log.warning("Could not read the symbol cache file %s", path, exc_info=True)
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used: evicted last
+        return Parsed(opened, cost=opened.size)
 
-    def _write_disk(self, content_hash: str, payload: Payload) -> None:
-        """Best effort: a full or read-only disk only means the next resolution reads storage again."""
+    def _build(self, content_hash: str, payload: Payload) -> Parsed:
         if payload.data_type not in JS_TYPES:
-            return
-        source = payload.source or b""
-        size = _PARTS.size + len(source) + len(payload.data)
-        if size > self.disk_limit:
-            return
+            return Parsed(
+                None,
+                f"it holds a {TYPE_NAMES[payload.data_type]}, and only JavaScript source maps (and Hermes "
+                "maps) resolve these frames",
+            )
+        try:
+            parsed = SourceMapCache.from_bytes(payload.source or b"", payload.data)
+        except symbolic.SymbolicError as error:
+            raise InvalidSymbolData(f"symbolic cannot read its source map ({error})") from None
+        kept = self._keep(content_hash, parsed)
+        if kept is not None:
+            return kept
+        return Parsed(parsed, cost=len(payload.data) + len(payload.source or b""))
+
+    def _keep(self, content_hash: str, parsed: SourceMapCache) -> Parsed | None:
+        """Write symbolic's bytes to the disk level and open them; None when they cannot be kept (the
+        parsed object then serves this process). A full or read-only disk is not an error."""
+        serialized = sourcemapcache_bytes.serialized(parsed)
+        if serialized is None:
+            log.warning("symbolic's source-map cache bytes were not found: kept in memory only")
+            return None
+        if len(serialized) + sourcemapcache_file.HEADER.size > self.disk_limit:
+            return None
+        path = self.path(content_hash)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".partial-")
-            with os.fdopen(handle, "wb") as out:
-                data_type = -1 if payload.data_type is None else payload.data_type
-                out.write(_PARTS.pack(data_type, len(source)))
-                out.write(source)
-                out.write(payload.data)
-            os.replace(temporary, self._path(content_hash))
-            self._evict()
-        except OSError:
-            current_app.logger.warning("Could not write the symbol cache in %s", self.folder, exc_info=True)
+            sourcemapcache_file.write(path, serialized)
+            opened = sourcemapcache_file.CacheFile(path)
+        except (OSError, sourcemapcache_file.CorruptCacheFile):
+            log.warning("Could not write the symbol cache in %s", self.folder, exc_info=True)
+            return None
+        self._evict()
+        return Parsed(opened, cost=opened.size)
 
     def _evict(self) -> None:
-        entries = []
-        for entry in os.scandir(self.folder):
-            if entry.name.endswith(".parts"):
+        """Delete the least recently used files past the size limit (files of older formats count too;
+        a temporary file counts once it is older than any write takes: its writer died)."""
+        entries, writing = [], time.time() - ABANDONED_AFTER_SECONDS
+        try:
+            for entry in os.scandir(self.folder):
                 info = entry.stat()
-                entries.append((info.st_mtime, info.st_size, entry.path))
+                if entry.is_file() and (not entry.name.startswith(".partial-") or info.st_mtime < writing):
+                    entries.append((info.st_mtime, info.st_size, entry.path))
+        except OSError:
+            return
         total = sum(size for _, size, _ in entries)
         for _, size, path in sorted(entries):
             if total <= self.disk_limit:
                 break
-            with contextlib.suppress(FileNotFoundError):
+            # A process that has the file open keeps its mapping; the name goes.
+            with contextlib.suppress(OSError):
                 os.unlink(path)
             total -= size
-
-
-def _parse(payload: Payload) -> Parsed:
-    if payload.data_type not in JS_TYPES:
-        return Parsed(
-            None,
-            f"it holds a {TYPE_NAMES[payload.data_type]}, and only JavaScript source maps (and Hermes maps) "
-            "resolve these frames",
-        )
-    try:
-        return Parsed(SourceMapCache.from_bytes(payload.source or b"", payload.data))
-    except symbolic.SymbolicError as error:
-        raise InvalidSymbolData(f"symbolic cannot read its source map ({error})") from None
 
 
 def get_cache() -> ParsedCache:
