@@ -33,6 +33,8 @@ JS_TYPES = (None, SOURCE_AND_MAP, HERMES_MAP)
 # The format is in the name, so a new format never reads an old file (they age out of the folder).
 SUFFIX = f".v{sourcemapcache_file.FORMAT_VERSION}.smcache"
 ABANDONED_AFTER_SECONDS = 3600
+# What a remembered "cannot resolve" answer counts for, so the memory level holds a bounded number of them.
+PROBLEM_COST = 1024
 log = logging.getLogger(__name__)
 
 
@@ -70,12 +72,6 @@ class ParsedCache:
             parsed = self._build(content_hash, load())
         self._remember(content_hash, parsed)
         return parsed
-
-    def forget(self) -> None:
-        """Empty the memory level, as a new process finds it (the disk level stays)."""
-        with self._lock:
-            self._memory.clear()
-            self._memory_bytes = 0
 
     def _remember(self, content_hash: str, parsed: Parsed) -> None:
         with self._lock:
@@ -115,6 +111,7 @@ class ParsedCache:
                 None,
                 f"it holds a {TYPE_NAMES[payload.data_type]}, and only JavaScript source maps (and Hermes "
                 "maps) resolve these frames",
+                cost=PROBLEM_COST,
             )
         try:
             parsed = SourceMapCache.from_bytes(payload.source or b"", payload.data)
