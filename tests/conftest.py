@@ -18,6 +18,18 @@ from webapp.extensions import db
 from webapp.services import accounts, api_keys
 from webapp.storage.s3 import S3Storage
 
+# An unknown id made with uuid4() as a test parameter differs in every xdist worker, and so would the test's
+# id: such ids name the value's kind instead, so every worker collects the same tests (each keeps its value).
+RANDOM_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def pytest_make_parametrize_id(config, val, argname):
+    if isinstance(val, uuid.UUID):
+        return "uuid"
+    if isinstance(val, str) and RANDOM_UUID.search(val):
+        return RANDOM_UUID.sub("uuid", val)
+    return None
+
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
