@@ -49,11 +49,15 @@ node-tools: $(NODE_TOOLS)
 
 test: install-dev browser node-tools test-sqlite test-postgres
 
+# Each pass runs on every core (pytest-xdist): every worker migrates its own SQLite file or PostgreSQL schema and
+# has its own storage folder, servers on free ports and browser. TEST_WORKERS=0 runs in this one process.
+TEST_WORKERS ?= auto
+
 test-sqlite: install-dev
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 test-postgres: install-dev
-	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -n $(TEST_WORKERS)
 
 lint: install-dev
 	$(BIN)/ruff check .
