@@ -5,10 +5,11 @@ import json
 import re
 import shutil
 import subprocess
+import tracemalloc
 
 import pytest
 
-from webapp.services import symbol_data
+from webapp.services import symbol_data, symbol_files
 
 from .symbol_blobs import minified_source, source_and_map_payload, source_map, symbol_data_blob
 
@@ -124,3 +125,33 @@ def test_a_map_symbolic_cannot_decode_is_refused():
 def test_the_contents_are_json():
     info = inspect(symbol_data_blob(PROGUARD.encode(), data_type=4))
     assert json.loads(json.dumps(info.contents)) == info.contents
+
+
+def test_symbolic_parses_the_map_after_its_json_is_gone(monkeypatch):
+    # Python holds the map's bytes while symbolic parses them, not also its parsed JSON (a map's worth
+    # more, on top of symbolic's own parse).
+    text = "export const value = 1;\n" * 350_000  # 8 MiB of sourcesContent
+    document = json.loads(source_map())
+    document["sourcesContent"] = [text]
+    map_bytes = json.dumps(document).encode()
+    stream = io.BytesIO(symbol_data_blob(source_and_map_payload(minified_source("c1"), map_bytes), version=1))
+    held = []
+    parse = symbol_files.SourceMapView.from_json_bytes
+
+    def measured(data):
+        held.append(tracemalloc.get_traced_memory()[0])
+        return parse(data)
+
+    monkeypatch.setattr(symbol_files.SourceMapView, "from_json_bytes", measured)
+    tracemalloc.start()
+    try:
+        info = symbol_data.inspect(stream)
+    finally:
+        tracemalloc.stop()
+    assert info.contents["sources_with_content"] == 1
+    assert held and held[0] < 1.3 * len(map_bytes), f"{held[0] / len(map_bytes):.2f} maps held"
+
+
+@pytest.mark.parametrize("mappings", ["", ";", ";;;", "A", "A;", "A;;B", ";A;B;;", "AAAA,CAAC;;EAAE;"])
+def test_mapped_lines_count_as_splitting_them_would(mappings):
+    assert symbol_files._mapped_lines(mappings) == (len(mappings.rstrip(";").split(";")) if mappings else 0)

@@ -6,7 +6,6 @@ u64 length + source bytes, u64 length + source map JSON bytes, and nothing after
 A bare source map JSON is accepted too.
 """
 
-import json
 import re
 import struct
 from dataclasses import dataclass, field
@@ -68,9 +67,11 @@ class _Reader:
     def read_exact(self, size: int, what: str) -> bytes:
         if size > self.budget:
             raise InvalidSymbolData(f"The {what} is larger than the data allows.")
+        # One read for all of it (one buffer, when the stream gives it at once); pieces are joined only
+        # after a short read, so a large part is not held twice.
         parts, missing = [], size
         while missing:
-            part = self.stream.read(min(missing, CHUNK))
+            part = self.stream.read(missing)
             if not part:
                 raise InvalidSymbolData(f"The file ends in the middle of the {what}.")
             parts.append(part)
@@ -94,12 +95,7 @@ class _Reader:
 def inspect(stream: BinaryIO) -> SymbolDataInfo:
     """Check the uploaded bytes, and parse them with symbolic; raise InvalidSymbolData with a reason."""
     payload = read_payload(stream)
-    document = None
-    if payload.data_type is None or payload.data_type in (SOURCE_AND_MAP, HERMES_MAP):
-        what = "file" if payload.data_type is None else "source map"
-        # Checked as JSON first: its reasons are clearer than symbolic's parser errors.
-        document = _check_source_map(_decode(payload.data, what), what)
-    contents = symbol_files.describe(payload, document)
+    contents = symbol_files.describe(payload)
     kind = "source_map" if payload.data_type is None else "symbol_data"
     return SymbolDataInfo(kind, payload.data_type, payload.chunk_id, contents)
 
@@ -155,29 +151,6 @@ def _read_source_and_map(reader: _Reader) -> Payload:
     if source_length == 0:
         raise InvalidSymbolData("The minified source is empty.")
     return Payload(SOURCE_AND_MAP, source_map, source)
-
-
-def _decode(data: bytes, what: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidSymbolData(f"The {what} is not UTF-8 text.") from None
-
-
-def _check_source_map(text: str, what: str) -> dict:
-    try:
-        document = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
-        detail = f" ({error.msg} at line {error.lineno})" if isinstance(error, json.JSONDecodeError) else ""
-        raise InvalidSymbolData(f"The {what} is not valid JSON{detail}.") from None
-    if not isinstance(document, dict):
-        raise InvalidSymbolData(f"The {what} is JSON but not a source map object.")
-    missing = [field for field in ("version", "mappings", "sources") if field not in document]
-    if missing:
-        raise InvalidSymbolData(f"The source map has no {' or '.join(repr(f) for f in missing)} field.")
-    if not isinstance(document["mappings"], str) or not isinstance(document["sources"], list):
-        raise InvalidSymbolData("The source map's mappings must be text and its sources a list.")
-    return document
 
 
 def write_source_and_map(

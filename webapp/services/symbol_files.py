@@ -1,6 +1,6 @@
 """What an uploaded symbol file holds, read with Sentry's `symbolic`: the upload check for every type.
 
-describe() parses the payload the way resolution will (a source map as symbolic's source-map cache, a
+describe() parses the payload with symbolic (a source map with its source-map parser, a
 ProGuard mapping, a native debug file) and returns what an admin wants to see on the set's page, or
 raises InvalidSymbolData with a sentence saying why the file cannot be used.
 """
@@ -24,24 +24,16 @@ class InvalidSymbolData(Exception):
     """The bytes are not a usable symbol set; the message says why, for an admin to read."""
 
 
-def describe(payload, document: dict | None = None) -> dict:
-    """Parse `payload` (symbol_data.Payload) with symbolic; return what it holds for the detail page.
-
-    `document` is the source map's JSON when the caller parsed it already.
-    """
+def describe(payload) -> dict:
+    """Parse `payload` (symbol_data.Payload) with symbolic; return what it holds for the detail page."""
     if payload.data_type == PROGUARD:
         return _proguard(payload.data)
     if payload.data_type in NATIVE_FORMATS:
         return _native(payload.data, payload.data_type)
-    if document is None:
-        document = _json(payload.data)
-    contents = _source_map(document)
-    if payload.data_type == HERMES_MAP:
-        contents["function_map"] = "x_facebook_sources" in document
-    if payload.source is not None:
-        _check_belongs_together(payload.source, payload.chunk_id, document)
+    contents = _describe_map(payload)
     # symbolic's source-map parser (resolution builds its cache from the same bytes, on first use: its
-    # scope analysis of the minified source costs far more than this check should).
+    # scope analysis of the minified source costs far more than this check should). The map's parsed
+    # JSON is gone by now, so the memory of the two parses does not add up.
     try:
         SourceMapView.from_json_bytes(payload.data)
     except symbolic.SymbolicError as error:
@@ -49,13 +41,35 @@ def describe(payload, document: dict | None = None) -> dict:
     return contents
 
 
-def _json(data: bytes) -> dict:
+def _describe_map(payload) -> dict:
+    """What the map's JSON says (checked first: its reasons are clearer than symbolic's parser errors)."""
+    document = _load_source_map(payload.data, "file" if payload.data_type is None else "source map")
+    contents = _source_map(document)
+    if payload.data_type == HERMES_MAP:
+        contents["function_map"] = "x_facebook_sources" in document
+    if payload.source is not None:
+        _check_belongs_together(payload.source, payload.chunk_id, document)
+    return contents
+
+
+def _load_source_map(data: bytes, what: str) -> dict:
+    """The source map's JSON object; InvalidSymbolData saying why when it is not one."""
     try:
-        document = json.loads(data)
-    except (ValueError, RecursionError):
-        raise InvalidSymbolData("The source map is not valid JSON.") from None
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidSymbolData(f"The {what} is not UTF-8 text.") from None
+    try:
+        document = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        detail = f" ({error.msg} at line {error.lineno})" if isinstance(error, json.JSONDecodeError) else ""
+        raise InvalidSymbolData(f"The {what} is not valid JSON{detail}.") from None
     if not isinstance(document, dict):
-        raise InvalidSymbolData("The source map is JSON but not a source map object.")
+        raise InvalidSymbolData(f"The {what} is JSON but not a source map object.")
+    missing = [field for field in ("version", "mappings", "sources") if field not in document]
+    if missing:
+        raise InvalidSymbolData(f"The source map has no {' or '.join(repr(f) for f in missing)} field.")
+    if not isinstance(document["mappings"], str) or not isinstance(document["sources"], list):
+        raise InvalidSymbolData("The source map's mappings must be text and its sources a list.")
     return document
 
 
@@ -82,13 +96,21 @@ def _check_belongs_together(source: bytes, chunk_id: str | None, document: dict)
             f"The minified source is marked chunkId={chunk_id} but its source map says chunk_id={map_chunk}: "
             "they are not from the same build."
         )
-    mapped_lines = len(document["mappings"].rstrip(";").split(";")) if document.get("mappings") else 0
+    mapped_lines = _mapped_lines(document["mappings"])
     source_lines = source.count(b"\n") + 1
     if mapped_lines > source_lines:
         raise InvalidSymbolData(
             f"The source map maps {mapped_lines} lines but the minified source has {source_lines}: "
             "the map belongs to another file."
         )
+
+
+def _mapped_lines(mappings: str) -> int:
+    """Lines the mappings cover (trailing empty lines aside), counted without splitting a large string."""
+    end = len(mappings)
+    while end and mappings[end - 1] == ";":
+        end -= 1
+    return mappings.count(";", 0, end) + 1 if mappings else 0
 
 
 def _proguard(data: bytes) -> dict:
