@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -138,8 +137,11 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-# 19 digits in a row: maybe an integer beyond 64 bits, which orjson would read as a float.
-LONG_NUMBER = {str: re.compile(r"\d{19}"), bytes: re.compile(rb"\d{19}")}
+# Each ASCII digit as "0", any other byte as " ": 19 zeros in a row are 19 digits in a row, maybe an
+# integer beyond 64 bits, which orjson would read as a float. (A regular expression takes several times
+# as long as orjson's whole parse to find them.)
+DIGITS_AS_ZEROS = bytes(ord("0") if byte in b"0123456789" else ord(" ") for byte in range(256))
+LONG_NUMBER = b"0" * 19
 
 
 def load_json_column(text: str | bytes):
@@ -148,8 +150,8 @@ def load_json_column(text: str | bytes):
     The json module reads what orjson would read differently (long numbers) or refuses (a lone
     surrogate stored before the input checks existed).
     """
-    pattern = LONG_NUMBER.get(type(text))
-    if pattern is not None and not pattern.search(text):
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if isinstance(data, bytes) and LONG_NUMBER not in data.translate(DIGITS_AS_ZEROS):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:

@@ -43,9 +43,8 @@ def _limits():
 @project_endpoint("error_tracking")
 def list_symbol_sets():
     query = symbol_sets.parse_list_query(request.args, *_limits())
-    return jsonify(
-        serializers.page(symbol_sets.list_symbol_sets(g.project, query), serializers.symbol_set_row)
-    )
+    result = symbol_sets.list_symbol_sets(g.project, query, raw=True)
+    return jsonify(serializers.page(result, serializers.symbol_set_rows))
 
 
 @bp.post("/error_tracking/symbol_sets/")
@@ -263,7 +262,9 @@ def symbolicate():
 @project_endpoint("error_tracking")
 def list_releases():
     query = releases.LIST_SPEC.parse(request.args, *_limits())
-    return jsonify(serializers.page(releases.list_releases(g.project, query), serializers.release))
+    return jsonify(
+        serializers.page(releases.list_releases(g.project, query, raw=True), serializers.release_rows)
+    )
 
 
 @bp.post("/error_tracking/releases/")

@@ -25,8 +25,8 @@ def list_evaluations():
     query = evaluations.parse_list_query(
         request.args, current_app.config["API_DEFAULT_LIMIT"], current_app.config["API_MAX_LIMIT"]
     )
-    result = evaluations.list_evaluations(g.project, query)
-    return jsonify(serializers.page(result, serializers.evaluation_row))
+    result = evaluations.list_evaluations(g.project, query, raw=True)
+    return jsonify(serializers.page(result, serializers.evaluation_rows))
 
 
 @bp.post("/evaluations/")

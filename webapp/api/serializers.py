@@ -1,7 +1,7 @@
 """Models to PostHog-shaped JSON; each shape is a TypedDict, which the OpenAPI schema publishes."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlencode
 
@@ -11,13 +11,8 @@ from typing_extensions import TypedDict
 
 from ..models import Evaluation, Project, Release, SymbolSet, User
 from ..services.listing import Page
-
-
-def iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
+from . import driver_values
+from .driver_values import iso
 
 # Datetimes travel as ISO 8601 text in UTC (`2025-03-01T12:00:00Z`).
 DateTime = datetime
@@ -203,7 +198,7 @@ class Paginated(TypedDict, Generic[Item]):
 def _user(user_id, user_uuid, distinct_id, first_name, last_name, email, verified, hedgehog, role) -> dict:
     return {
         "id": user_id,
-        "uuid": str(user_uuid),
+        "uuid": user_uuid,
         "distinct_id": distinct_id,
         "first_name": first_name,
         "last_name": last_name,
@@ -219,7 +214,7 @@ def user_basic(user: User | None) -> dict | None:
         return None
     return _user(
         user.id,
-        user.uuid,
+        str(user.uuid),
         user.distinct_id,
         user.first_name,
         user.last_name,
@@ -230,49 +225,104 @@ def user_basic(user: User | None) -> dict | None:
     )
 
 
-def _evaluation(item, created_by: dict | None) -> dict:
+# The shapes below take their values ready for JSON (ids and datetimes as text): the single-object
+# serializers give them from ORM objects, the *_rows functions from a list page's driver values.
+
+
+def _evaluation(
+    item_id, name, description, enabled, prompt, conditions, created_at, updated_at, created_by, deleted
+) -> dict:
     return {
-        "id": str(item.id),
-        "name": item.name,
-        "description": item.description,
-        "enabled": item.enabled,
-        "prompt": item.prompt,
-        "conditions": item.conditions,
-        "created_at": iso(item.created_at),
-        "updated_at": iso(item.updated_at),
+        "id": item_id,
+        "name": name,
+        "description": description,
+        "enabled": enabled,
+        "prompt": prompt,
+        "conditions": conditions,
+        "created_at": created_at,
+        "updated_at": updated_at,
         "created_by": created_by,
-        "deleted": item.deleted,
+        "deleted": deleted,
     }
 
 
 def evaluation(item: Evaluation) -> dict:
-    return _evaluation(item, user_basic(item.created_by))
+    return _evaluation(
+        str(item.id),
+        item.name,
+        item.description,
+        item.enabled,
+        item.prompt,
+        item.conditions,
+        iso(item.created_at),
+        iso(item.updated_at),
+        user_basic(item.created_by),
+        item.deleted,
+    )
 
 
-def evaluation_row(row) -> dict:
-    """A row of services.evaluations.LIST_COLUMNS: the evaluation with its author's columns."""
-    author = None
-    if row.created_by_id is not None:
-        author = _user(
-            row.created_by_id,
-            row.created_by_uuid,
-            row.created_by_distinct_id,
-            row.created_by_first_name,
-            row.created_by_last_name,
-            row.created_by_email,
-            row.created_by_is_email_verified,
-            row.created_by_hedgehog_config,
-            row.created_by_role_at_organization,
+def evaluation_rows(rows, read: driver_values.Reader) -> list[dict]:
+    """A page of services.evaluations.LIST_COLUMNS (the driver's values): the evaluations with their
+    authors, each author's object built once."""
+    uuid_text, datetime_text, boolean, json_value = read.uuid, read.datetime, read.boolean, read.json
+    authors: dict = {}
+    results = []
+    for (
+        item_id,
+        name,
+        description,
+        enabled,
+        prompt,
+        conditions,
+        created_at,
+        updated_at,
+        deleted,
+        user_id,
+        user_uuid,
+        distinct_id,
+        first_name,
+        last_name,
+        email,
+        verified,
+        hedgehog,
+        role,
+    ) in rows:
+        author = authors.get(user_id)
+        if author is None and user_id is not None:
+            author = authors[user_id] = _user(
+                user_id,
+                uuid_text(user_uuid),
+                distinct_id,
+                first_name,
+                last_name,
+                email,
+                boolean(verified),
+                json_value(hedgehog),
+                role,
+            )
+        results.append(
+            _evaluation(
+                uuid_text(item_id),
+                name,
+                description,
+                boolean(enabled),
+                prompt,
+                json_value(conditions),
+                datetime_text(created_at),
+                datetime_text(updated_at),
+                author,
+                boolean(deleted),
+            )
         )
-    return _evaluation(row, author)
+    return results
 
 
 def _release(release_id, hash_id, project_id, created_at, metadata, version, project_name) -> dict:
     return {
-        "id": str(release_id),
+        "id": release_id,
         "hash_id": hash_id,
         "team_id": project_id,
-        "created_at": iso(created_at),
+        "created_at": created_at,
         "metadata": metadata,
         "version": version,
         "project": project_name,
@@ -280,37 +330,60 @@ def _release(release_id, hash_id, project_id, created_at, metadata, version, pro
 
 
 def release(item: Release | None) -> dict | None:
-    """A release: an ORM object or a row of services.releases.LIST_COLUMNS (same names)."""
     if item is None:
         return None
     return _release(
-        item.id,
+        str(item.id),
         item.hash_id,
         item.project_id,
-        item.created_at,
+        iso(item.created_at),
         item.metadata_,
         item.version,
         item.project_name,
     )
 
 
-def _has_uploaded_file(item) -> bool:
-    return item.content_hash is not None and item.storage_ptr is not None
+def release_rows(rows, read: driver_values.Reader) -> list[dict]:
+    """A page of services.releases.LIST_COLUMNS (the driver's values)."""
+    uuid_text, datetime_text, json_value = read.uuid, read.datetime, read.json
+    return [
+        _release(
+            uuid_text(release_id),
+            hash_id,
+            project_id,
+            datetime_text(created),
+            json_value(meta),
+            version,
+            name,
+        )
+        for release_id, hash_id, project_id, created, meta, version, name in rows
+    ]
 
 
-def public_storage_ptr(item) -> str | None:
+def public_storage_ptr(set_id: str, storage_ptr: str | None, content_hash: str | None) -> str | None:
     """`symbolsets/<uuid>` (PostHog's form) naming the set's checked file, else None.
 
     The uuid is derived from the internal object key, so it changes exactly when the stored
     file does, while the key's layout (project, set, random suffix) stays private.
     """
-    if not _has_uploaded_file(item):
+    if content_hash is None or storage_ptr is None:
         return None
-    namespace = item.id if isinstance(item.id, uuid.UUID) else uuid.UUID(item.id)  # a list row has text
-    return f"symbolsets/{uuid.uuid5(namespace, item.storage_ptr)}"
+    return f"symbolsets/{uuid.uuid5(uuid.UUID(set_id), storage_ptr)}"
 
 
-def _symbol_set(item, release_out: dict | None) -> dict:
+def _symbol_set(
+    set_id,
+    ref,
+    project_id,
+    created_at,
+    last_used,
+    storage_ptr,
+    content_hash,
+    failure_reason,
+    release_out,
+    status,
+    size_bytes,
+) -> dict:
     """PostHog's fields, plus what its clients need to act without guessing.
 
     `storage_ptr` is an opaque name of the checked file (public_storage_ptr). `content_hash`
@@ -321,39 +394,87 @@ def _symbol_set(item, release_out: dict | None) -> dict:
     reading the hash.
     """
     return {
-        "id": str(item.id),
-        "ref": item.ref,
-        "team_id": item.project_id,
-        "created_at": iso(item.created_at),
-        "last_used": iso(item.last_used),
-        "storage_ptr": public_storage_ptr(item),
-        "content_hash": item.content_hash,
-        "failure_reason": item.failure_reason,
+        "id": set_id,
+        "ref": ref,
+        "team_id": project_id,
+        "created_at": created_at,
+        "last_used": last_used,
+        "storage_ptr": public_storage_ptr(set_id, storage_ptr, content_hash),
+        "content_hash": content_hash,
+        "failure_reason": failure_reason,
         "release": release_out,
-        "has_uploaded_file": _has_uploaded_file(item),
-        "status": item.status,
-        "size_bytes": item.size_bytes,
+        "has_uploaded_file": content_hash is not None and storage_ptr is not None,
+        "status": status,
+        "size_bytes": size_bytes,
     }
 
 
 def symbol_set(item: SymbolSet) -> dict:
-    return _symbol_set(item, release(item.release))
+    return _symbol_set(
+        str(item.id),
+        item.ref,
+        item.project_id,
+        iso(item.created_at),
+        iso(item.last_used),
+        item.storage_ptr,
+        item.content_hash,
+        item.failure_reason,
+        release(item.release),
+        item.status,
+        item.size_bytes,
+    )
 
 
-def symbol_set_row(row) -> dict:
-    """A row of services.symbol_sets.LIST_COLUMNS: the set with its release's columns."""
-    release_out = None
-    if row.release_id is not None:
-        release_out = _release(
-            row.release_id,
-            row.release_hash_id,
-            row.release_project_id,
-            row.release_created_at,
-            row.release_metadata,
-            row.release_version,
-            row.release_project_name,
+def symbol_set_rows(rows, read: driver_values.Reader) -> list[dict]:
+    """A page of services.symbol_sets.LIST_COLUMNS (the driver's values): the sets with their releases."""
+    uuid_text, datetime_text, json_value = read.uuid, read.datetime, read.json
+    results = []
+    for (
+        set_id,
+        ref,
+        project_id,
+        created_at,
+        last_used,
+        storage_ptr,
+        content_hash,
+        failure_reason,
+        size_bytes,
+        release_id,
+        status,
+        release_hash_id,
+        release_project_id,
+        release_created_at,
+        release_metadata,
+        release_version,
+        release_project_name,
+    ) in rows:
+        release_out = None
+        if release_id is not None:
+            release_out = _release(
+                uuid_text(release_id),
+                release_hash_id,
+                release_project_id,
+                datetime_text(release_created_at),
+                json_value(release_metadata),
+                release_version,
+                release_project_name,
+            )
+        results.append(
+            _symbol_set(
+                uuid_text(set_id),
+                ref,
+                project_id,
+                datetime_text(created_at),
+                datetime_text(last_used),
+                storage_ptr,
+                content_hash,
+                failure_reason,
+                release_out,
+                status,
+                size_bytes,
+            )
         )
-    return _symbol_set(row, release_out)
+    return results
 
 
 def project(item: Project) -> dict:
@@ -379,11 +500,12 @@ def _page_url(offset: int | None, limit: int) -> str | None:
     return f"{request.base_url}?{urlencode(args)}"
 
 
-def page(result: Page, serialize) -> dict:
-    """DRF's limit/offset envelope; next/previous keep every other query parameter."""
+def page(result: Page, serialize_rows) -> dict:
+    """DRF's limit/offset envelope of a page read with the driver's values (listing.paginate raw), its
+    rows given by `serialize_rows(rows, reader)`; next/previous keep every other query parameter."""
     return {
         "count": result.count,
         "next": _page_url(result.next_offset, result.limit),
         "previous": _page_url(result.previous_offset, result.limit),
-        "results": [serialize(item) for item in result.items],
+        "results": serialize_rows(result.items, driver_values.current()),
     }

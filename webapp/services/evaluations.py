@@ -386,11 +386,14 @@ def parse_list_query(args: Mapping[str, str], default_limit: int, max_limit: int
     return LIST_SPEC.parse(args, default_limit, max_limit)
 
 
-def list_evaluations(project: Project, query: ListQuery, *, archived: bool = False) -> Page:
-    """One page of the project's evaluations (archived ones only when asked), as rows of LIST_COLUMNS."""
+def list_evaluations(
+    project: Project, query: ListQuery, *, archived: bool = False, raw: bool = False
+) -> Page:
+    """One page of the project's evaluations (archived ones only when asked), as rows of LIST_COLUMNS
+    (raw: the driver's values, listing.paginate)."""
     where = {"project_id": project.id, "deleted": archived}
     where |= {name: query.filters[name] for name in ("enabled", "id__in") if name in query.filters}
-    return paginate(db.session, LIST_SPEC, query, where)
+    return paginate(db.session, LIST_SPEC, query, where, raw=raw)
 
 
 def _find(

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, String, bindparam, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import NullType, TypeDecorator
 
 from . import validation
 from .errors import ValidationError
@@ -106,7 +106,7 @@ class ListSpec:
     conditions: Mapping[str, ColumnElement] = field(default_factory=dict)
     # (term, dialect name) -> services.search.Search.
     search: Callable[[str, str], Any] | None = None
-    # Statements built so far, by (conditions, search shape, order, reversed); see _cached.
+    # Statements built so far, by (conditions, search shape, order, reversed, raw); see _cached.
     _statements: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
@@ -210,9 +210,14 @@ class _UuidText(TypeDecorator):
     cache_ok = True
 
     def process_result_value(self, value, dialect):
-        if value is None or len(value) != 32:
-            return value
-        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+        return uuid_hex_text(value)
+
+
+def uuid_hex_text(value: str | None) -> str | None:
+    """A uuid's canonical text from SQLite's 32 hex digits; any other text (PostgreSQL's) as it is."""
+    if value is None or len(value) != 32:
+        return value
+    return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
 
 
 def uuid_text(column, name: str):
@@ -260,9 +265,20 @@ def _count(spec: ListSpec, criteria: list) -> Select:
     return select(func.count()).select_from(spec.key.table).where(*criteria)
 
 
-def _page(spec: ListSpec, criteria: list, order_by: tuple[str, ...], reverse: bool) -> Select:
+def driver_columns(columns: Select) -> Select:
+    """The same columns, FROM and joins, each read as the database driver gives it: SQLAlchemy processes
+    no result value (the SQL is unchanged; a column's own cast, e.g. uuid_text's, still applies)."""
+    return columns.with_only_columns(
+        *(type_coerce(column, NullType()) for column in columns.selected_columns)
+    )
+
+
+def _page(spec: ListSpec, criteria: list, order_by: tuple[str, ...], reverse: bool, raw: bool) -> Select:
     """The page's rows: the offset runs in a subquery over the key alone, then only the page is read."""
     ordering = _ordering(spec.order_columns, order_by, spec.key, reverse)
+    columns = (
+        _cached(spec, ("driver columns",), lambda: driver_columns(spec.columns)) if raw else spec.columns
+    )
     keys = (
         select(spec.key)
         .where(*criteria)
@@ -271,7 +287,7 @@ def _page(spec: ListSpec, criteria: list, order_by: tuple[str, ...], reverse: bo
         .offset(bindparam("offset"))
         .subquery()
     )
-    return spec.columns.join(keys, keys.c[0] == spec.key).order_by(*ordering)
+    return columns.join(keys, keys.c[0] == spec.key).order_by(*ordering)
 
 
 def _cached(spec: ListSpec, cache_key: tuple, build: Callable[[], Select]) -> Select:
@@ -286,10 +302,14 @@ def _cached(spec: ListSpec, cache_key: tuple, build: Callable[[], Select]) -> Se
     return statement
 
 
-def paginate(session: Session, spec: ListSpec, query: ListQuery, where: Mapping[str, Any]) -> Page:
+def paginate(
+    session: Session, spec: ListSpec, query: ListQuery, where: Mapping[str, Any], *, raw: bool = False
+) -> Page:
     """Count the rows that `where` (condition name -> its parameter) and the query's search pick, then
     fetch one ordered page of the spec's columns (two statements, whatever the page size). The items are
-    Core rows, not ORM objects: nothing is built per row but the row itself.
+    Core rows, not ORM objects: nothing is built per row but the row itself. `raw`: each value as the
+    database driver gives it (driver_columns), for a caller that turns a whole page into JSON at once
+    (api/driver_values.py): no SQLAlchemy type processing per value.
 
     The count reads the key's table alone (the page's joins cannot change it), so an index on the filtered
     columns answers it. The page's offset runs in a subquery that selects only the key: its ordered
@@ -329,8 +349,8 @@ def paginate(session: Session, spec: ListSpec, query: ListQuery, where: Mapping[
     page_shape = (names, page_search.shape if page_search else None)
     page_statement = _cached(
         spec,
-        ("page", page_shape, query.order_by, reverse),
-        lambda: _page(spec, criteria(page_search), query.order_by, reverse),
+        ("page", page_shape, query.order_by, reverse, raw),
+        lambda: _page(spec, criteria(page_search), query.order_by, reverse, raw),
     )
     items = connection.execute(page_statement, {**where, "limit": limit, "offset": offset}).all()
     if reverse:

@@ -191,6 +191,7 @@ LIST_SPEC = ListSpec(
 )
 
 
-def list_releases(project: Project, query: ListQuery) -> Page:
-    """One page of the project's releases, as rows of LIST_COLUMNS."""
-    return paginate(db.session, LIST_SPEC, query, {"project_id": project.id})
+def list_releases(project: Project, query: ListQuery, *, raw: bool = False) -> Page:
+    """One page of the project's releases, as rows of LIST_COLUMNS (raw: the driver's values,
+    listing.paginate)."""
+    return paginate(db.session, LIST_SPEC, query, {"project_id": project.id}, raw=raw)

@@ -156,15 +156,16 @@ def parse_list_query(args: Mapping[str, str], default_limit: int, max_limit: int
     return LIST_SPEC.parse(args, default_limit, max_limit)
 
 
-def list_symbol_sets(project: Project, query: ListQuery) -> Page:
-    """One page of the project's symbol sets, as rows of LIST_COLUMNS."""
+def list_symbol_sets(project: Project, query: ListQuery, *, raw: bool = False) -> Page:
+    """One page of the project's symbol sets, as rows of LIST_COLUMNS (raw: the driver's values,
+    listing.paginate)."""
     where = {"project_id": project.id}
     filters = query.filters
     if filters.get("status", "all") != "all":
         where[f"status={filters['status']}"] = None
     if filters.get("ref"):
         where["ref"] = filters["ref"]
-    return paginate(db.session, LIST_SPEC, query, where)
+    return paginate(db.session, LIST_SPEC, query, where, raw=raw)
 
 
 def status_counts(project: Project) -> dict[str, int]:
