@@ -11,8 +11,7 @@ from typing_extensions import TypedDict
 
 from ..models import Evaluation, Project, Release, SymbolSet, User
 from ..services.listing import Page
-from . import driver_values
-from .driver_values import iso
+from .driver_values import boolean, datetime_text, iso, json_value, uuid_text
 
 # Datetimes travel as ISO 8601 text in UTC (`2025-03-01T12:00:00Z`).
 DateTime = datetime
@@ -261,10 +260,9 @@ def evaluation(item: Evaluation) -> dict:
     )
 
 
-def evaluation_rows(rows, read: driver_values.Reader) -> list[dict]:
+def evaluation_rows(rows) -> list[dict]:
     """A page of services.evaluations.LIST_COLUMNS (the driver's values): the evaluations with their
     authors, each author's object built once."""
-    uuid_text, datetime_text, boolean, json_value = read.uuid, read.datetime, read.boolean, read.json
     authors: dict = {}
     results = []
     for (
@@ -343,9 +341,8 @@ def release(item: Release | None) -> dict | None:
     )
 
 
-def release_rows(rows, read: driver_values.Reader) -> list[dict]:
+def release_rows(rows) -> list[dict]:
     """A page of services.releases.LIST_COLUMNS (the driver's values)."""
-    uuid_text, datetime_text, json_value = read.uuid, read.datetime, read.json
     return [
         _release(
             uuid_text(release_id),
@@ -425,9 +422,8 @@ def symbol_set(item: SymbolSet) -> dict:
     )
 
 
-def symbol_set_rows(rows, read: driver_values.Reader) -> list[dict]:
+def symbol_set_rows(rows) -> list[dict]:
     """A page of services.symbol_sets.LIST_COLUMNS (the driver's values): the sets with their releases."""
-    uuid_text, datetime_text, json_value = read.uuid, read.datetime, read.json
     results = []
     for (
         set_id,
@@ -502,10 +498,10 @@ def _page_url(offset: int | None, limit: int) -> str | None:
 
 def page(result: Page, serialize_rows) -> dict:
     """DRF's limit/offset envelope of a page read with the driver's values (listing.paginate raw), its
-    rows given by `serialize_rows(rows, reader)`; next/previous keep every other query parameter."""
+    rows given by `serialize_rows(rows)`; next/previous keep every other query parameter."""
     return {
         "count": result.count,
         "next": _page_url(result.next_offset, result.limit),
         "previous": _page_url(result.previous_offset, result.limit),
-        "results": serialize_rows(result.items, driver_values.current()),
+        "results": serialize_rows(result.items),
     }

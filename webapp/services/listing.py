@@ -10,10 +10,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, bindparam, cast, func, select, type_coerce
+from sqlalchemy import JSON, ColumnElement, Select, String, bindparam, cast, func, select, type_coerce
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import NullType, TypeDecorator
 
+from ..models.types import UTCDateTime
 from . import validation
 from .errors import ValidationError
 
@@ -265,12 +268,51 @@ def _count(spec: ListSpec, criteria: list) -> Select:
     return select(func.count()).select_from(spec.key.table).where(*criteria)
 
 
+class StoredDatetimeText(FunctionElement):
+    """A UTC datetime column as SQLite stores it, "YYYY-MM-DD HH:MM:SS.ffffff"; PostgreSQL formats it so."""
+
+    type = NullType()
+    inherit_cache = True
+
+
+class JsonText(FunctionElement):
+    """A JSON column's stored text (SQLite keeps a number alone as a number)."""
+
+    type = NullType()
+    inherit_cache = True
+
+
+@compiles(StoredDatetimeText)
+@compiles(JsonText)
+def _stored_as_it_is(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(StoredDatetimeText, "postgresql")
+def _pg_datetime_text(element, compiler, **kw):
+    column = compiler.process(element.clauses, **kw)
+    return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+
+
+@compiles(JsonText, "postgresql")
+def _pg_json_text(element, compiler, **kw):
+    return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
+
+
+def driver_value(column):
+    """`column` read as the database driver gives it, with no result processing: datetimes and JSON as
+    text on every database (api/driver_values.py reads them), anything else as the driver returns it
+    (a column's own SQL, e.g. uuid_text's cast, still applies)."""
+    if isinstance(column.type, UTCDateTime):
+        return StoredDatetimeText(column).label(column.name)
+    if isinstance(column.type, JSON):
+        return JsonText(column).label(column.name)
+    return type_coerce(column, NullType()).label(column.name)
+
+
 def driver_columns(columns: Select) -> Select:
-    """The same columns, FROM and joins, each read as the database driver gives it: SQLAlchemy processes
-    no result value (the SQL is unchanged; a column's own cast, e.g. uuid_text's, still applies)."""
-    return columns.with_only_columns(
-        *(type_coerce(column, NullType()) for column in columns.selected_columns)
-    )
+    """The same columns, FROM and joins, each a driver_value."""
+    return columns.with_only_columns(*map(driver_value, columns.selected_columns))
 
 
 def _page(spec: ListSpec, criteria: list, order_by: tuple[str, ...], reverse: bool, raw: bool) -> Select:
