@@ -178,7 +178,7 @@ LIST_COLUMNS = (
     RELEASES.c.hash_id,
     RELEASES.c.project_id,
     RELEASES.c.created_at,
-    RELEASES.c.metadata.label("metadata_"),
+    RELEASES.c.metadata,
     RELEASES.c.version,
     RELEASES.c.project_name,
 )
