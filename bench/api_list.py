@@ -422,6 +422,26 @@ class Driver:
         return run_python(port, path, self.key, connections, seconds)
 
 
+def measure(driver: Driver, targets: list[tuple["Server", str]], args) -> tuple[dict, int]:
+    """Each (server, path): requests/s under load ("load") and single-client latency ("single"), the best
+    of args.rounds rounds that alternate between the servers; and the errors of all rounds."""
+    results = {}
+    for server, path in targets:  # warm up each worker's connections and statement caches
+        driver.run(server.port, path, args.connections, 1)
+    # Rounds alternate between the servers and the best round counts, for all alike: a load spike from
+    # elsewhere on a shared machine then rarely decides a ratio.
+    for kind, connections, seconds in (
+        ("load", args.connections, args.duration),
+        ("single", 1, args.latency_duration),
+    ):
+        for _ in range(args.rounds):
+            for server, path in targets:
+                result = driver.run(server.port, path, connections, seconds / args.rounds)
+                results.setdefault((server.label, kind), []).append(result)
+    errors = sum(result.errors for rounds in results.values() for result in rounds)
+    return {(label, kind): best(rounds, kind) for (label, kind), rounds in results.items()}, errors
+
+
 # --- one database -----------------------------------------------------------------------------
 
 
@@ -479,22 +499,7 @@ def bench_database(label: str, url: str, storage: Path, args) -> bool:
         driver = Driver(raw_key, args)
         rows = []
         for case in chosen:
-            path = paths[case.name]
-            results = {}
-            for server in servers:  # warm up each worker's connections and statement caches
-                driver.run(server.port, path, args.connections, 1)
-            # Rounds alternate between the servers and the best round counts, for both alike: a load spike
-            # from elsewhere on a shared machine then rarely decides a ratio.
-            for kind, connections, seconds in (
-                ("load", args.connections, args.duration),
-                ("single", 1, args.latency_duration),
-            ):
-                for _ in range(args.rounds):
-                    for server in servers:
-                        result = driver.run(server.port, path, connections, seconds / args.rounds)
-                        results.setdefault((server.label, kind), []).append(result)
-            errors = sum(result.errors for rounds in results.values() for result in rounds)
-            results = {(label, kind): best(rounds, kind) for (label, kind), rounds in results.items()}
+            results, errors = measure(driver, [(server, paths[case.name]) for server in servers], args)
             row = (case, counts[case.name], results[ours.label, "load"], results[bare.label, "load"],
                    results[ours.label, "single"], results[bare.label, "single"], errors)  # fmt: skip
             rows.append(row)
