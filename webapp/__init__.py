@@ -10,6 +10,7 @@ from .config import configure
 from .database import configure_engine
 from .extensions import csrf, db, login_manager, migrate
 from .json_provider import JSONProvider
+from .security_headers import SecurityHeadersMiddleware
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -22,6 +23,7 @@ def create_app(config: dict | None = None) -> Flask:
     )
     configure(app, config)
     app.json = JSONProvider(app)
+    app.wsgi_app = SecurityHeadersMiddleware(app.wsgi_app)
     if app.config.get("TRUSTED_PROXY_COUNT"):
         # Behind a reverse proxy: take the client address (login throttling) and scheme from it.
         count = int(app.config["TRUSTED_PROXY_COUNT"])
@@ -37,11 +39,10 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
 
-    from . import api, auth, cli, errors, log_redaction, models, ratelimit, security_headers, storage, web  # noqa: F401 (models)
+    from . import api, auth, cli, errors, log_redaction, models, ratelimit, storage, web  # noqa: F401 (models)
 
     log_redaction.init_app(app)
     auth.init_app(app)
-    security_headers.init_app(app)
     errors.init_app(app)
     ratelimit.init_app(app)
     storage.init_app(app)

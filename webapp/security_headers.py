@@ -1,7 +1,5 @@
 """Security headers on every response: no sniffing, no framing, no inline code, HTTPS remembered."""
 
-from flask import request
-
 # No 'unsafe-inline' or 'unsafe-eval': scripts and styles come only from our static files, and htmx is
 # configured (base.html) to need neither eval nor injected styles.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -24,16 +22,32 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 HSTS = "max-age=31536000"
+# (name, its lower-case form, value): what a response gets unless it set that header itself.
+_PLAIN = tuple((name, name.lower(), value) for name, value in SECURITY_HEADERS.items())
+_SECURE = (*_PLAIN, ("Strict-Transport-Security", "strict-transport-security", HSTS))
+SECURE_SCHEMES = ("https", "wss")  # as Werkzeug's request.is_secure
 
 
-def add_security_headers(response):
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    # Only a response that arrived over HTTPS may tell the browser to insist on HTTPS.
-    if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", HSTS)
-    return response
+class SecurityHeadersMiddleware:
+    """Add the headers to every response the app starts, keeping any a view set itself (the invite page
+    sends its own Referrer-Policy).
 
+    At the WSGI level rather than as an after_request hook: error responses, static files and downloads get
+    them alike, and a list append per header costs far less than Werkzeug's Headers.setdefault (a KeyError
+    per absent header) on every API call.
+    """
 
-def init_app(app) -> None:
-    app.after_request(add_security_headers)
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        # Read inside ProxyFix (create_app wraps this first): behind the trusted proxy the scheme is the
+        # client's, so only a response that reached the browser over HTTPS asks it to insist on HTTPS.
+        extra = _SECURE if environ.get("wsgi.url_scheme") in SECURE_SCHEMES else _PLAIN
+
+        def start_with_headers(status, headers, exc_info=None):
+            present = {name.lower() for name, _ in headers}
+            headers = [*headers, *((name, value) for name, lower, value in extra if lower not in present)]
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start_with_headers)
