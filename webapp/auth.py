@@ -61,6 +61,13 @@ class SessionInterface(SecureCookieSessionInterface):
             return self.session_class()
         return super().open_session(app, request)
 
+    def save_session(self, app, session, response) -> None:
+        # Nobody read, wrote or had a session (every API call with a key): the parent would work out every
+        # cookie setting, then send nothing.
+        if not session and not session.modified and not session.accessed:
+            return
+        super().save_session(app, session, response)
+
     def get_cookie_secure(self, app) -> bool:
         # request.is_secure is true behind the trusted proxy when it says X-Forwarded-Proto: https.
         return super().get_cookie_secure(app) or request.is_secure

@@ -145,9 +145,12 @@ def _body_length(environ) -> int | None:
     """The announced body length: None for a chunked body, 0 for none."""
     if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         return None
+    text = environ.get("CONTENT_LENGTH", "")
+    if not text:
+        return 0  # no body (every GET): no ValidationError raised and caught per request
     try:
         # Not isdigit()/int(): a Latin-1 header may say "²", or more digits than int() reads.
-        return validation.integer(environ.get("CONTENT_LENGTH", ""), None, minimum=0)
+        return validation.integer(text, None, minimum=0)
     except ValidationError:
         return 0
 

@@ -1,6 +1,7 @@
 """Extension objects, created once and bound to the app in create_app()."""
 
-from flask_login import LoginManager
+import flask_login
+from flask import current_app, session
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -19,6 +20,17 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class LoginManager(flask_login.LoginManager):
+    """Flask-Login's manager, whose after-request hook returns at once when it has nothing to do."""
+
+    def _update_remember_cookie(self, response):
+        # The hook acts only on a "_remember" operation in the session (login_user(remember=True), or
+        # logout_user while a remember cookie is sent) or when REMEMBER_COOKIE_REFRESH_EACH_REQUEST is set.
+        if "_remember" in session or current_app.config.get("REMEMBER_COOKIE_REFRESH_EACH_REQUEST"):
+            return super()._update_remember_cookie(response)
+        return response
 
 
 db = SQLAlchemy(model_class=Base)

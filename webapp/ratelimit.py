@@ -76,28 +76,29 @@ def parse_limits(text: str) -> tuple[RateLimitItem, ...]:
     return tuple(sorted(parse_many(text)))
 
 
-def _scope() -> str | None:
+def _scope(app: Flask, current) -> str | None:
     """Which budget this request draws on; None when it is not rate limited (pages, static files, 404s)."""
-    if request.endpoint is None:
+    endpoint = current.endpoint
+    if endpoint is None:
         return None
-    view = current_app.view_functions.get(request.endpoint)
-    scope = getattr(view, "rate_limit_scope", None)
-    if scope is None and request.path.startswith("/api/"):
+    scope = getattr(app.view_functions.get(endpoint), "rate_limit_scope", None)
+    if scope is None and current.path.startswith("/api/"):
         return API
     return scope
 
 
-def _caller() -> str:
+def _caller(current) -> str:
     """Whom to count the request against; "" for a caller without credentials (the API answers 401)."""
-    if "rate_limit_caller" not in g:
-        g.rate_limit_caller = _identify()
-    return g.rate_limit_caller
+    found = g._get_current_object()
+    if "rate_limit_caller" not in found:
+        found.rate_limit_caller = _identify(current)
+    return found.rate_limit_caller
 
 
-def _identify() -> str:
-    if request.blueprint == "storage":
+def _identify(current) -> str:
+    if current.blueprint == "storage":
         # A presigned upload URL names no key: count the uploads per client address.
-        return f"address:{request.remote_addr}"
+        return f"address:{current.remote_addr}"
     try:
         presented = raw_key()
     except ApiError:
@@ -135,14 +136,16 @@ class Throttle:
 
     def check(self):
         """Count this request against its caller's budget; a 429 response when a limit is spent."""
-        scope = _scope()
+        # The app and request themselves, not their proxies: each proxy access costs a context lookup.
+        app, current = current_app._get_current_object(), request._get_current_object()
+        scope = _scope(app, current)
         if scope is None:
             return None
-        caller = _caller()
+        caller = _caller(current)
         if not caller:
             return None
         identifiers = (self.prefix, caller, scope)
-        for limit in parse_limits(current_app.config[SETTINGS[scope]]):
+        for limit in parse_limits(app.config[SETTINGS[scope]]):
             counters = self._counters()
             try:
                 allowed = counters.hit(limit, *identifiers)

@@ -18,18 +18,30 @@ from .request_data import body_is_the_views, request_body
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 KEY_FIELD = "personal_api_key"
+PRESENTED_KEY = "webapp.presented_api_key"  # the environ entry raw_key() keeps its answer in
 
 
 def raw_key() -> str | None:
-    """The key from `Authorization: Bearer`, else the body, else the query string."""
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    """The key from `Authorization: Bearer`, else the body, else the query string; read once per request
+    (the rate limiter asks first, then authenticate)."""
+    # Kept in the request's environ (g may outlive a request: a test's app context); the request itself,
+    # not its proxy, since each proxy access costs a context lookup.
+    current = request._get_current_object()
+    environ = current.environ
+    if PRESENTED_KEY not in environ:
+        environ[PRESENTED_KEY] = _read_key(current)
+    return environ[PRESENTED_KEY]
+
+
+def _read_key(current) -> str | None:
+    scheme, _, value = current.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    if request.method not in SAFE_METHODS and not body_is_the_views():
+    if current.method not in SAFE_METHODS and not body_is_the_views():
         body_key = request_body().get(KEY_FIELD)
         if isinstance(body_key, str) and body_key:
             return body_key
-    return last_value(request.args, KEY_FIELD) or None
+    return last_value(current.args, KEY_FIELD) or None
 
 
 def authenticate() -> None:
@@ -45,7 +57,8 @@ def authenticate() -> None:
         key = api_keys.authenticate_key(presented, interval, project_id)
         if key is None:
             raise ApiError(401, "authentication_failed", "Personal API key is invalid.")
-        g.api_key, g.api_user_id = key, key.user_id
+        found = g._get_current_object()
+        found.api_key, found.api_user_id = key, key.user_id
         return
     if current_user.is_authenticated:
         if request.method not in SAFE_METHODS:
@@ -125,14 +138,15 @@ def project_endpoint(scope_object: str):
         @functools.wraps(view)
         def wrapper(project_id, **kwargs):
             limit = key_projects()
-            g.project = _resolve_project(project_id, limit)
-            if limit and g.project.id not in limit:
+            project = g.project = _resolve_project(project_id, limit)
+            if limit and project.id not in limit:
                 raise ApiError(
                     403, "permission_denied", "API key does not have access to the requested project."
                 )
-            action = "read" if request.method in SAFE_METHODS else "write"
-            require_scope(f"{scope_object}:{action}")
+            require_scope(scopes[request.method in SAFE_METHODS])
             return view(**kwargs)
+
+        scopes = {True: f"{scope_object}:read", False: f"{scope_object}:write"}
 
         wrapper.scope_object = scope_object  # the schema lists the scope each operation needs
         return wrapper
