@@ -53,6 +53,29 @@ def test_logout_ends_only_that_browsers_session(client, logged_in, app):
     assert signed_in(laptop)
 
 
+def test_logout_still_clears_a_remember_cookie_the_browser_sends(client, logged_in):
+    # Flask-Login's after-request hook runs its remember operation (here: clear the cookie logout_user asked
+    # to clear), though it returns at once on requests without one (extensions.LoginManager).
+    client.set_cookie("remember_token", "1|stale")
+    response = client.post("/logout", data={"csrf_token": logged_in})
+    assert response.status_code == 303
+    cleared = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("remember_token=")]
+    assert cleared and "Expires=Thu, 01 Jan 1970" in cleared[0]
+
+
+def test_an_api_key_call_neither_reads_nor_sends_a_session(client, auth):
+    response = client.get("/api/projects/", headers=auth)
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert "Cookie" not in response.headers.get("Vary", "")
+
+
+def test_a_browser_session_is_still_saved_and_varies_on_cookie(client, logged_in):
+    response = client.get("/settings/profile")
+    assert response.status_code == 200
+    assert "Cookie" in response.headers["Vary"]
+
+
 def test_login_starts_a_fresh_session_with_a_new_csrf_token(client, user_id, app):
     before = csrf_token_from(client.get("/login").get_data(as_text=True))
     pre_login_copy = copy_of(client, app)

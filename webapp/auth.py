@@ -4,7 +4,7 @@ from flask import current_app, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import login_user, logout_user
 
-from .extensions import login_manager
+from .extensions import OPENED_SESSION, login_manager
 from .models import User
 from .services import sessions, validation
 from .services.errors import ValidationError
@@ -58,8 +58,12 @@ class SessionInterface(SecureCookieSessionInterface):
         # Without a session cookie (API clients, a first visit) the session starts empty: building the signing
         # serializer would cost more than the rest of the request's setup.
         if app.secret_key and self.get_cookie_name(app) not in request.cookies:
-            return self.session_class()
-        return super().open_session(app, request)
+            opened = self.session_class()
+        else:
+            opened = super().open_session(app, request)
+        # Where LoginManager's hook can look at it without marking it accessed (extensions.py).
+        request.environ[OPENED_SESSION] = opened
+        return opened
 
     def save_session(self, app, session, response) -> None:
         # Nobody read, wrote or had a session (every API call with a key): the parent would work out every

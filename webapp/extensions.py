@@ -1,7 +1,7 @@
 """Extension objects, created once and bound to the app in create_app()."""
 
 import flask_login
-from flask import current_app, session
+from flask import current_app, request
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -22,15 +22,26 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# The environ entry holding the request's session as the session interface opened it (auth.SessionInterface).
+OPENED_SESSION = "webapp.session"
+
+
 class LoginManager(flask_login.LoginManager):
     """Flask-Login's manager, whose after-request hook returns at once when it has nothing to do."""
 
     def _update_remember_cookie(self, response):
         # The hook acts only on a "_remember" operation in the session (login_user(remember=True), or
         # logout_user while a remember cookie is sent) or when REMEMBER_COOKIE_REFRESH_EACH_REQUEST is set.
-        if "_remember" in session or current_app.config.get("REMEMBER_COOKIE_REFRESH_EACH_REQUEST"):
-            return super()._update_remember_cookie(response)
-        return response
+        # It looks through flask.session, which marks the session accessed: every response would then vary
+        # on Cookie and have its session saved. Look at the opened session itself instead.
+        opened = request.environ.get(OPENED_SESSION)
+        if (
+            opened is not None
+            and "_remember" not in opened
+            and not current_app.config.get("REMEMBER_COOKIE_REFRESH_EACH_REQUEST")
+        ):
+            return response
+        return super()._update_remember_cookie(response)
 
 
 db = SQLAlchemy(model_class=Base)
