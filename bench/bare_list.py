@@ -30,6 +30,10 @@ SEARCH_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
 # webapp/services/search_postgresql.py: a page of a search this many times longer than the rows it reads
 # (offset + limit) walks the order's index instead of sorting every match.
 WALK_FACTOR = 20
+# webapp/services/search.py, WALK_COST_RATIO: when a page walks the order's index past SQLite's candidates.
+WALK_COST_RATIO = 8
+# Marks the key a condition tests against a set of candidates (SQLite: a page may walk past them, "+e.pk").
+CANDIDATE_KEY = "{candidate_key}"
 TRUE = frozenset({"true", "1", "yes", "on"})
 FALSE = frozenset({"false", "0", "no", "off"})
 JSON_HEADERS = [("Content-Type", "application/json")]
@@ -179,7 +183,7 @@ def evaluation_search(db, term: str, walk: bool = False) -> tuple[list[str], lis
                 f"WHERE lower(substr({field}, -2)) = ?"
                 for field in ("name", "description", "prompt")
             ]
-            conditions.append(f"e.pk IN ({' UNION ALL '.join(candidates)})")
+            conditions.append(f"{CANDIDATE_KEY} IN ({' UNION ALL '.join(candidates)})")
             params += ['"' + folded.replace('"', '""') + '"', folded, folded[0] + chr(ord(folded[1]) + 1)]
             params += [folded] * 3
             conditions.append(f"({like_any})")
@@ -192,7 +196,7 @@ def evaluation_search(db, term: str, walk: bool = False) -> tuple[list[str], lis
             fts_terms += trigram_sample(word) if word.isascii() else [word]
     if fts_terms:
         rows, param = db.fts_rows("evaluations", fts_terms)
-        conditions.insert(0, f"e.pk IN ({rows})")
+        conditions.insert(0, f"{CANDIDATE_KEY} IN ({rows})")
         params.insert(0, param)
     return conditions, params
 
@@ -304,10 +308,19 @@ class ListEndpoint:
         limit = whole_number(state["limit"], "limit") if "limit" in state else 0
         limit = min(limit, MAX_LIMIT) if limit > 0 else DEFAULT_LIMIT
         offset = max(whole_number(state["offset"], "offset"), 0) if "offset" in state else 0
-        count = connection.execute(
-            f"SELECT count(*) FROM {self.table} {self.alias} WHERE {where}", params
-        ).fetchone()[0]
-        if (
+        # SQLite's candidate sets (webapp/services/search.py, Search.for_page): the count also gives the
+        # largest key, and the page walks the order's index past the candidates when that reads fewer
+        # entries than sorting them all.
+        walks = CANDIDATE_KEY in where
+        bound = f", (SELECT max({self.tie_break.partition('.')[2]}) FROM {self.table})" if walks else ""
+        counted = where.replace(CANDIDATE_KEY, self.tie_break)
+        count, *largest = connection.execute(
+            f"SELECT count(*){bound} FROM {self.table} {self.alias} WHERE {counted}", params
+        ).fetchone()
+        if walks:
+            walk = count > 0 and (offset + limit) * (largest[0] or 0) <= WALK_COST_RATIO * count * count
+            where = where.replace(CANDIDATE_KEY, f"+{self.tie_break}" if walk else self.tie_break)
+        elif (
             self.walks
             and self.db.walks
             and state.get("search", "").strip()

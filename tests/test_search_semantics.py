@@ -243,3 +243,28 @@ def test_postgresql_pages_of_a_common_search_walk_the_order_and_agree(app, proje
             assert names == whole[offset : offset + limit], (term, limit, offset, order_by)
             walks.append(walked)
     assert any(walks) and not all(walks)
+
+
+def test_pages_walking_the_order_index_equal_the_sorted_candidates(app, project, actor):
+    """SQLite may read a search's page by walking the order's index past the candidates (when many rows
+    match) instead of sorting them: small pages at every offset, in every order, give the same rows as
+    one big page (which sorts the candidates) in the same order."""
+    create(project, actor, ROWS * 3)
+    walked = []
+    for term in ("sq", "docs search", "ab", "Is", "ends q", "é", "nds"):
+        for order in ("-created_at", "name", "-name", "updated_at"):
+            args = {"search": term, "order_by": order}
+            whole = evaluations.parse_list_query({**args, "limit": "1000"}, 100, 1000)
+            expected_ids = [row.id for row in evaluations.list_evaluations(project, whole).items]
+            for limit in (1, 2, 5):
+                paged = []
+                for offset in range(0, len(expected_ids) + 1, limit):
+                    query = evaluations.parse_list_query(
+                        {**args, "limit": str(limit), "offset": str(offset)}, 100, 1000
+                    )
+                    with count_statements(app) as seen:
+                        paged += [row.id for row in evaluations.list_evaluations(project, query).items]
+                    walked.append("+evaluations.pk IN" in seen[1])
+                assert paged == expected_ids, (term, order, limit)
+    if dialect() == "sqlite":
+        assert any(walked) and not all(walked)

@@ -264,8 +264,12 @@ def _ordering(order_columns: Mapping, order_by: tuple[str, ...], key, reverse: b
     return terms
 
 
-def _count(spec: ListSpec, criteria: list) -> Select:
-    return select(func.count()).select_from(spec.key.table).where(*criteria)
+def _count(spec: ListSpec, criteria: list, key_bound: bool = False) -> Select:
+    """The count; with `key_bound`, also the table's largest key (an index lookup), for Search.for_page."""
+    columns = [func.count()]
+    if key_bound:
+        columns.append(select(func.max(spec.key)).scalar_subquery())
+    return select(*columns).select_from(spec.key.table).where(*criteria)
 
 
 class StoredDatetimeText(FunctionElement):
@@ -357,7 +361,9 @@ def paginate(
     columns answers it. The page's offset runs in a subquery that selects only the key: its ordered
     index is scanned without visiting the table, and only the page's own rows are read in full. A page
     past the middle is read from the far end, in reverse order, and turned around: an offset near the
-    end skips few index entries instead of nearly all.
+    end skips few index entries instead of nearly all. A search matching many rows may walk the order's
+    index instead of reading and sorting every match (Search.for_page; on SQLite the count then also
+    returns the table's largest key).
 
     Rows are sorted by each ordering field in turn, then by the key in the first field's direction (so
     reversing a one-field order reverses the whole list). Never-set values (e.g. a symbol set never used)
@@ -380,14 +386,16 @@ def paginate(
         conditions = [spec.conditions[name] for name in names]
         return [*conditions, search.clause()] if search else conditions
 
-    count_statement = _cached(spec, ("count", shape), lambda: _count(spec, criteria(found)))
-    count = connection.execute(count_statement, where).scalar_one()
+    key_bound = found is not None and found.key_bound
+    count_statement = _cached(spec, ("count", shape), lambda: _count(spec, criteria(found), key_bound))
+    counted = connection.execute(count_statement, where).one()
+    count = counted[0]
     limit, offset = query.limit, query.offset
     reverse = count // 2 < offset < count
     if reverse:
         limit, offset = min(limit, count - offset), max(count - offset - limit, 0)
     # A search matching many rows may read its page another way (services.search.Search.for_page).
-    page_search = found.for_page(count, offset + limit) if found else None
+    page_search = found.for_page(count, offset + limit, counted[1] if key_bound else None) if found else None
     page_shape = (names, page_search.shape if page_search else None)
     page_statement = _cached(
         spec,

@@ -21,6 +21,8 @@ character is matched by the FTS5 phrase alone, which folds Unicode case.
 Statements are kept per shape: a search is split into its `shape` (the database and how many words of
 each kind) and the values of its bound parameters (named per word), so the list's count and page are
 built once per shape (services.listing.paginate) and a search costs what a plain list costs in Python.
+On SQLite, a page may walk the order's index past a word's candidates instead of sorting them all
+(Search.for_page).
 """
 
 from collections.abc import Callable, Sequence
@@ -47,25 +49,47 @@ MIN_INDEXED_LENGTH = 3
 CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
 # How many of an ASCII word's trigrams SQLite's full-text index is asked for (LIKE rechecks the rest).
 SAMPLED_TRIGRAMS = 3
+# SQLite: a page walks the order's index, testing each entry's key against the candidates, when that reads
+# fewer entries than looking up and sorting every candidate would (sqlite_walks): an index entry tested
+# costs about an eighth of a candidate looked up and sorted.
+WALK_COST_RATIO = 8
 
 
 @dataclass(frozen=True)
 class Search:
     """A search term as SQL: `shape` names the clause (the same for every term with the same number and
     kinds of words on the same database), `params` are the values of its bound parameters and `clause()`
-    builds it (only when no statement of that shape is kept yet)."""
+    builds it (only when no statement of that shape is kept yet).
+
+    `walk()`, when set, builds the same test for a page that walks the order's index, when many rows
+    match (PostgreSQL: the words as one strpos test; SQLite: its candidate sets only test each entry's
+    key, `+pk IN (...)`, instead of being looked up one by one and sorted). SQLite's choice also needs the
+    table's largest key, which the count then returns (`key_bound`).
+    """
 
     shape: tuple
     params: dict[str, Any]
     clause: Callable[[], ColumnElement]
-    # PostgreSQL: the same test for a page that walks the order's index, when many rows match.
     walk: Callable[[], ColumnElement] | None = None
+    key_bound: bool = False
 
-    def for_page(self, count: int, rows_read: int) -> "Search":
-        """The search a page reading `rows_read` rows (offset + limit) of `count` matches runs."""
-        if self.walk is None or not search_postgresql.walks(count, rows_read):
+    def for_page(self, count: int, rows_read: int, key_bound: int | None = None) -> "Search":
+        """The search a page reading `rows_read` rows (offset + limit) of `count` matches runs; `key_bound`
+        is the table's largest key when `self.key_bound`."""
+        if self.walk is None:
             return self
-        return Search((*self.shape, "walk"), self.params, self.walk)
+        if self.key_bound:
+            walks = sqlite_walks(count, rows_read, key_bound)
+        else:
+            walks = search_postgresql.walks(count, rows_read)
+        return Search((*self.shape, "walk"), self.params, self.walk) if walks else self
+
+
+def sqlite_walks(count: int, rows_read: int, key_bound: int | None) -> bool:
+    """SQLite: whether a page walks the order's index. The list has at most `key_bound` index entries
+    (the table's largest key): walking reads about rows_read * entries / count of them, sorting looks up
+    all `count` candidates."""
+    return count > 0 and rows_read * (key_bound or 0) <= WALK_COST_RATIO * count * count
 
 
 def words(term: str) -> list[str]:
@@ -160,7 +184,7 @@ class TextIndex:
         if dialect == "postgresql":
             shape, params, build = self._postgresql(others)
         else:
-            shape, params, build = self._sqlite(others)
+            shape, params, build, sqlite_walk = self._sqlite(others)
         if mask:
             params["search_chars"] = mask
 
@@ -177,11 +201,16 @@ class TextIndex:
             names = [f"search_word_{number}" for number in range(len(others))]
             return with_mask([search_postgresql.walk_clause(self.lowered_text, names)])
 
-        walks = dialect == "postgresql" and bool(others)
+        if dialect != "postgresql":
+            walks = sqlite_walk is not None
+            walker = (lambda: with_mask(sqlite_walk())) if walks else None
+            return Search((dialect, bool(mask), *shape), params, clause, walker, key_bound=walks)
+        walks = bool(others)
         return Search((dialect, bool(mask), *shape), params, clause, walk if walks else None)
 
     def _sqlite(self, word_list: list[str]):
-        """SQLite: (shape, params, clauses builder) for words that are not one letter or digit."""
+        """SQLite: (shape, params, clauses builder, walked clauses builder or None) for words that are not
+        one letter or digit; candidate sets (full-text or two-character) can be walked past."""
         two, short, long_ascii, long_other = [], [], [], []
         for word in word_list:
             if len(word) == 2 and word.isascii():
@@ -204,21 +233,24 @@ class TextIndex:
             params["search_fts"] = fts_query(fts_words)
         counts = (len(two), len(short), len(long_ascii), bool(fts_words))
 
-        def build() -> list[ColumnElement]:
+        def clauses(walk: bool) -> list[ColumnElement]:
+            # Walking: `+pk` keeps SQLite from driving the plan by the candidates' keys.
+            key = literal_column(f"+{self.key.table.name}.{self.key.name}") if walk else self.key
             clauses = []
             if counts[3]:
-                clauses.append(self.key.in_(fts_rows(self.fts_table, "search_fts")))
+                clauses.append(key.in_(fts_rows(self.fts_table, "search_fts")))
             fields = [column.key for column in self.columns]
             for number in range(counts[0]):
                 name = f"search_two_{number}"
                 rows = two_characters(self.key.table.name, fields, self.fts_table, name)
-                clauses.append(self.key.in_(text(rows).columns(self.key)))
+                clauses.append(key.in_(text(rows).columns(self.key)))
                 clauses.append(any_column(self.columns, f"{name}_like", sqlite=True))
             for kind, count in (("short", counts[1]), ("word", counts[2])):
                 clauses += [any_column(self.columns, f"search_{kind}_{n}", sqlite=True) for n in range(count)]
             return clauses
 
-        return counts, params, build
+        walk = (lambda: clauses(True)) if two or fts_words else None
+        return counts, params, lambda: clauses(False), walk
 
     # --- PostgreSQL ---------------------------------------------------------------------------
 
