@@ -570,33 +570,44 @@ def names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", choices=("sqlite", "postgresql", "all"), default="all",
-                        help="all: SQLite, and PostgreSQL when BENCH_DATABASE_URL is set")  # fmt: skip
-    parser.add_argument("--case", type=names, help="only these cases (comma list of names)")
-    parser.add_argument("--duration", type=float, default=10, help="seconds of load per case and server")
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every wrk-driven benchmark here shares: load, rounds, seed size, client and seed cache."""
     parser.add_argument("--latency-duration", type=float, default=5, help="seconds of the single client")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per server (best counts)")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--evaluations", type=int, default=100_000)
     parser.add_argument("--symbol-sets", type=int, default=100_000)
-    parser.add_argument("--reseed", action="store_true", help="seed again even if the cached seed matches")
-    parser.add_argument("--check-only", action="store_true", help="compare the answers, time nothing")
     parser.add_argument(
         "--python-client", action="store_true", help="use the Python client even if wrk is installed"
     )
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "webapp-bench"
     parser.add_argument("--cache-dir", type=Path, default=cache, help=f"where seeds are kept ({cache})")
-    args = parser.parse_args()
 
+
+def postgresql_url(args, needed: bool) -> str | None:
+    """BENCH_DATABASE_URL, refused when it is `needed` but unset or names the test database; makes the
+    seed cache folder."""
     pg_url = os.environ.get("BENCH_DATABASE_URL")
-    if args.db == "postgresql" and not pg_url:
+    if needed and not pg_url:
         raise SystemExit("--db postgresql needs BENCH_DATABASE_URL (a database used for nothing else)")
     if pg_url and pg_url.rstrip("/").endswith("/test"):
         raise SystemExit("BENCH_DATABASE_URL names the test database; use one of its own (createdb bench)")
     args.cache_dir.mkdir(parents=True, exist_ok=True)
+    return pg_url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "all"), default="all",
+                        help="all: SQLite, and PostgreSQL when BENCH_DATABASE_URL is set")  # fmt: skip
+    parser.add_argument("--case", type=names, help="only these cases (comma list of names)")
+    parser.add_argument("--duration", type=float, default=10, help="seconds of load per case and server")
+    add_load_arguments(parser)
+    parser.add_argument("--reseed", action="store_true", help="seed again even if the cached seed matches")
+    parser.add_argument("--check-only", action="store_true", help="compare the answers, time nothing")
+    args = parser.parse_args()
+    pg_url = postgresql_url(args, needed=args.db == "postgresql")
     print(machine(), flush=True)
     ok = True
     if args.db in ("sqlite", "all"):

@@ -148,25 +148,9 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgresql", "all"), default="sqlite",
                         help="the database of ours and bare-releases (all: both)")  # fmt: skip
     parser.add_argument("--duration", type=float, default=10, help="seconds of load per server")
-    parser.add_argument("--latency-duration", type=float, default=5, help="seconds of the single client")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per server (best counts)")
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--evaluations", type=int, default=100_000)
-    parser.add_argument("--symbol-sets", type=int, default=100_000)
-    parser.add_argument(
-        "--python-client", action="store_true", help="use the Python client even if wrk is installed"
-    )
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "webapp-bench"
-    parser.add_argument("--cache-dir", type=Path, default=cache, help=f"where seeds are kept ({cache})")
+    api_list.add_load_arguments(parser)
     args = parser.parse_args()
-
-    pg_url = os.environ.get("BENCH_DATABASE_URL")
-    if args.db in ("postgresql", "all") and not pg_url:
-        raise SystemExit("--db postgresql needs BENCH_DATABASE_URL (a database used for nothing else)")
-    if pg_url and pg_url.rstrip("/").endswith("/test"):
-        raise SystemExit("BENCH_DATABASE_URL names the test database; use one of its own (createdb bench)")
-    args.cache_dir.mkdir(parents=True, exist_ok=True)
+    pg_url = api_list.postgresql_url(args, needed=args.db in ("postgresql", "all"))
     print(api_list.machine(), flush=True)
     ok = True
     if args.db in ("sqlite", "all"):
