@@ -41,11 +41,21 @@ PHONE = {"width": 390, "height": 844}
 # the top bar folds into a menu and lists become cards).
 VIEWS = [("light", DESKTOP), ("dark", DESKTOP), ("dark", PHONE)]
 # A changed color scheme starts the pages' color transitions (Pico's buttons and links, Swagger UI's theme
-# class): axe must see the colors they end on, not one on the way, and the layout of the new viewport.
+# class, which its script toggles when the media query's change event fires at the next frame): axe must see
+# the colors they end on, not one on the way, and the layout of the new viewport. So for a few frames every
+# transition is finished at once. Each frame is awaited with a bound: waiting on transitions' `finished`
+# promises once hung a run for good.
 SETTLE = """async () => {
-  const transitions = document.getAnimations().filter((animation) => animation instanceof CSSTransition);
-  await Promise.all(transitions.map((transition) => transition.finished.catch(() => null)));
-  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+  const frame = () => new Promise((resolve) => {
+    requestAnimationFrame(() => resolve());
+    setTimeout(resolve, 250);
+  });
+  for (let round = 0; round < 3; round++) {
+    await frame();
+    for (const animation of document.getAnimations()) {
+      if (animation instanceof CSSTransition) animation.finish();
+    }
+  }
 }"""
 
 
