@@ -15,6 +15,7 @@ from sqlalchemy import event, text
 from webapp import create_app
 from webapp.auth import begin_session
 from webapp.extensions import db
+from webapp.models import Project, User
 from webapp.services import accounts, api_keys
 from webapp.storage.s3 import S3Storage
 
@@ -160,6 +161,18 @@ def project_id(app, user_id):
     with app.app_context():
         project = accounts.resolve_project(accounts.get_user(user_id), "@current")
         return project.id
+
+
+@pytest.fixture
+def project(app_context, project_id):
+    """The user's current project, loaded in the test's app context (for service-level tests)."""
+    return db.session.get(Project, project_id)
+
+
+@pytest.fixture
+def actor(app_context, user_id):
+    """The user acting in service-level tests."""
+    return db.session.get(User, user_id)
 
 
 @pytest.fixture

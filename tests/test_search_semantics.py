@@ -4,12 +4,10 @@ rows plain icontains per word finds, on awkward input, after every kind of write
 import importlib.util
 from pathlib import Path
 
-import pytest
 from sqlalchemy import event, func, select, text
 
 from webapp.demo import seeder
 from webapp.extensions import db
-from webapp.models import Project, User
 from webapp.services import evaluations, search, search_postgresql, symbol_sets
 
 from .conftest import count_statements
@@ -64,16 +62,6 @@ def expected(rows, term: str, dialect: str) -> list[str]:
         for name, *fields in rows
         if all(any(contains(w, f, dialect) for f in (name, *fields)) for w in term.split())
     )
-
-
-@pytest.fixture
-def project(app_context, project_id):
-    return db.session.get(Project, project_id)
-
-
-@pytest.fixture
-def actor(app_context, user_id):
-    return db.session.get(User, user_id)
 
 
 def found(project, term: str, *, archived: bool = False) -> list[str]:

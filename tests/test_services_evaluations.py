@@ -12,16 +12,6 @@ from webapp.services import evaluations
 from webapp.services.errors import Conflict, NotFound, ValidationError
 
 
-@pytest.fixture
-def project(app_context, project_id):
-    return db.session.get(Project, project_id)
-
-
-@pytest.fixture
-def actor(app_context, user_id):
-    return db.session.get(User, user_id)
-
-
 def new(project, actor, **fields):
     return evaluations.create_evaluation(project, actor, {"name": "Judge", "prompt": "Is it good?", **fields})
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import ActivityLog, Project, SymbolSet
+from webapp.models import ActivityLog, SymbolSet
 from webapp.services import failure_reasons, symbol_data, symbol_sets, symbol_upload_expiry, symbol_uploads
 from webapp.services.errors import ValidationError
 from webapp.storage import get_storage
@@ -255,11 +255,6 @@ def test_no_reason_describes_as_none():
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LIFETIME_AND_GRACE = timedelta(seconds=symbol_uploads.UPLOAD_URL_SECONDS) + symbol_uploads.EXPIRY_GRACE
-
-
-@pytest.fixture
-def project(app_context, project_id):
-    return db.session.get(Project, project_id)
 
 
 def add_set(project, ref, **fields) -> SymbolSet:
