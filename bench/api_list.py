@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -191,7 +192,11 @@ def prepare_postgresql(
 
 
 def bench_key(url: str, storage: Path) -> tuple[str, int, str]:
-    """A fresh read key for the demo user (older bench keys deleted), its project and a ref fragment."""
+    """A read key of this run's own for the demo user, its project and a ref fragment.
+
+    Each run labels its key with its process id, so runs at once on one seed keep their keys; bench keys
+    older than a day (left by runs that died) are deleted.
+    """
     from sqlalchemy import select
 
     from webapp import demo
@@ -202,10 +207,12 @@ def bench_key(url: str, storage: Path) -> tuple[str, int, str]:
     app = make_app(url, storage)
     with app.app_context():
         user = accounts.find_user_by_email(demo.DEMO_EMAIL)
+        stale = datetime.now(UTC) - timedelta(days=1)
         for key in api_keys.list_keys(user):
-            if key.label == KEY_LABEL:
+            if key.label.startswith(KEY_LABEL) and key.created_at < stale:
                 api_keys.delete_key(user, str(key.id))
-        _, raw_key = api_keys.create_key(user, KEY_LABEL, "evaluation:read,error_tracking:read")
+        label = f"{KEY_LABEL} {os.getpid()}"
+        _, raw_key = api_keys.create_key(user, label, "evaluation:read,error_tracking:read")
         project_id = accounts.resolve_project(user, "@current").id
         # A ref search as a user types it: the first 8 characters of a chunk id.
         ref = db.session.scalar(
