@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import Membership, MembershipLevel, Project
-from webapp.services import accounts, invites
+from webapp.models import Invitation, Membership, MembershipLevel, Project
+from webapp.services import accounts, invites, organizations, projects
 
 from .conftest import log_in
 
@@ -157,3 +157,98 @@ def test_a_member_leaves(client, team, app):
     with app.app_context():
         assert db.session.scalar(select(Membership).where(Membership.user_id == team["member"])) is None
         db.session.remove()
+
+
+def member_rows(html: str) -> dict[str, str]:
+    """The members table's rows by email: {email: the row's HTML}."""
+    table = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    rows = {}
+    for row in table.split("<tr>")[1:]:
+        email = re.search(r'data-label="Email">([^<]+)<', row).group(1)
+        rows[email] = row
+    return rows
+
+
+def cell(row: str, label: str) -> str:
+    return re.search(rf'data-label="{label}">(.*?)</td>', row, re.S).group(1).strip()
+
+
+def test_the_members_table_shows_name_email_level_joined_and_last_login(client, team, make_user):
+    make_user("grace@example.com", first_name="Grace", last_name="Hopper", level=ADMIN)
+    log_in(client, team["member"])
+    rows = member_rows(client.get("/settings/members").get_data(as_text=True))
+    assert list(rows) == [
+        "owner@example.com", "admin@example.com", "grace@example.com", "member@example.com",
+    ]  # fmt: skip
+    grace, me = rows["grace@example.com"], rows["member@example.com"]
+    assert "<td>Grace Hopper</td>" in grace
+    assert cell(grace, "Level") == "admin" and cell(me, "Level") == "member"
+    assert cell(grace, "Joined").startswith("<time datetime=")
+    assert cell(grace, "Last login") == "Never"
+    assert cell(me, "Last login").startswith("<time datetime=")  # log_in signed them in just now
+
+
+def test_members_get_no_level_or_remove_controls_and_admins_none_for_owners(client, team):
+    log_in(client, team["member"])
+    rows = member_rows(client.get("/settings/members").get_data(as_text=True))
+    for email, row in rows.items():
+        assert "<select" not in row and "Save the level" not in row
+        assert ("Leave the organization" in row) == (email == "member@example.com")
+        assert "Remove " not in row
+    log_in(client, team["admin"])
+    rows = member_rows(client.get("/settings/members").get_data(as_text=True))
+    owner, member = rows["owner@example.com"], rows["member@example.com"]
+    assert "<select" not in owner and "Remove owner@example.com" not in owner
+    assert "Level of member@example.com" in member and "Remove member@example.com" in member
+    assert '<option value="15"' not in member
+
+
+# Every form of the teams pages, with what it needs besides the CSRF token.
+TEAM_FORMS = [
+    ("/settings/members/invite", {"emails": "x@example.com", "level": "1"}),
+    ("/settings/members/{member}/level", {"level": "8"}),
+    ("/settings/members/{member}/remove", {"confirmed": "1"}),
+    ("/settings/invites/{invite}/revoke", {}),
+    ("/settings/projects", {"name": "Sneaky"}),
+    ("/settings/projects/{project}/rename", {"name": "Sneaky"}),
+    ("/settings/projects/{spare}/delete", {"confirm_name": "Spare"}),
+]
+
+
+def test_every_teams_form_is_refused_without_the_csrf_token(client, team, app):
+    """Each POST of the teams pages, sent as the owner without the token: 403, and nothing changed."""
+    with app.app_context():
+        owner = organizations.current(accounts.get_user(team["owner"]))
+        [(invitation, _, _)] = invites.create_invites(owner, "pending@example.com")
+        spare = projects.create_project(owner, "Spare")
+        ids = {
+            "member": str(accounts.get_user(team["member"]).uuid),
+            "invite": str(invitation.id),
+            "project": accounts.resolve_project(accounts.get_user(team["owner"]), "@current").id,
+            "spare": spare.id,
+        }
+        db.session.remove()
+    rules = {
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("teams.") and "POST" in rule.methods
+    }
+    assert len(rules) == len(TEAM_FORMS)  # a new form gets a line above
+    before = state(app)
+    log_in(client, team["owner"])
+    for path, data in TEAM_FORMS:
+        response = client.post(path.format(**ids), data=data)
+        assert response.status_code == 403, path
+    assert state(app) == before
+
+
+def state(app):
+    """What any of the forms above could change."""
+    with app.app_context():
+        value = (
+            sorted(db.session.execute(select(Membership.user_id, Membership.level)).all()),
+            sorted(db.session.execute(select(Project.id, Project.name)).all()),
+            sorted(db.session.execute(select(Invitation.target_email, Invitation.revoked_at)).all()),
+        )
+        db.session.remove()
+    return value
