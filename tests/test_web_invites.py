@@ -1,14 +1,20 @@
 """The invite page: a clear page for a dead link, accept by POST with CSRF, the token kept out of logs."""
 
+import html as html_module
 import logging
+import re
+from datetime import timedelta
 
 import pytest
 
+from webapp.database import write_transaction
 from webapp.extensions import db
 from webapp.log_redaction import RedactInviteTokens, redact
+from webapp.models import Invitation
+from webapp.models.types import utcnow
 from webapp.services import accounts, invites, organizations
 
-from .conftest import csrf_token_from, log_in
+from .conftest import PASSWORD, csrf_token_from, log_in
 
 
 @pytest.fixture
@@ -107,3 +113,61 @@ def test_access_logs_never_show_an_invite_token():
     RedactInviteTokens().filter(record)
     assert token not in record.getMessage()
     assert any(isinstance(f, RedactInviteTokens) for f in logging.getLogger("werkzeug").filters)
+
+
+def test_an_existing_account_logs_in_from_the_link_and_joins(client, invite, make_user, app):
+    other = make_user("new@example.com", organization="Elsewhere")
+    token = invite(level=8)
+    html = client.get(f"/invite/{token}").get_data(as_text=True)
+    login_url = html_module.unescape(re.search(r'href="([^"]*/login\?next=[^"]+)"', html).group(1))
+    form = client.get(login_url).get_data(as_text=True)
+    logged_in = client.post(
+        login_url,
+        data={"csrf_token": csrf_token_from(form), "email": "new@example.com", "password": PASSWORD},
+    )
+    assert logged_in.status_code == 303 and logged_in.headers["Location"] == f"/invite/{token}"
+    page = client.get(f"/invite/{token}").get_data(as_text=True)
+    assert "Join Analytical Engines</button>" in page
+    joined = client.post(f"/invite/{token}", data={"csrf_token": csrf_token_from(page)})
+    assert joined.status_code == 303
+    assert client.get(joined.headers["Location"]).status_code == 200
+    with app.app_context():
+        user = accounts.get_user(other)
+        levels = {m.organization.name: m.level for m in user.memberships}
+        assert levels == {"Analytical Engines": 8, "Elsewhere": 15}
+        assert accounts.resolve_project(user, "@current").organization.name == "Analytical Engines"
+        db.session.remove()
+
+
+@pytest.mark.parametrize(
+    ("dead", "words"),
+    [("revoked", "This invite link was revoked."), ("expired", "This invite link has expired.")],
+)
+def test_revoked_and_expired_links_get_a_clear_page(client, invite, app, user_id, dead, words):
+    token = invite()
+    with app.app_context():
+        invitation = invites.find_usable(token)
+        if dead == "revoked":
+            invites.revoke(organizations.current(accounts.get_user(user_id)), invitation.id)
+        else:
+            with write_transaction():
+                db.session.get(Invitation, invitation.id).expires_at = utcnow() - timedelta(minutes=1)
+        db.session.remove()
+    for response in (
+        client.get(f"/invite/{token}"),
+        client.post(
+            f"/invite/{token}",
+            data={
+                "csrf_token": csrf_token_from(client.get("/login").get_data(as_text=True)),
+                "password": "long enough pw",
+                "confirm_password": "long enough pw",
+            },
+        ),
+    ):
+        assert response.status_code == 410
+        html = response.get_data(as_text=True)
+        assert "This invite link cannot be used" in html and words in html
+        assert "Ask an admin for a new one." in html
+    with app.app_context():
+        assert not accounts.user_exists("new@example.com")
+        db.session.remove()
