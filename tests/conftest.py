@@ -19,6 +19,8 @@ from webapp.models import Project, User
 from webapp.services import accounts, api_keys
 from webapp.storage.s3 import S3Storage
 
+from .smtp_inbox import smtp_inbox
+
 # An unknown id made with uuid4() as a test parameter differs in every xdist worker, and so would the test's
 # id: such ids name the value's kind instead, so every worker collects the same tests (each keeps its value).
 RANDOM_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
@@ -227,6 +229,13 @@ def log_in(client, user_id: int) -> str:
 def logged_in(client, user_id):
     """Log the client in as the default user; return the CSRF token for later requests."""
     return log_in(client, user_id)
+
+
+@pytest.fixture
+def smtp_server(app):
+    """A real SMTP server on 127.0.0.1 that the app sends through; its Inbox keeps what arrives."""
+    with smtp_inbox(app) as inbox:
+        yield inbox
 
 
 @pytest.fixture

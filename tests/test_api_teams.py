@@ -292,3 +292,16 @@ def test_a_session_needs_csrf_for_writes(client, team, app):
         owners = db.session.scalars(select(Membership.level)).all()
         assert sorted(owners) == [1, 8, 15]
         db.session.remove()
+
+
+def test_an_invite_is_emailed_unless_send_email_is_false(client, team, smtp_server):
+    admin = team["admin"][1]
+    sent = client.post(INVITES, json={"target_email": "a@example.com", "level": 8}, headers=admin).get_json()
+    assert sent["emailing_attempt_made"] is True
+    [(recipients, message)] = smtp_server.messages
+    assert recipients == ["a@example.com"] and sent["invite_url"] in message
+    assert "as admin" in message
+    kept = client.post(
+        INVITES, json={"target_email": "b@example.com", "send_email": False}, headers=admin
+    ).get_json()
+    assert kept["emailing_attempt_made"] is False and len(smtp_server.messages) == 1

@@ -1,43 +1,10 @@
 """`projects create/list` and `invites create`, and the invite email over a real SMTP server."""
 
-import socket
-
-import pytest
-from aiosmtpd.controller import Controller
-
 from webapp.extensions import db
 from webapp.services import accounts, invites
 
 from .conftest import assert_clean_error
-
-
-class Inbox:
-    """aiosmtpd handler: keeps every message it receives."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, envelope.content.decode()))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server(app):
-    """A real SMTP server on 127.0.0.1, and the app configured to send through it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    saved = {key: app.config[key] for key in ("MAIL_SERVER", "MAIL_PORT")}
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
-    try:
-        yield inbox
-    finally:
-        app.config.update(saved)
-        controller.stop()
+from .smtp_inbox import free_port, mail_through
 
 
 def test_projects_create_prints_the_id_last_and_list_shows_it(run, user_id, app):
@@ -96,14 +63,8 @@ def test_the_invite_is_emailed_when_mail_is_configured(run, user_id, smtp_server
 
 
 def test_an_unreachable_mail_server_still_gives_the_link(run, user_id, app):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # nothing listens here once the socket closes
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
-    try:
+    with mail_through(app, free_port()):
         result = run("invites", "create", "new@example.com", "--organization", "Analytical Engines")
-    finally:
-        app.config.update(MAIL_SERVER="", MAIL_PORT=25)
     assert result.exit_code == 0, result.output
     assert "/invite/" in result.output.strip().splitlines()[-1]
     assert "also emailed" not in result.output

@@ -10,6 +10,7 @@ from webapp.models import Invitation, Membership, MembershipLevel, Project
 from webapp.services import accounts, invites, organizations, projects
 
 from .conftest import log_in
+from .smtp_inbox import free_port, mail_through
 
 OWNER, ADMIN, MEMBER = MembershipLevel.OWNER, MembershipLevel.ADMIN, MembershipLevel.MEMBER
 
@@ -252,3 +253,36 @@ def state(app):
         )
         db.session.remove()
     return value
+
+
+def test_invite_links_are_emailed_through_the_mail_server(client, team, smtp_server):
+    csrf = log_in(client, team["admin"])
+    html = client.get("/settings/members").get_data(as_text=True)
+    assert "Each person also gets their link by email." in html
+    client.post(
+        "/settings/members/invite",
+        data={"csrf_token": csrf, "emails": "a@example.com\nb@example.com", "level": "1"},
+    )
+    html = client.get("/settings/members").get_data(as_text=True)
+    shown = dict(
+        re.findall(
+            r'<label for="invite-link-\d+">([^<]+) <small class="muted">\(also emailed\)</small>'
+            r'</label>\s*<div class="copy-row">\s*<input id="invite-link-\d+" value="([^"]+)"',
+            html,
+        )
+    )
+    assert set(shown) == {"a@example.com", "b@example.com"}
+    received = {recipients[0]: text for recipients, text in smtp_server.messages}
+    assert set(received) == set(shown)
+    for email, link in shown.items():
+        assert link in received[email] and "Subject: Join Analytical Engines" in received[email]
+        assert "invited you to join Analytical Engines as member" in received[email]
+
+
+def test_a_failed_email_says_to_send_the_link_yourself(client, team, app):
+    csrf = log_in(client, team["admin"])
+    with mail_through(app, free_port()):
+        client.post("/settings/members/invite", data={"csrf_token": csrf, "emails": "a@example.com"})
+        html = client.get("/settings/members").get_data(as_text=True)
+    assert "(the email could not be sent: send the link yourself)" in html
+    assert "/invite/" in html and "(also emailed)" not in html
