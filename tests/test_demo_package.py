@@ -5,9 +5,11 @@ import shutil
 from sqlalchemy import select
 
 from webapp import demo
+from webapp.demo import content
 from webapp.extensions import db
 from webapp.models import ActivityLog, Release
 from webapp.services import releases
+from webapp.web.filters import preview
 
 from .test_bench_baseline import api_list
 
@@ -43,3 +45,10 @@ def test_demo_releases_come_from_the_release_service_backdated(app, run):
         details = db.session.scalars(select(ActivityLog.detail)).all()
         assert details and all(set(detail) >= {"name", "changes"} for detail in details)
         db.session.remove()
+
+
+def test_demo_prompt_previews_say_what_each_check_judges():
+    # The list shows a prompt's first 60 characters (evaluations/_row.html): each check's prompt starts with
+    # its own question, not a preamble every demo row shares.
+    previews = {preview(prompt, 60) for _description, prompt in content.texts().values()}
+    assert len(previews) == len(content.CHECKS)

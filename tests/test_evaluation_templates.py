@@ -3,6 +3,7 @@
 import pytest
 
 from webapp.services import evaluation_templates, evaluations
+from webapp.web.filters import preview
 
 
 @pytest.mark.parametrize("template", evaluation_templates.TEMPLATES, ids=lambda template: template.slug)
@@ -32,3 +33,10 @@ def test_the_issue_s_starting_points_are_offered_once_each():
     assert len(evaluation_templates.BY_SLUG) == len(evaluation_templates.TEMPLATES)
     assert evaluation_templates.BY_SLUG["pii-leakage"].trigger == "100% of matching generations"
     assert evaluation_templates.BY_SLUG["relevance"].trigger == "10% of generations"
+
+
+def test_each_template_s_prompt_preview_says_what_it_judges():
+    # The list shows a prompt's first 60 characters (evaluations/_row.html): a shared preamble first would
+    # give every row made from a template the same preview.
+    previews = [preview(template.prompt, 60) for template in evaluation_templates.TEMPLATES]
+    assert len(set(previews)) == len(previews)

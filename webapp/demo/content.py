@@ -167,10 +167,11 @@ SURFACES = (
     "Community moderator",
 )
 
+# The question comes first: it is what the list's prompt preview shows, so the rows tell apart.
 PROMPT_TEMPLATE = (
+    "{criterion}\n\n"
     "You are an impartial judge reviewing one generation from the {surface}.\n\n"
     "Input:\n{{{{input}}}}\n\nOutput:\n{{{{output}}}}\n\n"
-    "Question: {criterion}\n\n"
     'Reply with JSON only: {{"verdict": "pass" | "fail", "reasoning": "<one sentence>"}}.'
 )
 

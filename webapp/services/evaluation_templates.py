@@ -32,8 +32,8 @@ class Template:
 
 
 def _prompt(question: str) -> str:
-    intro = "You are an impartial judge of one generation."
-    return f"{intro}\n\n{INPUT_OUTPUT}Question: {question}\n\n{ANSWER_FORMAT}"
+    # The question comes first: it is what the list's prompt preview shows, so the rows tell apart.
+    return f"{question}\n\nYou are an impartial judge of one generation.\n\n{INPUT_OUTPUT}{ANSWER_FORMAT}"
 
 
 def _sample(percent: float, *properties: dict) -> list[dict]:
