@@ -1,8 +1,12 @@
 """templates/_forms.html: one way to render a WTForms field and a form's error summary."""
 
+import re
+
 from flask import render_template_string
 from markupsafe import Markup
 from wtforms import BooleanField, Form, HiddenField, StringField
+
+from webapp.web.auth import LoginForm
 
 MACROS = '{% from "_forms.html" import render_field, error_summary %}'
 
@@ -63,3 +67,24 @@ def test_the_error_summary_links_each_problem_to_its_field(app):
     assert '<a href="#name">Name: This field may not be blank.</a>' in html
     assert "<li>Someone &lt;else&gt; changed it.</li>" in html
     assert render(app, "{{ error_summary([]) }}", problems=[]).strip() == ""
+
+
+def test_the_login_form_s_fields_are_render_field_s(app, client):
+    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").get_data(as_text=True))
+    page = client.post("/login", data={"email": "", "password": "secret", "csrf_token": token.group(1)})
+    assert page.status_code == 400
+    with app.test_request_context(method="POST", data={"email": "", "password": "secret"}):
+        form = LoginForm(meta={"csrf": False})
+        assert not form.validate()
+        fields = render_template_string(
+            MACROS + '{{ render_field(form.email, autocomplete="username", autofocus=True) }}'
+            '{{ render_field(form.password, autocomplete="current-password") }}',
+            form=form,
+        )
+    html = page.get_data(as_text=True)
+    for field in re.findall(
+        r"<label.*?</label>\s*<input[^>]*>(?:\s*<small[^>]*>[^<]*</small>)?", fields, re.S
+    ):
+        assert field in html
+    assert 'aria-describedby="email-error"' in html and "Enter your email." in html
+    assert 'value="secret"' not in html
