@@ -175,6 +175,7 @@ def test_no_serious_accessibility_violation_on_any_page(browser, live_server, ap
         symbols_url = f"/project/{ids['project']}/symbol-sets"
         for label, url, status in [
             ("evaluation list", f"{evaluations_url}/", 200),
+            ("no matches, Clear filters", f"{evaluations_url}/?search=no+such+words&enabled=true", 200),
             ("archived list", f"{evaluations_url}/archived", 200),
             ("evaluation detail", f"{evaluations_url}/{ids['evaluation']}", 200),
             ("archived detail", f"{evaluations_url}/{ids['archived']}", 200),
@@ -197,6 +198,11 @@ def test_no_serious_accessibility_violation_on_any_page(browser, live_server, ap
             if label == "API reference":
                 page.locator(".opblock").first.wait_for()
             check(label)
+
+        page.goto(f"{evaluations_url}/")
+        page.get_by_role("button", name="Archive Tone").click()
+        expect(page.locator("#flash").get_by_role("button", name="Undo")).to_be_focused()
+        check("archived in place, Undo")
 
         page.goto(f"{symbols_url}/resolve")
         page.get_by_label("Stack trace").fill(
