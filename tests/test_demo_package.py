@@ -7,8 +7,9 @@ from sqlalchemy import select
 from webapp import demo
 from webapp.demo import content
 from webapp.extensions import db
-from webapp.models import ActivityLog, Release
-from webapp.services import releases
+from webapp.models import ActivityLog, Release, SymbolSet
+from webapp.services import releases, symbol_data
+from webapp.storage import get_storage
 from webapp.web.filters import preview
 
 from .test_bench_baseline import api_list
@@ -52,3 +53,16 @@ def test_demo_prompt_previews_say_what_each_check_judges():
     # its own question, not a preamble every demo row shares.
     previews = {preview(prompt, 60) for _description, prompt in content.texts().values()}
     assert len(previews) == len(content.CHECKS)
+
+
+def test_demo_sets_record_what_their_file_holds_as_the_upload_check_does(app, run):
+    assert run("seed-demo", "--evaluations", "0", "--symbol-sets", "9").exit_code == 0
+    with app.app_context():
+        storage = get_storage()
+        uploaded = db.session.scalars(select(SymbolSet).where(SymbolSet.storage_ptr.is_not(None))).all()
+        assert len(uploaded) == 4
+        for row in uploaded:
+            with storage.open(row.storage_ptr) as stream:
+                assert row.contents == symbol_data.inspect(stream).contents
+            assert row.contents["format"] == "source map" and row.contents["sources_with_content"] == 1
+        db.session.remove()

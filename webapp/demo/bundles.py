@@ -102,6 +102,11 @@ def symbol_data_blob(source: bytes, source_map: bytes) -> bytes:
     return out.getvalue()
 
 
+def contents(blob: bytes) -> dict:
+    """What the upload check records that a good demo blob holds (shown on the set's page)."""
+    return symbol_data.inspect(io.BytesIO(blob)).contents
+
+
 def rejection(blob: bytes) -> str:
     """The reason the upload check gives for a broken demo blob (the very sentence a real upload gets)."""
     try:

@@ -271,6 +271,7 @@ def _demo_set(
         "rejected_key": None,
         "content_hash": None,
         "size_bytes": None,
+        "contents": None,
         "failure_reason": None,
         "failed_at": None,
         "upload_started_at": None,
@@ -287,6 +288,7 @@ def _demo_set(
             storage_ptr=symbol_sets.new_object_key(project_id, set_id),
             content_hash=digest,
             size_bytes=len(blob),
+            contents=bundles.contents(blob),
             uploaded_at=finished,
         )
         if rng.random() < 0.6:
