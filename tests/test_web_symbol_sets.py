@@ -145,7 +145,7 @@ def test_sort_headers_and_aria_sort(client, logged_in, project_id, make_set):
     assert re.search(r'aria-sort="descending">\s*<a[^>]*>Created', html)
     html = client.get(list_url(project_id, order_by="ref")).get_data(as_text=True)
     assert refs_in(html) == ["a-chunk", "b-chunk", "c-chunk"]
-    assert re.search(r'aria-sort="ascending">\s*<a href="[^"]*order_by=-ref[^"]*">Ref', html)
+    assert re.search(r'aria-sort="ascending">\s*<a href="[^"]*order_by=-ref[^"]*" id="sort-ref">Ref', html)
     html = client.get(list_url(project_id, order_by="-last_used")).get_data(as_text=True)
     assert refs_in(html) == ["c-chunk", "b-chunk", "a-chunk"]  # never used sorts last
     html = client.get(list_url(project_id, order_by="created_at")).get_data(as_text=True)

@@ -143,6 +143,27 @@
     target.focus();
   });
 
+  // A swap that removes the focused element would leave the focus on <body>, and a keyboard user back at
+  // the top of the page. htmx itself moves it to a new element with the same id (the switch, a sort link);
+  // otherwise it goes to the swapped content's [data-focus-fallback] (a list's count line), else to the
+  // swapped content itself, else to <main>.
+  // The request's own element counts: a button htmx disabled during the request has already lost focus.
+  var swappedFrom = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    var inside = target && (target.contains(document.activeElement) || target.contains(event.target));
+    swappedFrom = inside ? target.id || "main" : null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var from = swappedFrom;
+    swappedFrom = null;
+    if (!from || (document.activeElement && document.activeElement !== document.body)) return;
+    var region = document.getElementById(from) || document.getElementById("main");
+    var next = region.querySelector("[data-focus-fallback]") || region;
+    if (!next.matches("a[href], button, input, select, textarea, [tabindex]")) next.setAttribute("tabindex", "-1");
+    next.focus();
+  });
+
   // Copy buttons for values shown once (new API keys).
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy-target]");
