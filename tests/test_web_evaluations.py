@@ -433,6 +433,32 @@ def test_detail_shows_activity_log(client, logged_in, project_id, make_evaluatio
     assert "<del>Before</del>" in html and "<ins>After</ins>" in html
 
 
+def test_detail_says_numbers_bare_and_text_in_quotes(client, logged_in, project_id, make_evaluation):
+    prop = {"type": "event"}
+    evaluation_id = make_evaluation(
+        conditions=[
+            {
+                "rollout_percentage": 50,
+                "properties": [
+                    {**prop, "key": "$ai_total_cost_usd", "operator": "gt", "value": 0.1},
+                    {**prop, "key": "$ai_latency", "operator": "gte", "value": "5"},
+                    {**prop, "key": "$ai_model", "operator": "exact", "value": ["gpt-4o", "42"]},
+                ],
+            }
+        ]
+    )
+    html = client.get(f"/project/{project_id}/evaluations/{evaluation_id}").get_data(as_text=True)
+    words = [
+        " ".join(re.sub(r"<[^>]+>", " ", span).split())
+        for span in re.findall(r'<span class="condition">(.*?)</span>', html)
+    ]
+    assert words == [
+        "event property $ai_total_cost_usd is greater than 0.1",
+        "event property $ai_latency is at least 5",
+        "event property $ai_model is “gpt-4o” or “42”",
+    ]
+
+
 def test_project_switcher_changes_current_project(client, logged_in, app, user_id):
     with app.app_context():
         user = accounts.get_user(user_id)

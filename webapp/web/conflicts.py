@@ -55,7 +55,7 @@ def conditions_text(conditions: list[dict]) -> str:
     for number, item in enumerate(conditions, start=1):
         tests = [
             f"{type_words(prop['type']).lower()} {prop['key']} {operator_words(prop['operator'])}"
-            + (f" {value_words(prop['value'])}" if prop.get("value") is not None else "")
+            + (f" {value_words(prop['value'], prop['operator'])}" if prop.get("value") is not None else "")
             for prop in item.get("properties", [])
         ]
         where = f" where {' and '.join(tests)}" if tests else ""

@@ -7,6 +7,7 @@ from markupsafe import Markup
 from ..models.types import utcnow
 from ..services import validation
 from ..services.failure_reasons import describe
+from ..services.property_values import NUMBER_OPERATORS
 
 OPERATOR_WORDS = {
     "exact": "is",
@@ -60,12 +61,18 @@ def type_words(prop_type: str) -> str:
     return TYPE_WORDS.get(prop_type, prop_type)
 
 
-def value_words(value) -> str:
+def value_words(value, operator: str | None = None) -> str:
+    """A condition's value as the detail page says it: text in quotes, numbers and booleans bare
+    ("is greater than 0.1", not "is greater than “0.1”"; so is a number given as text to an operator that
+    compares numbers), a list as its items joined by "or"."""
     if isinstance(value, list):
-        quoted = [f"“{item}”" for item in value]
-        return " or ".join(quoted)
+        return " or ".join(value_words(item, operator) for item in value)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    if operator in NUMBER_OPERATORS and isinstance(value, str):
+        return value.strip()
     return f"“{value}”"
 
 
