@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import Membership, MembershipLevel
-from webapp.services import accounts, evaluations, invites
+from webapp.services import accounts, evaluations, invites, organizations
 
 OWNER, ADMIN, MEMBER = MembershipLevel.OWNER, MembershipLevel.ADMIN, MembershipLevel.MEMBER
 MEMBERS = "/api/organizations/@current/members/"
@@ -305,3 +305,39 @@ def test_an_invite_is_emailed_unless_send_email_is_false(client, team, smtp_serv
         INVITES, json={"target_email": "b@example.com", "send_email": False}, headers=admin
     ).get_json()
     assert kept["emailing_attempt_made"] is False and len(smtp_server.messages) == 1
+
+
+def test_a_removed_member_keeps_their_other_organization(client, team, app, make_user, make_key):
+    member_id, member = team["member"]
+    with app.app_context():
+        here = accounts.resolve_project(accounts.get_user(member_id), "@current").id
+        db.session.remove()
+    # The member also joined another organization (by its owner's invite) and works in it with the same key.
+    boss = make_user("boss@example.com", organization="Their own")
+    with app.app_context():
+        caller = organizations.current(accounts.get_user(boss))
+        [(_, token, _)] = invites.create_invites(caller, "member@example.com")
+        invites.accept_as_existing_user(token, accounts.get_user(member_id))
+        db.session.remove()
+    mine = [p["id"] for p in client.get("/api/projects/", headers=member).get_json()["results"]]
+    [elsewhere] = [p for p in mine if p != here]
+    client.post(
+        f"/api/projects/{elsewhere}/evaluations/", json={"name": "Mine", "prompt": "p"}, headers=member
+    )
+    assert client.delete(MEMBERS + uuid_of(app, member_id) + "/", headers=team["admin"][1]).status_code == 204
+    assert client.get(f"/api/projects/{here}/evaluations/", headers=member).status_code == 404
+    kept = client.get(f"/api/projects/{elsewhere}/evaluations/", headers=member)
+    assert kept.status_code == 200 and [e["name"] for e in kept.get_json()["results"]] == ["Mine"]
+    me = client.get("/api/users/@me/", headers=member).get_json()
+    assert [o["name"] for o in me["organizations"]] == ["Their own"] and me["team"]["id"] == elsewhere
+    emails = [m["user"]["email"] for m in client.get(MEMBERS, headers=member).get_json()["results"]]
+    assert emails == ["boss@example.com", "member@example.com"]
+
+
+def test_an_owner_removes_another_owner(client, team, app):
+    owner_id, owner = team["owner"]
+    admin_uuid = uuid_of(app, team["admin"][0])
+    assert client.patch(MEMBERS + admin_uuid + "/", json={"level": 15}, headers=owner).status_code == 200
+    assert client.delete(MEMBERS + admin_uuid + "/", headers=owner).status_code == 204
+    levels = [m["level"] for m in client.get(MEMBERS, headers=owner).get_json()["results"]]
+    assert levels == [15, 1]
