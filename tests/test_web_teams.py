@@ -1,6 +1,7 @@
 """Settings → Members and Projects: what each level sees and may do, with PRG and clear refusals."""
 
 import re
+from html import unescape
 
 import pytest
 from sqlalchemy import select
@@ -286,3 +287,17 @@ def test_a_failed_email_says_to_send_the_link_yourself(client, team, app):
         html = client.get("/settings/members").get_data(as_text=True)
     assert "(the email could not be sent: send the link yourself)" in html
     assert "/invite/" in html and "(also emailed)" not in html
+
+
+def test_the_last_owner_is_told_why_they_cannot_leave(client, team, app):
+    csrf = log_in(client, team["owner"])
+    url = f"/settings/members/{uuid_of(app, team['owner'])}/remove"
+    why = "You are the organization's only owner, so you cannot leave. Make another member an owner first."
+    asked = unescape(client.post(url, data={"csrf_token": csrf}).get_data(as_text=True))
+    assert why in asked and 'name="confirmed"' not in asked  # said before asking, nothing to confirm
+    confirmed = client.post(url, data={"csrf_token": csrf, "confirmed": "1"}, follow_redirects=True)
+    # A confirmation sent anyway is refused with the same words.
+    assert why in unescape(confirmed.get_data(as_text=True))
+    with app.app_context():
+        assert db.session.scalar(select(Membership.level).where(Membership.user_id == team["owner"])) == OWNER
+        db.session.remove()

@@ -61,10 +61,31 @@ def _owner_count(session: Session, organization_id: int) -> int:
     )
 
 
-def _refuse_last_owner(session: Session, target: Membership, is_self: bool, action: str) -> None:
+def _last_owner_problem(session: Session, target: Membership, is_self: bool, action: str) -> str | None:
     if target.level == MembershipLevel.OWNER and _owner_count(session, target.organization_id) == 1:
         who = "You are" if is_self else f"{target.user.email} is"
-        raise PermissionDenied(LAST_OWNER.format(who=who, action=action))
+        return LAST_OWNER.format(who=who, action=action)
+    return None
+
+
+def _refuse_last_owner(session: Session, target: Membership, is_self: bool, action: str) -> None:
+    problem = _last_owner_problem(session, target, is_self, action)
+    if problem:
+        raise PermissionDenied(problem)
+
+
+def _removal_problem(session: Session, caller: Caller, target: Membership) -> str | None:
+    is_self = target.user_id == caller.user_id
+    action = "you cannot leave" if is_self else "they cannot be removed"
+    return _last_owner_problem(session, target, is_self, action)
+
+
+def removal_problem(caller: Caller, target: Membership) -> str | None:
+    """Why the target cannot be removed (or leave) now, being the last owner; else None.
+
+    The confirmation page says it instead of asking; remove_member checks again under the lock.
+    """
+    return _removal_problem(db.session(), caller, target)
 
 
 @retry_on_contention
@@ -110,8 +131,9 @@ def remove_member(caller: Caller, user_uuid: Any) -> None:
             organizations.require_admin(me.level, "remove members")
             if target.level == MembershipLevel.OWNER:
                 organizations.require_owner(me.level, "remove owners")
-        action = "you cannot leave" if is_self else "they cannot be removed"
-        _refuse_last_owner(session, target, is_self, action)
+        problem = _removal_problem(session, caller, target)
+        if problem:
+            raise PermissionDenied(problem)
         user = target.user
         organization_id = target.organization_id
         if is_self:

@@ -130,7 +130,11 @@ def remove(user_uuid):
     leaving = member.user_id == current_user.id
     if request.form.get("confirmed") != "1":
         return render_template(
-            "settings/confirm_remove_member.html", member=member, leaving=leaving, caller=g.caller
+            "settings/confirm_remove_member.html",
+            member=member,
+            leaving=leaving,
+            caller=g.caller,
+            problem=members.removal_problem(g.caller, member),
         )
     email = member.user.email
     try:
