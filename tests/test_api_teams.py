@@ -1,11 +1,16 @@
 """/api/organizations/@current/members/ and invites/, /api/projects/ writes: PostHog's shapes, every rule."""
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from webapp.extensions import db
-from webapp.models import Membership, MembershipLevel
+from webapp.models import ActivityLog, Evaluation, Membership, MembershipLevel, Release, SymbolSet
 from webapp.services import accounts, evaluations, invites, organizations
+from webapp.storage.local import LocalStorage
+
+from .conftest import installed_storage, log_in
+from .symbol_blobs import cli_blob
+from .test_api_symbol_sets import ErrorTracking, all_objects, sha512
 
 OWNER, ADMIN, MEMBER = MembershipLevel.OWNER, MembershipLevel.ADMIN, MembershipLevel.MEMBER
 MEMBERS = "/api/organizations/@current/members/"
@@ -281,8 +286,6 @@ def test_a_key_cannot_write_a_project_outside_its_list(client, team, make_key, a
 
 
 def test_a_session_needs_csrf_for_writes(client, team, app):
-    from .conftest import log_in
-
     token = log_in(client, team["owner"][0])
     assert client.post("/api/projects/", json={"name": "X"}).status_code == 403
     assert (
@@ -341,3 +344,52 @@ def test_an_owner_removes_another_owner(client, team, app):
     assert client.delete(MEMBERS + admin_uuid + "/", headers=owner).status_code == 204
     levels = [m["level"] for m in client.get(MEMBERS, headers=owner).get_json()["results"]]
     assert levels == [15, 1]
+
+
+def project_rows(app, project_id) -> dict:
+    """How many rows of each kind a project holds."""
+    with app.app_context():
+        counts = {
+            model.__name__: db.session.scalar(
+                select(func.count()).select_from(model).where(model.project_id == project_id)
+            )
+            for model in (Evaluation, SymbolSet, Release, ActivityLog)
+        }
+        db.session.remove()
+    return counts
+
+
+def test_deleting_a_project_deletes_its_evaluations_symbol_sets_files_releases_and_activity(
+    client, team, app, tmp_path
+):
+    owner = team["owner"][1]
+    with app.app_context():
+        keep = accounts.resolve_project(accounts.get_user(team["owner"][0]), "@current").id
+        db.session.remove()
+    doomed = client.post("/api/projects/", json={"name": "Doomed"}, headers=owner).get_json()["id"]
+    store = LocalStorage(tmp_path / "objects", secret_key=app.config["SECRET_KEY"])
+    with installed_storage(app, store):
+        for project_id in (keep, doomed):
+            et = ErrorTracking(client, owner, project_id)
+            et.upload_set(f"chunk-{project_id}", release_id=et.create_release()["id"])
+            # An upload started and sent but never finished: its staging object is the project's too.
+            data = cli_blob(f"pending-{project_id}")
+            started = et.start({"chunk_id": f"pending-{project_id}", "content_hash": sha512(data)})
+            assert (
+                et.upload(started.get_json()["id_map"][f"pending-{project_id}"]["presigned_url"], data) == 204
+            )
+            evaluation = {"name": "Judge", "prompt": "Rate it."}
+            assert et.client.post(f"/api/projects/{project_id}/evaluations/", json=evaluation, headers=owner)
+        kept_objects = [key for key in all_objects(store) if f"/{keep}/" in key]
+        assert len(all_objects(store)) == 2 * len(kept_objects) == 4
+        assert project_rows(app, doomed) == {"Evaluation": 1, "SymbolSet": 2, "Release": 1, "ActivityLog": 2}
+
+        # The owner's page says how many go before anything is deleted.
+        log_in(client, team["owner"][0])
+        confirm = client.get(f"/settings/projects/{doomed}/delete").get_data(as_text=True)
+        for count in ("1 evaluation<", "2 symbol sets and 1 stored file", "1 release<", "2 activity entries"):
+            assert count in confirm
+        assert client.delete(f"/api/projects/{doomed}/", headers=owner).status_code == 204
+        assert all_objects(store) == kept_objects
+    assert project_rows(app, doomed) == {"Evaluation": 0, "SymbolSet": 0, "Release": 0, "ActivityLog": 0}
+    assert project_rows(app, keep) == {"Evaluation": 1, "SymbolSet": 2, "Release": 1, "ActivityLog": 2}
