@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import Invitation, Membership, MembershipLevel, Project
-from webapp.services import accounts, invites, organizations, projects
+from webapp.services import accounts, invites, members, organizations, projects
 
 from .conftest import log_in
 from .smtp_inbox import free_port, mail_through
@@ -301,3 +301,36 @@ def test_the_last_owner_is_told_why_they_cannot_leave(client, team, app):
     with app.app_context():
         assert db.session.scalar(select(Membership.level).where(Membership.user_id == team["owner"])) == OWNER
         db.session.remove()
+
+
+def test_every_change_is_in_the_activity_on_the_members_page(client, team, app):
+    with app.app_context():
+        owner = organizations.current(accounts.get_user(team["owner"]))
+        [(revoked, _, _)] = invites.create_invites(owner, "gone@example.com")
+        invites.revoke(owner, revoked.id)
+        [(_, token, _)] = invites.create_invites(owner, "new@example.com", 8)
+        newcomer = invites.accept_as_new_user(token, "long enough pw", "Nia")
+        members.change_level(owner, newcomer.uuid, 1)
+        members.remove_member(owner, newcomer.uuid)
+        members.leave(organizations.current(accounts.get_user(team["member"])))
+        project = projects.create_project(owner, "Mobile")
+        projects.rename_project(owner, project.id, "iOS")
+        projects.delete_project(owner, project.id, "iOS")
+        db.session.remove()
+    log_in(client, team["admin"])
+    page = client.get("/settings/members").get_data(as_text=True)
+    activity = page.split("<h2>Activity</h2>", 1)[1]
+    shown = [re.sub(r"\s*·.*", "", unescape(item)) for item in re.findall(r"<li>(.*?)</li>", activity, re.S)]
+    assert shown == [
+        "owner@example.com deleted the project iOS "
+        "(0 evaluations, 0 symbol sets, 0 stored files, 0 releases, 0 activity entries)",
+        "owner@example.com renamed the project Mobile to iOS",
+        "owner@example.com created the project Mobile",
+        "member@example.com left the organization",
+        "owner@example.com removed new@example.com (member)",
+        "owner@example.com changed new@example.com from admin to member",
+        "new@example.com joined as admin",
+        "owner@example.com invited new@example.com as admin",
+        "owner@example.com revoked the invitation of gone@example.com",
+        "owner@example.com invited gone@example.com as member",
+    ]
