@@ -1,4 +1,5 @@
-"""Teams under concurrency: one invite accepted by several at once, the last two owners demoted at once.
+"""Teams under concurrency: one invite accepted by several at once, the last two owners demoted at once,
+two admins changing and removing one member at once.
 
 Each race is forced: the organization's row is held locked while the workers start, so every worker has
 read the invite (or the owners) before any can write; then they queue on the lock. Exactly one wins.
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 from webapp.extensions import db
 from webapp.models import Membership, MembershipLevel, Organization, User
 from webapp.services import accounts, invites, members, organizations
-from webapp.services.errors import Conflict, PermissionDenied
+from webapp.services.errors import Conflict, NotFound, PermissionDenied
 
 WORKERS = 4
 
@@ -43,7 +44,7 @@ def race(app, organization_id, work, count):
             ready.wait()
             try:
                 outcomes[number] = ("ok", work(number))
-            except (invites.InviteUnusable, Conflict, PermissionDenied) as error:
+            except (invites.InviteUnusable, Conflict, NotFound, PermissionDenied) as error:
                 outcomes[number] = (type(error).__name__, error.detail)
             except Exception as error:  # noqa: BLE001 - any other outcome fails the test below
                 outcomes[number] = ("unexpected", repr(error))
@@ -123,4 +124,30 @@ def test_concurrent_self_demotions_of_the_last_two_owners_leave_one(app, make_us
     assert sorted(kind for kind, _ in outcomes) == ["PermissionDenied", "ok"], outcomes
     with app.app_context():
         assert db.session.scalar(select(func.count(Membership.id))) == 1
+        db.session.remove()
+
+
+def test_two_admins_removing_one_member_while_another_changes_their_level(app, make_user):
+    make_user("owner@example.com")
+    admins = [make_user(f"admin{n}@example.com", level=MembershipLevel.ADMIN) for n in range(3)]
+    target = make_user("member@example.com", level=MembershipLevel.MEMBER)
+    with app.app_context():
+        organization_id = organizations.current(accounts.get_user(target)).organization_id
+        target_uuid = accounts.get_user(target).uuid
+        db.session.remove()
+
+    def act(number):
+        caller = organizations.current(accounts.get_user(admins[number]))
+        if number == 2:
+            return members.change_level(caller, target_uuid, MembershipLevel.ADMIN).level
+        return members.remove_member(caller, target_uuid)
+
+    outcomes = race(app, organization_id, act, 3)
+
+    removals, change = outcomes[:2], outcomes[2]
+    # One removal wins; the other, and a level change queued behind it, find nobody.
+    assert sorted(kind for kind, _ in removals) == ["NotFound", "ok"], outcomes
+    assert change in (("ok", MembershipLevel.ADMIN), ("NotFound", "Member not found.")), outcomes
+    with app.app_context():
+        assert db.session.scalar(select(Membership.id).where(Membership.user_id == target)) is None
         db.session.remove()

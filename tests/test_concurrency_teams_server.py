@@ -1,0 +1,141 @@
+"""Teams races over HTTP against a real gunicorn (4 workers): answers in 2xx/4xx with their reasons, never a
+500, and never an organization without an owner.
+
+test_concurrency_teams.py forces each race inside one process; here the same races run between processes
+and connections, as in production (on PostgreSQL: this run's own schema).
+"""
+
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from webapp.extensions import db
+from webapp.models import Membership, MembershipLevel, User
+from webapp.services import accounts, invites, organizations
+
+from .gunicorn_server import run_gunicorn
+
+WORKERS = 4
+TIMEOUT = 30
+MEMBERS = "/api/organizations/@current/members/"
+
+
+@pytest.fixture(scope="module")
+def server(app, tmp_path_factory):
+    with run_gunicorn(app, tmp_path_factory.mktemp("gunicorn"), workers=WORKERS) as running:
+        yield running
+
+
+def race(*calls) -> list:
+    """Run the calls in threads released together; return their results in order."""
+    barrier = threading.Barrier(len(calls), timeout=TIMEOUT)
+
+    def run(call):
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return [future.result(timeout=TIMEOUT * 2) for future in [pool.submit(run, c) for c in calls]]
+
+
+def call(server, method: str, path: str, key: dict, body: dict | None = None):
+    """An API request, to make later."""
+    return lambda: requests.request(method, server.base + path, json=body, headers=key, timeout=TIMEOUT)
+
+
+def statuses(server, responses) -> list[int]:
+    """The sorted statuses, after checking none is a server error and every API error has PostHog's shape."""
+    for response in responses:
+        assert response.status_code < 500, f"{response.status_code} {response.text}\n{server.log()}"
+        if response.status_code >= 400 and response.headers["Content-Type"].startswith("application/json"):
+            assert set(response.json()) == {"type", "code", "detail", "attr"}, response.text
+    return sorted(response.status_code for response in responses)
+
+
+def key_of(make_key, user_id) -> dict:
+    return {"Authorization": f"Bearer {make_key(user_id)}"}
+
+
+def member_url(app, user_id) -> str:
+    with app.app_context():
+        value = str(accounts.get_user(user_id).uuid)
+        db.session.remove()
+    return f"{MEMBERS}{value}/"
+
+
+def count(app, *where) -> int:
+    with app.app_context():
+        value = db.session.scalar(select(func.count(Membership.id)).where(*where))
+        db.session.remove()
+    return value
+
+
+def test_two_admins_change_and_remove_one_member_at_once(server, app, make_user, make_key):
+    make_user("owner@example.com")
+    admins = [
+        key_of(make_key, make_user(f"admin{n}@example.com", level=MembershipLevel.ADMIN)) for n in (1, 2)
+    ]
+    for round_number in range(3):
+        target = member_url(app, make_user(f"both{round_number}@example.com", level=MembershipLevel.MEMBER))
+        answers = race(*(call(server, "DELETE", target, key) for key in admins))
+        assert statuses(server, answers) == [204, 404]  # one removes, the other finds nobody
+        target = member_url(app, make_user(f"either{round_number}@example.com", level=MembershipLevel.MEMBER))
+        changed, removed = race(
+            call(server, "PATCH", target, admins[0], {"level": 8}), call(server, "DELETE", target, admins[1])
+        )
+        statuses(server, [changed, removed])
+        assert removed.status_code == 204 and changed.status_code in (200, 404)
+    assert count(app) == 3  # the owner and the two admins
+
+
+def test_the_last_two_owners_demote_each_other_or_leave_at_once(server, app, make_user, make_key):
+    for round_number in range(2):
+        organization = f"Org {round_number}"
+        first = make_user(f"first{round_number}@example.com", organization=organization)
+        second = make_user(f"second{round_number}@example.com", organization=organization, level=15)
+        answers = race(
+            call(server, "PATCH", member_url(app, second), key_of(make_key, first), {"level": 8}),
+            call(server, "PATCH", member_url(app, first), key_of(make_key, second), {"level": 8}),
+        )
+        assert statuses(server, answers) == [200, 403]
+        assert (
+            count(app, Membership.level == MembershipLevel.OWNER) == round_number + 1
+        )  # one per organization
+    # Both owners of another organization leave at once: one goes, the other must stay.
+    pair = [
+        make_user("a@example.com", organization="Pair"),
+        make_user("b@example.com", organization="Pair", level=15),
+    ]
+    answers = race(*(call(server, "DELETE", member_url(app, uid), key_of(make_key, uid)) for uid in pair))
+    assert statuses(server, answers) == [204, 403]
+    assert count(app, Membership.level == MembershipLevel.OWNER) == 3
+
+
+def test_one_invite_accepted_by_several_browsers_at_once(server, app, user_id):
+    with app.app_context():
+        caller = organizations.current(accounts.get_user(user_id))
+        [(_, token, _)] = invites.create_invites(caller, "new@example.com")
+        db.session.remove()
+    link = f"{server.base}/invite/{token}"
+
+    def browser_accepting():
+        """A browser that opened the link; accepting it is to be done later."""
+        browser = requests.Session()
+        page = browser.get(link, timeout=TIMEOUT)
+        assert page.status_code == 200, page.text
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
+        form = {"csrf_token": csrf, "password": "long enough pw", "confirm_password": "long enough pw"}
+        return lambda: browser.post(link, data=form, allow_redirects=False, timeout=TIMEOUT)
+
+    answers = race(*(browser_accepting() for _ in range(6)))
+    assert statuses(server, answers) == [303] + [409] * 5
+    for answer in answers:
+        if answer.status_code == 409:
+            assert "already been used" in answer.text or "exists already" in answer.text
+    with app.app_context():
+        assert db.session.scalar(select(func.count(User.id)).where(User.email == "new@example.com")) == 1
+        db.session.remove()
