@@ -112,6 +112,7 @@ def down_app(make_app):
 def test_the_api_with_the_database_down_is_503_in_the_error_shape(down_app, auth, project_id):
     client = down_app.test_client()
     assert_unavailable_json(client.get("/api/users/@me/", headers=auth))
+    assert_unavailable_json(client.get(evaluations_url(project_id), headers=auth))  # driver_reads.py
     assert_unavailable_json(client.post(evaluations_url(project_id), json={"name": "n"}, headers=auth))
 
 
@@ -262,6 +263,7 @@ def test_a_database_restart_costs_no_request(app, make_app, client, logged_in, a
 
     kill(app, opened)
 
+    assert api.get(evaluations_url(project_id), headers=auth).status_code == 200  # driver_reads.py
     assert api.get("/api/users/@me/", headers=auth).status_code == 200
     assert browser.get(page).status_code == 200
 

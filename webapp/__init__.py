@@ -39,10 +39,11 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
 
-    from . import api, auth, cli, errors, log_redaction, models, ratelimit, storage, web  # noqa: F401 (models)
+    from . import api, auth, cli, driver_reads, errors, log_redaction, models, ratelimit, storage, web  # noqa: F401 (models)
 
     log_redaction.init_app(app)
     auth.init_app(app)
+    driver_reads.init_app(app)
     errors.init_app(app)
     ratelimit.init_app(app)
     storage.init_app(app)

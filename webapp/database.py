@@ -65,14 +65,21 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
         # A deferred transaction that read first cannot upgrade to a writer once another
         # worker has committed ("database is locked"); writers take the lock up front.
         immediate = connection.get_execution_options().get("sqlite_write")
-        statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
-        # On the driver's connection: every request begins a transaction, and SQLAlchemy's statement
-        # machinery costs far more than the BEGIN. Its errors are wrapped as that machinery would wrap
-        # them, so a database locked past the busy timeout is still an outage (availability.py).
-        try:
-            connection.connection.driver_connection.execute(statement)
-        except sqlite3.Error as error:
-            raise DBAPIError.instance(statement, (), error, sqlite3.Error) from error
+        begin_sqlite(connection.connection.driver_connection, immediate)
+
+
+def begin_sqlite(driver_connection: sqlite3.Connection, immediate: bool) -> None:
+    """BEGIN (IMMEDIATE: a writer's) on SQLite's own connection, whose implicit transactions are off.
+
+    On the driver's connection: every request begins a transaction, and SQLAlchemy's statement machinery
+    costs far more than the BEGIN. Its errors are wrapped as that machinery would wrap them, so a database
+    locked past the busy timeout is still an outage (availability.py).
+    """
+    statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+    try:
+        driver_connection.execute(statement)
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(statement, (), error, sqlite3.Error) from error
 
 
 @contextmanager

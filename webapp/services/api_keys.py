@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, and_, bindparam, select, true, update
 from sqlalchemy.exc import IntegrityError
 
+from .. import driver_reads
 from ..database import write_transaction
 from ..extensions import db
 from ..models import PersonalAPIKey, Project, User
@@ -263,17 +264,19 @@ def authenticate_key(
     if text_problem(raw_key):
         return None  # a lone surrogate cannot even be hashed: no key looks like that
     params = {"secure_value": hash_key(raw_key.strip()), "project_id": project_id}
-    # On the session's connection: a Core statement needs nothing of the ORM session's execute path.
-    row = db.session.connection().execute(LOOKUPS[project_id is not None], params).first()
-    if row is None:
+    # On the driver's cursor: every API call with a key runs this lookup (driver_reads.py).
+    found = driver_reads.rows(LOOKUPS[project_id is not None], params)
+    if not found:
         return None
+    row = found[0]
+    key_id, user_id, scopes, scoped_teams, last_used_at = row[:KEY_COLUMNS]
     now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at >= touch_interval:
-        _touch(row.id, now)
+    if last_used_at is None or now - last_used_at >= touch_interval:
+        _touch(key_id, now)
     project = None
     if project_id is not None and row[KEY_COLUMNS] is not None:
         project = ProjectColumns(*row[KEY_COLUMNS:])
-    return KeyCaller(row.id, row.user_id, row.scopes, row.scoped_teams, project)
+    return KeyCaller(key_id, user_id, scopes, scoped_teams, project)
 
 
 def _touch(key_id: uuid.UUID, now: datetime) -> None:

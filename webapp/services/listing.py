@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import NullType, TypeDecorator
 
+from .. import driver_reads
 from ..models.types import UTCDateTime
 from . import validation
 from .errors import ValidationError
@@ -355,7 +356,8 @@ def paginate(
     fetch one ordered page of the spec's columns (two statements, whatever the page size). The items are
     Core rows, not ORM objects: nothing is built per row but the row itself. `raw`: each value as the
     database driver gives it (driver_columns), for a caller that turns a whole page into JSON at once
-    (api/driver_values.py): no SQLAlchemy type processing per value.
+    (api/driver_values.py): no SQLAlchemy type processing per value, and both statements run on the
+    driver's cursor in the request's read transaction (driver_reads.py), rows as tuples.
 
     The count reads the key's table alone (the page's joins cannot change it), so an index on the filtered
     columns answers it. The page's offset runs in a subquery that selects only the key: its ordered
@@ -373,11 +375,20 @@ def paginate(
     the spec: a request only binds its parameters (a search's words among them), and SQLAlchemy finds the
     compiled form by the statement's memoized cache key.
     """
-    # Core statements on the session's connection: the ORM session's execute path would only add cost.
-    connection = session.connection()
+    if raw:
+        reader = driver_reads.reader()
+        dialect, run = reader.dialect, reader.rows
+    else:
+        # Core statements on the session's connection: the ORM session's execute path would only add cost.
+        connection = session.connection()
+        dialect = connection.dialect
+
+        def run(statement, params):
+            return connection.execute(statement, params).all()
+
     names = tuple(where)
     term = query.filters.get("search") if spec.search is not None else None
-    found = spec.search(term, connection.dialect.name) if term else None
+    found = spec.search(term, dialect.name) if term else None
     shape = (names, found.shape if found else None)
     if found:
         where = {**where, **found.params}
@@ -388,7 +399,7 @@ def paginate(
 
     key_bound = found is not None and found.key_bound
     count_statement = _cached(spec, ("count", shape), lambda: _count(spec, criteria(found), key_bound))
-    counted = connection.execute(count_statement, where).one()
+    (counted,) = run(count_statement, where)
     count = counted[0]
     limit, offset = query.limit, query.offset
     reverse = count // 2 < offset < count
@@ -402,7 +413,7 @@ def paginate(
         ("page", page_shape, query.order_by, reverse, raw),
         lambda: _page(spec, criteria(page_search), query.order_by, reverse, raw),
     )
-    items = connection.execute(page_statement, {**where, "limit": limit, "offset": offset}).all()
+    items = run(page_statement, {**where, "limit": limit, "offset": offset})
     if reverse:
         items.reverse()
     return Page(items=items, count=count, limit=query.limit, offset=query.offset)
