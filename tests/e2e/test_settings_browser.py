@@ -8,6 +8,8 @@ from tests.conftest import PASSWORD
 def test_password_change_lists_every_problem_then_succeeds(signed_in_page):
     page = signed_in_page
     page.goto("/settings/profile")
+    hint = page.locator("#new_password-hint")
+    hint_color = hint.evaluate("(hint) => getComputedStyle(hint).color")
     page.get_by_label("Current password").fill("not my password")
     page.get_by_label("New password", exact=True).fill("short")
     page.get_by_label("New password again").fill("different")
@@ -26,6 +28,12 @@ def test_password_change_lists_every_problem_then_succeeds(signed_in_page):
     for label in ("Current password", "New password again"):
         expect(page.get_by_label(label)).to_have_value("")
     expect(page.get_by_label("New password", exact=True)).to_have_attribute("aria-invalid", "true")
+    # The hint under an invalid field still looks like a hint, and every error line looks the same.
+    expect(hint).to_have_css("color", hint_color)
+    colors = page.locator(".field-error").evaluate_all(
+        "(errors) => errors.map((e) => getComputedStyle(e).color)"
+    )
+    assert len(colors) == 3 and len(set(colors)) == 1 and hint_color not in colors
 
     summary.get_by_role("link", name="The two new passwords are not the same.").click()
     expect(page.get_by_label("New password again")).to_be_focused()
