@@ -1,5 +1,6 @@
 """The API reference page: public, built only from our own static files, linked where keys are made."""
 
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -85,7 +86,9 @@ def test_signed_in_the_top_bar_and_the_api_keys_page_link_to_the_reference(clien
     links = Links(keys_page)
     # Once in the top bar (on every page) and once in the page's own words.
     assert links.linked.count(DOCS) == 2
-    assert "Use these keys with the API — see the" in keys_page
+    # Said once: what keys are for, and where the calls are listed.
+    assert keys_page.count("<p>Scripts and tools use these keys") == 1 and "Use these keys" not in keys_page
+    assert re.search(r"The\s+<a href=\"[^\"]+\">API reference</a> lists every call\.", keys_page)
     assert Links(client.get("/settings/profile").get_data(as_text=True)).linked.count(DOCS) == 1
 
     docs = Links(client.get(DOCS).get_data(as_text=True))
