@@ -107,7 +107,9 @@ def test_remove_asks_first_then_access_ends(client, team, app):
     csrf = log_in(client, team["admin"])
     url = f"/settings/members/{uuid_of(app, team['member'])}/remove"
     confirm = client.post(url, data={"csrf_token": csrf})
-    assert confirm.status_code == 200 and "Remove member@example.com?" in confirm.get_data(as_text=True)
+    page = unescape(confirm.get_data(as_text=True))
+    assert confirm.status_code == 200 and "<h1>Remove member@example.com?</h1>" in page
+    assert "They lose access to Analytical Engines's projects at once" in page
     done = client.post(url, data={"csrf_token": csrf, "confirmed": "1"}, follow_redirects=True)
     assert "Removed member@example.com" in done.get_data(as_text=True)
     assert member_client.get(f"/project/{project}/evaluations/").status_code == 404
