@@ -1,14 +1,18 @@
 """Layout in Chromium: the phone's menu and list cards, long names, focus rings, the top bar's alignment."""
 
+import io
+import json
 import re
 
 import pytest
 from playwright.sync_api import expect
 
 from webapp.extensions import db
-from webapp.services import accounts, api_keys, evaluations, symbol_sets
+from webapp.models.symbol_sets import SymbolSet
+from webapp.services import accounts, api_keys, evaluations, releases, symbol_sets, symbol_upload_checks
 
 from .conftest import open_page, sign_in
+from .test_accessibility_browser import GOOD_MAP, post_without_js
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
@@ -42,6 +46,8 @@ def seed(app, user_id) -> dict:
 
 
 def assert_no_sideways_scroll(page):
+    # After the load event: Playwright's script may measure before a pending stylesheet applies.
+    page.wait_for_load_state()
     width, inner = page.evaluate("() => [document.scrollingElement.scrollWidth, innerWidth]")
     assert width <= inner, f"{page.url} scrolls sideways: {width}px on a {inner}px screen"
 
@@ -264,3 +270,146 @@ def test_top_bar_controls_line_up_and_the_breadcrumb_shows_its_separator(browser
             .first.evaluate("(item) => getComputedStyle(item, '::after').content")
         )
         assert separator == '"›"'
+
+
+# 320 characters without a space: every kind of text a person types, on every page that shows it.
+WORD = "W" * 320
+
+
+def seed_long_words(app, user_id) -> dict:
+    with app.app_context():
+        user = accounts.get_user(user_id)
+        project = accounts.resolve_project(user, "@current")
+        conditions = [
+            {"properties": [{"key": "k" + WORD[:300], "value": "v" + WORD, "operator": "exact"}]},
+            {"rollout_percentage": 25, "properties": []},
+        ]
+        fields = {"name": "N" + WORD, "description": "D" + WORD, "prompt": "P" + WORD}
+        evaluation = evaluations.create_evaluation(project, user, {**fields, "conditions": conditions})
+        # An update, so the activity log shows a before and an after of each long field.
+        changed = {name: "Z" + value for name, value in fields.items()}
+        evaluations.update_evaluation(project, user, evaluation.id, changed)
+        archived = evaluations.create_evaluation(project, user, {"name": "A" + WORD, "prompt": "Judge."})
+        evaluations.set_archived(project, user, archived.id, True)
+        json_reason = symbol_sets.mark_failed(
+            project, "chunk-" + WORD, '{"JavaScript":{"NoSourcemap":"' + WORD + '"}}'
+        )
+        plain_reason = symbol_sets.mark_failed(project, "chunk-plain", "R" + WORD)
+        release = releases.create_release(project, {"version": "v" + WORD, "project": "p" + WORD})
+        uploaded = SymbolSet(project_id=project.id, ref="chunk-good", release_id=release.id)
+        db.session.add(uploaded)
+        db.session.commit()
+        symbol_upload_checks.replace_from_files(
+            project,
+            user,
+            uploaded.id,
+            io.BytesIO(b"console.log(1)\n//# chunkId=chunk-good\n"),
+            io.BytesIO(json.dumps(GOOD_MAP).encode()),
+        )
+        key, _ = api_keys.create_key(user, "K" * api_keys.MAX_LABEL_LENGTH, "*", None)
+        ids = {
+            "project": project.id,
+            "evaluation": str(evaluation.id),
+            "archived": str(archived.id),
+            "json_reason": str(json_reason.id),
+            "plain_reason": str(plain_reason.id),
+            "uploaded": str(uploaded.id),
+            "key": str(key.id),
+        }
+        db.session.remove()
+    return ids
+
+
+# Text the layout cuts (an ellipsis, a line clamp, "…" at the end of a preview) with no title to give the
+# whole of it; and boxes that scroll sideways inside the page.
+HIDDEN_TEXT = """() => {
+  const problems = [];
+  for (const element of document.body.querySelectorAll("*")) {
+    if (!element.getClientRects().length || element.closest(".visually-hidden, [hidden]")) continue;
+    const style = getComputedStyle(element);
+    if (style.visibility === "hidden" || style.opacity === "0") continue;  // an idle "Loading…"
+    const name = element.tagName.toLowerCase() + (element.className ? "." + element.className : "");
+    const clipped = style.overflowX === "hidden" && element.scrollWidth > element.clientWidth + 1
+      || style.overflowY === "hidden" && element.scrollHeight > element.clientHeight + 1;
+    const previewed = !element.children.length && /(…|\\.\\.\\.)$/.test(element.textContent.trim());
+    if ((clipped || previewed) && element.tagName !== "SELECT" && !element.closest("[title]")) {
+      problems.push(`${name} cuts "${element.textContent.trim().slice(0, 40)}" with no title`);
+    }
+    if (["auto", "scroll"].includes(style.overflowX) && element.scrollWidth > element.clientWidth + 1) {
+      problems.push(`${name} scrolls sideways (${element.scrollWidth}px in ${element.clientWidth}px)`);
+    }
+  }
+  return problems;
+}"""
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_every_page_fits_320_character_words_and_cut_text_keeps_its_title(
+    browser, live_server, app, user_id, viewport
+):
+    ids = seed_long_words(app, user_id)
+    evaluations_url = f"/project/{ids['project']}/evaluations"
+    symbols_url = f"/project/{ids['project']}/symbol-sets"
+    found = {}
+    with open_page(browser, live_server, viewport=viewport) as page:
+        sign_in(page)
+
+        def check(label):
+            page.wait_for_load_state()
+            width, inner = page.evaluate("() => [document.scrollingElement.scrollWidth, innerWidth]")
+            problems = page.evaluate(HIDDEN_TEXT)
+            if width > inner:
+                problems.insert(0, f"the page scrolls sideways: {width}px on a {inner}px screen")
+            if problems:
+                found[label] = problems
+
+        for label, url in [
+            ("evaluation list", f"{evaluations_url}/"),
+            ("archived list", f"{evaluations_url}/archived"),
+            ("evaluation", f"{evaluations_url}/{ids['evaluation']}"),
+            ("archived evaluation", f"{evaluations_url}/{ids['archived']}"),
+            ("editor", f"{evaluations_url}/{ids['evaluation']}/edit"),
+            ("symbol set list", f"{symbols_url}/"),
+            ("failed symbol sets", f"{symbols_url}/?status=failed"),
+            ("failed set, PostHog's reason", f"{symbols_url}/{ids['json_reason']}"),
+            ("failed set, plain reason", f"{symbols_url}/{ids['plain_reason']}"),
+            ("uploaded set with a release", f"{symbols_url}/{ids['uploaded']}"),
+            ("symbol set summary", f"{symbols_url}/summary"),
+            ("API keys", "/settings/api-keys"),
+        ]:
+            page.goto(url)
+            check(label)
+
+        page.goto(f"{evaluations_url}/")
+        post_without_js(page, f"{evaluations_url}/bulk", [["action", "archive"], ["ids", ids["evaluation"]]])
+        check("confirm bulk archive")
+        post_without_js(page, f"{symbols_url}/{ids['json_reason']}/delete", [])
+        check("confirm symbol set delete")
+        post_without_js(page, f"/settings/api-keys/{ids['key']}/delete", [])
+        check("confirm key delete")
+
+        page.goto(f"{symbols_url}/resolve")
+        page.get_by_label("Stack trace").fill(f"Error: boom\n    at pay (https://cdn.example/{WORD}.js:1:10)")
+        page.get_by_label("Chunk ids").fill(f'{{"https://cdn.example/{WORD}.js": "chunk-{WORD}"}}')
+        page.get_by_role("button", name="Resolve").click()
+        expect(page.get_by_role("heading", name=re.compile("frame", re.I))).to_be_visible()
+        check("resolved stack trace")
+
+        # Someone saves while this page edits: the conflict view shows both long versions side by side.
+        page.goto(f"{evaluations_url}/{ids['evaluation']}/edit")
+        with app.app_context():
+            project = accounts.resolve_project(accounts.get_user(user_id), "@current")
+            evaluations.update_evaluation(project, None, ids["evaluation"], {"description": "T" + WORD})
+            db.session.remove()
+        page.get_by_label("Description").fill("Y" + WORD)
+        page.get_by_role("button", name="Save changes").click()
+        expect(page.locator("#conflict")).to_be_visible()
+        check("edit conflict")
+
+        # The message naming what was archived, with its Undo.
+        page.goto(f"{evaluations_url}/")
+        page.locator("#results tbody tr").first.get_by_role("button", name="Archive").click()
+        expect(page.locator("#flash")).to_contain_text("Archived")
+        check("archived, with Undo")
+
+    assert not found, "\n".join(f"{label}:\n  " + "\n  ".join(problems) for label, problems in found.items())
