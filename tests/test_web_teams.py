@@ -336,3 +336,12 @@ def test_every_change_is_in_the_activity_on_the_members_page(client, team, app):
         "owner@example.com revoked the invitation of gone@example.com",
         "owner@example.com invited gone@example.com as member",
     ]
+
+
+def test_an_organization_name_with_a_line_break_still_emails_its_invites(client, make_user, smtp_server):
+    csrf = log_in(client, make_user("boss@example.com", organization="Acme\nLabs"))
+    response = client.post("/settings/members/invite", data={"csrf_token": csrf, "emails": "a@example.com"})
+    assert response.status_code == 303
+    assert "(also emailed)" in client.get("/settings/members").get_data(as_text=True)
+    [(_, message)] = smtp_server.messages
+    assert "Subject: Join Acme Labs\r\n" in message or "Subject: Join Acme Labs\n" in message

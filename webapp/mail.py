@@ -24,7 +24,8 @@ def send(to: str, subject: str, body: str) -> None:
     message = EmailMessage()
     message["From"] = config["MAIL_DEFAULT_SENDER"]
     message["To"] = to
-    message["Subject"] = subject
+    # A header is one line: a name with a line break in it (an organization's, say) must not end it early.
+    message["Subject"] = " ".join(subject.split())
     message.set_content(body)
     host, port, timeout = config["MAIL_SERVER"], config["MAIL_PORT"], config["MAIL_TIMEOUT"]
     try:
