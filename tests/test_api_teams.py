@@ -393,3 +393,21 @@ def test_deleting_a_project_deletes_its_evaluations_symbol_sets_files_releases_a
         assert all_objects(store) == kept_objects
     assert project_rows(app, doomed) == {"Evaluation": 0, "SymbolSet": 0, "Release": 0, "ActivityLog": 0}
     assert project_rows(app, keep) == {"Evaluation": 1, "SymbolSet": 2, "Release": 1, "ActivityLog": 2}
+
+
+def test_a_member_does_everything_inside_projects(client, team, app, tmp_path):
+    member = team["member"][1]
+    project = client.get("/api/users/@me/", headers=member).get_json()["team"]["id"]
+    evaluations_url = f"/api/projects/{project}/evaluations/"
+    created = client.post(evaluations_url, json={"name": "Judge", "prompt": "Rate it."}, headers=member)
+    assert created.status_code == 201, created.get_json()
+    url = evaluations_url + created.get_json()["id"] + "/"
+    assert client.patch(url, json={"enabled": True, "deleted": True}, headers=member).status_code == 200
+    store = LocalStorage(tmp_path / "objects", secret_key=app.config["SECRET_KEY"])
+    with installed_storage(app, store):
+        et = ErrorTracking(client, member, project)
+        release = et.create_release()
+        symbol_set = et.upload_set("chunk", release_id=release["id"])
+        assert et.delete(f"symbol_sets/{symbol_set['id']}/").status_code == 204
+        assert et.delete(f"releases/{release['id']}/").status_code == 204
+    assert all_objects(store) == []
