@@ -411,3 +411,41 @@ def test_a_member_does_everything_inside_projects(client, team, app, tmp_path):
         assert et.delete(f"symbol_sets/{symbol_set['id']}/").status_code == 204
         assert et.delete(f"releases/{release['id']}/").status_code == 204
     assert all_objects(store) == []
+
+
+@pytest.mark.parametrize(
+    ("scopes", "method", "path", "needed"),
+    [
+        ("evaluation:write", "GET", MEMBERS, "organization:read"),
+        ("organization:read", "PATCH", MEMBERS + "{member}/", "organization:write"),
+        ("organization:read", "DELETE", MEMBERS + "{member}/", "organization:write"),
+        ("evaluation:write", "GET", INVITES, "organization:read"),
+        ("organization:read", "POST", INVITES, "organization:write"),
+        ("organization:read", "DELETE", INVITES + "{invite}/", "organization:write"),
+        ("evaluation:write", "GET", "/api/projects/@current/", "project:read"),
+        ("project:read", "POST", "/api/projects/", "project:write"),
+        ("project:read", "PATCH", "/api/projects/@current/", "project:write"),
+        ("project:read", "DELETE", "/api/projects/{spare}/", "project:write"),
+        ("organization:write", "PATCH", "/api/projects/@current/", "project:write"),
+    ],
+)
+def test_each_route_needs_its_scope(client, team, app, make_key, scopes, method, path, needed):
+    owner_id, owner = team["owner"]
+    ids = {
+        "member": uuid_of(app, team["member"][0]),
+        "invite": client.post(INVITES, json={"target_email": "x@example.com"}, headers=owner).get_json()[
+            "id"
+        ],
+        "spare": client.post("/api/projects/", json={"name": "Spare"}, headers=owner).get_json()["id"],
+    }
+    key = {"Authorization": f"Bearer {make_key(owner_id, scopes, label='scoped')}"}
+    body = {"target_email": "y@example.com", "level": 8, "name": "Renamed"}
+    response = client.open(path.format(**ids), method=method, json=body, headers=key)
+    assert_forbidden(response, f"API key missing required scope '{needed}'")
+    # Nothing changed.
+    assert len(client.get(MEMBERS, headers=owner).get_json()["results"]) == 3
+    assert [i["target_email"] for i in client.get(INVITES, headers=owner).get_json()["results"]] == [
+        "x@example.com"
+    ]
+    names = sorted(p["name"] for p in client.get("/api/projects/", headers=owner).get_json()["results"])
+    assert names == ["Default project", "Spare"]
