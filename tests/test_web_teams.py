@@ -345,3 +345,61 @@ def test_an_organization_name_with_a_line_break_still_emails_its_invites(client,
     assert "(also emailed)" in client.get("/settings/members").get_data(as_text=True)
     [(_, message)] = smtp_server.messages
     assert "Subject: Join Acme Labs\r\n" in message or "Subject: Join Acme Labs\n" in message
+
+
+@pytest.mark.parametrize(
+    ("who", "path", "data", "refusal"),
+    [
+        (
+            "member",
+            "/settings/members/invite",
+            {"emails": "x@example.com"},
+            "Only admins and owners can invite",
+        ),
+        ("member", "/settings/members/{admin}/level", {"level": "1"}, "Only admins and owners can change"),
+        (
+            "member",
+            "/settings/members/{admin}/remove",
+            {"confirmed": "1"},
+            "Only admins and owners can remove",
+        ),
+        ("member", "/settings/invites/{invite}/revoke", {}, "Only admins and owners can revoke"),
+        ("member", "/settings/projects", {"name": "X"}, "Only admins and owners can create projects"),
+        ("member", "/settings/projects/{project}/rename", {"name": "X"}, "Only admins and owners can rename"),
+        (
+            "admin",
+            "/settings/members/invite",
+            {"emails": "x@example.com", "level": "15"},
+            "Only owners can invite",
+        ),
+        (
+            "admin",
+            "/settings/members/{member}/level",
+            {"level": "15"},
+            "Only owners can make or remove owners",
+        ),
+        ("admin", "/settings/members/{owner}/level", {"level": "8"}, "Only owners can make or remove owners"),
+        ("admin", "/settings/members/{owner}/remove", {"confirmed": "1"}, "Only owners can remove owners"),
+        (
+            "admin",
+            "/settings/projects/{spare}/delete",
+            {"confirm_name": "Spare"},
+            "Only owners can delete projects",
+        ),
+    ],
+)
+def test_each_forbidden_form_is_refused_with_its_reason(client, team, app, who, path, data, refusal):
+    with app.app_context():
+        owner = organizations.current(accounts.get_user(team["owner"]))
+        [(invitation, _, _)] = invites.create_invites(owner, "pending@example.com")
+        ids = {name: str(accounts.get_user(user_id).uuid) for name, user_id in team.items()}
+        ids["invite"] = str(invitation.id)
+        ids["project"] = accounts.resolve_project(accounts.get_user(team["owner"]), "@current").id
+        ids["spare"] = projects.create_project(owner, "Spare").id
+        db.session.remove()
+    before = state(app)
+    csrf = log_in(client, team[who])
+    response = client.post(path.format(**ids), data={"csrf_token": csrf, **data}, follow_redirects=True)
+    assert response.status_code == 200  # the page it came from, after the redirect
+    assert refusal in unescape(response.get_data(as_text=True))
+    assert state(app) == before
