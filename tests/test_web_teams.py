@@ -403,3 +403,17 @@ def test_each_forbidden_form_is_refused_with_its_reason(client, team, app, who, 
     assert response.status_code == 200  # the page it came from, after the redirect
     assert refusal in unescape(response.get_data(as_text=True))
     assert state(app) == before
+
+
+@pytest.mark.parametrize(
+    ("who", "target", "refusal"),
+    [
+        ("member", "admin", "Only admins and owners can remove members."),
+        ("admin", "owner", "Only owners can remove owners."),
+    ],
+)
+def test_the_removal_page_refuses_before_asking(client, team, app, who, target, refusal):
+    csrf = log_in(client, team[who])
+    page = client.post(f"/settings/members/{uuid_of(app, team[target])}/remove", data={"csrf_token": csrf})
+    html = unescape(page.get_data(as_text=True))
+    assert refusal in html and 'name="confirmed"' not in html

@@ -80,11 +80,22 @@ def _removal_problem(session: Session, caller: Caller, target: Membership) -> st
     return _last_owner_problem(session, target, is_self, action)
 
 
+def _require_may_remove(level: int, target: Membership) -> None:
+    organizations.require_admin(level, "remove members")
+    if target.level == MembershipLevel.OWNER:
+        organizations.require_owner(level, "remove owners")
+
+
 def removal_problem(caller: Caller, target: Membership) -> str | None:
-    """Why the target cannot be removed (or leave) now, being the last owner; else None.
+    """Why the caller cannot remove the target (or leave) now: their level, or the last owner; else None.
 
     The confirmation page says it instead of asking; remove_member checks again under the lock.
     """
+    if target.user_id != caller.user_id:
+        try:
+            _require_may_remove(caller.level, target)
+        except PermissionDenied as refused:
+            return refused.detail
     return _removal_problem(db.session(), caller, target)
 
 
@@ -128,9 +139,7 @@ def remove_member(caller: Caller, user_uuid: Any) -> None:
         target = _target(session, caller, user_uuid)
         is_self = target.user_id == caller.user_id
         if not is_self:
-            organizations.require_admin(me.level, "remove members")
-            if target.level == MembershipLevel.OWNER:
-                organizations.require_owner(me.level, "remove owners")
+            _require_may_remove(me.level, target)
         problem = _removal_problem(session, caller, target)
         if problem:
             raise PermissionDenied(problem)
