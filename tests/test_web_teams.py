@@ -185,7 +185,7 @@ def test_the_members_table_shows_name_email_level_joined_and_last_login(client, 
         "owner@example.com", "admin@example.com", "grace@example.com", "member@example.com",
     ]  # fmt: skip
     grace, me = rows["grace@example.com"], rows["member@example.com"]
-    assert "<td>Grace Hopper</td>" in grace
+    assert '<td class="wrap">Grace Hopper</td>' in grace
     assert cell(grace, "Level") == "admin" and cell(me, "Level") == "member"
     assert cell(grace, "Joined").startswith("<time datetime=")
     assert cell(grace, "Last login") == "Never"

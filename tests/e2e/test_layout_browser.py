@@ -9,7 +9,15 @@ from playwright.sync_api import expect
 
 from webapp.extensions import db
 from webapp.models.symbol_sets import SymbolSet
-from webapp.services import accounts, api_keys, evaluations, releases, symbol_sets, symbol_upload_checks
+from webapp.services import (
+    accounts,
+    api_keys,
+    evaluations,
+    projects,
+    releases,
+    symbol_sets,
+    symbol_upload_checks,
+)
 
 from .conftest import open_page, sign_in
 from .test_accessibility_browser import GOOD_MAP, post_without_js
@@ -307,6 +315,11 @@ def seed_long_words(app, user_id) -> dict:
             io.BytesIO(json.dumps(GOOD_MAP).encode()),
         )
         key, _ = api_keys.create_key(user, "K" * api_keys.MAX_LABEL_LENGTH, "*", None)
+        # The person's, the organization's and the project's names, as long as they may be.
+        accounts.update_profile(user, "F" * accounts.MAX_NAME_LENGTH, "L" * accounts.MAX_NAME_LENGTH)
+        project.name = "J" * projects.MAX_NAME_LENGTH
+        project.organization.name = "O" * accounts.MAX_ORGANIZATION_LENGTH
+        db.session.commit()
         ids = {
             "project": project.id,
             "evaluation": str(evaluation.id),
@@ -331,7 +344,9 @@ HIDDEN_TEXT = """() => {
     const name = element.tagName.toLowerCase() + (element.className ? "." + element.className : "");
     const clipped = style.overflowX === "hidden" && element.scrollWidth > element.clientWidth + 1
       || style.overflowY === "hidden" && element.scrollHeight > element.clientHeight + 1;
-    const previewed = !element.children.length && /(…|\\.\\.\\.)$/.test(element.textContent.trim());
+    // A preview cut short (longer than the page's own "Delete…").
+    const text = element.textContent.trim();
+    const previewed = !element.children.length && text.length > 20 && /(…|\\.\\.\\.)$/.test(text);
     if ((clipped || previewed) && element.tagName !== "SELECT" && !element.closest("[title]")) {
       problems.push(`${name} cuts "${element.textContent.trim().slice(0, 40)}" with no title`);
     }
@@ -376,6 +391,9 @@ def test_every_page_fits_320_character_words_and_cut_text_keeps_its_title(
             ("uploaded set with a release", f"{symbols_url}/{ids['uploaded']}"),
             ("symbol set summary", f"{symbols_url}/summary"),
             ("API keys", "/settings/api-keys"),
+            ("profile", "/settings/profile"),
+            ("members", "/settings/members"),
+            ("projects", "/settings/projects"),
         ]:
             page.goto(url)
             check(label)
