@@ -417,3 +417,19 @@ def test_the_removal_page_refuses_before_asking(client, team, app, who, target, 
     page = client.post(f"/settings/members/{uuid_of(app, team[target])}/remove", data={"csrf_token": csrf})
     html = unescape(page.get_data(as_text=True))
     assert refusal in html and 'name="confirmed"' not in html
+
+
+def test_a_member_whose_current_project_is_deleted_lands_in_another(client, team, app):
+    with app.app_context():
+        owner = organizations.current(accounts.get_user(team["owner"]))
+        spare = projects.create_project(owner, "Spare").id
+        accounts.switch_project(accounts.get_user(team["member"]), spare)
+        kept = accounts.resolve_project(accounts.get_user(team["owner"]), "@current").id
+        db.session.remove()
+    log_in(client, team["member"])
+    assert client.get("/").headers["Location"] == f"/project/{spare}/evaluations/"
+    with app.app_context():
+        projects.delete_project(organizations.current(accounts.get_user(team["owner"])), spare)
+        db.session.remove()
+    assert client.get(f"/project/{spare}/evaluations/").status_code == 404
+    assert client.get("/").headers["Location"] == f"/project/{kept}/evaluations/"
