@@ -151,6 +151,17 @@ def test_past_the_end_shows_the_last_page(client, logged_in, project_id, make_ev
     assert query_of(response.headers["HX-Push-Url"]) == {"offset": "20"}
 
 
+def test_a_single_page_says_its_count_once(client, logged_in, project_id, make_evaluation, make_set):
+    for name in ("One", "Two", "Three"):
+        make_evaluation(name)
+    html = client.get(evaluations_url(project_id)).get_data(as_text=True)
+    assert re.search(r'id="result-count"[^>]*>3 evaluations<', html)
+    assert "Showing" not in html and 'class="pager"' not in html
+    make_set("app-chunk")
+    html = client.get(sets_url(project_id)).get_data(as_text=True)
+    assert re.search(r'id="result-count"[^>]*>1 symbol set<', html) and "Showing" not in html
+
+
 # --- empty states ---------------------------------------------------------------------------------
 
 
