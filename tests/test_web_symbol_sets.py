@@ -96,7 +96,7 @@ def test_list_full_page_and_partial_with_tab_counts(client, logged_in, project_i
     assert "<html" in html and sorted(refs_in(html)) == ["chunk-bad", "chunk-ok", "chunk-waiting"]
     tabs = dict(re.findall(r'class="tab-(\w+)"[^>]*>\w+\s*<span class="tab-count">(\d+)</span>', html))
     assert tabs == {"all": "3", "uploaded": "1", "pending": "1", "failed": "1"}
-    assert re.search(r'class="tab-all"\s+aria-current="page"', html)
+    assert re.search(r'class="tab-all" id="tab-all"\s+aria-current="page"', html)
     assert "has no sourceMappingURL comment" in html  # the reason as a sentence, in the failed row
 
     partial = client.get(list_url(project_id, status="failed"), headers=HX)
@@ -104,7 +104,7 @@ def test_list_full_page_and_partial_with_tab_counts(client, logged_in, project_i
     assert "HX-Request" in partial.headers["Vary"]
     assert "<html" not in body and 'id="results"' in body
     assert refs_in(body) == ["chunk-bad"]
-    assert re.search(r'class="tab-failed"\s+aria-current="page"', body)
+    assert re.search(r'class="tab-failed" id="tab-failed"\s+aria-current="page"', body)
     assert partial.headers["HX-Push-Url"] == list_url(project_id, status="failed")
     restore = client.get(list_url(project_id), headers={**HX, "HX-History-Restore-Request": "true"})
     assert "<html" in restore.get_data(as_text=True)

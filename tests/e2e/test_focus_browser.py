@@ -79,6 +79,17 @@ def test_the_switch_sort_links_and_pager_keep_the_focus_after_their_swap(signed_
     expect(switch).to_be_focused()
 
 
+def test_a_status_tab_keeps_the_focus_after_its_swap(signed_in_page, app, user_id):
+    page = signed_in_page
+    project_id = seed_sets(app, user_id)
+    page.goto(f"/project/{project_id}/symbol-sets/")
+    failed = page.get_by_role("link", name=re.compile("^Failed"))
+    press(page, failed)
+    expect(page).to_have_url(re.compile(r"status=failed"))
+    expect(failed).to_have_attribute("aria-current", "page")
+    expect(failed).to_be_focused()
+
+
 def test_an_upload_swap_focuses_its_error_or_the_upload_heading(signed_in_page, app, user_id):
     page = signed_in_page
     project_id = seed_sets(app, user_id)
