@@ -56,3 +56,28 @@ def test_a_symbol_set_is_still_deleted(app, user_id, project_id):
     entry = ActivityLog(scope="SymbolSet", activity="deleted")
     assert activity_phrase(entry) == "deleted this symbol set"
     assert activity_phrase(ActivityLog(scope="SymbolSet", activity="something_new")) == "something new"
+
+
+def test_an_edit_says_what_changed_and_a_blank_value_says_it_is_empty(
+    client, logged_in, project_id, app, user_id
+):
+    evaluation_id = make(app, user_id, project_id, "Tone check")
+    base = f"/project/{project_id}/evaluations"
+    client.post(
+        f"{base}/{evaluation_id}/edit",
+        data={
+            "csrf_token": logged_in,
+            "name": "Tone check",
+            "description": "Polite replies",
+            "prompt": "p",
+            "version": "1",
+            "conditions-0-rollout_percentage": "50",
+        },
+    )
+    html = client.get(f"{base}/{evaluation_id}").get_data(as_text=True)
+    log = html[html.index('<ol class="activity">') :]
+    changes = [
+        " ".join(re.sub(r"<[^>]+>", " ", item).split())
+        for item in re.findall(r"<li>(\w+:.*?)</li>", log, re.S)
+    ]
+    assert changes == ["description: (empty) → Polite replies", "conditions: changed"]
