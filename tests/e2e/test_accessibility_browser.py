@@ -218,6 +218,17 @@ def test_no_serious_accessibility_violation_on_any_page(browser, live_server, ap
         expect(page.locator("[aria-invalid=true]").first).to_be_visible()
         check("editor errors")
 
+        # Someone else saves while this page edits: the conflict view, theirs next to mine.
+        page.goto(f"{evaluations_url}/{ids['evaluation']}/edit")
+        with app.app_context():
+            project = accounts.resolve_project(accounts.get_user(user_id), "@current")
+            evaluations.update_evaluation(project, None, ids["evaluation"], {"prompt": "Their prompt"})
+            db.session.remove()
+        page.get_by_label("Judge prompt").fill("My prompt")
+        page.get_by_role("button", name="Save changes").click()
+        expect(page.locator("#conflict")).to_be_focused()
+        check("edit conflict")
+
         page.goto(f"{evaluations_url}/new")
         page.locator(".template-picker a").first.click()
         expect(page.get_by_label("Name")).not_to_be_empty()
