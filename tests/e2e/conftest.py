@@ -1,5 +1,7 @@
 """Browser tests: the app on a real local HTTP server, driven by Debian's Chromium through Playwright."""
 
+import io
+import json
 import shutil
 import threading
 from contextlib import contextmanager
@@ -9,6 +11,9 @@ from playwright.sync_api import sync_playwright
 from werkzeug.serving import make_server
 
 from tests.conftest import PASSWORD
+from webapp.extensions import db
+from webapp.models import SymbolSet
+from webapp.services import symbol_upload_checks
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Headless, offline: no background traffic to Google's hosts that this machine cannot reach.
@@ -113,3 +118,21 @@ def accept_next_dialog(page) -> list[str]:
 
     page.once("dialog", answer)
     return messages
+
+
+GOOD_MAP = {"version": 3, "sources": ["src/app.ts"], "names": [], "mappings": "AAAA,SAAS"}
+
+
+def uploaded_symbol_set(project, user, ref="chunk-good", release_id=None) -> SymbolSet:
+    """A symbol set whose minified file and source map passed the upload check (in an app context)."""
+    row = SymbolSet(project_id=project.id, ref=ref, release_id=release_id)
+    db.session.add(row)
+    db.session.commit()
+    symbol_upload_checks.replace_from_files(
+        project,
+        user,
+        row.id,
+        io.BytesIO(f"console.log(1)\n//# chunkId={ref}\n".encode()),
+        io.BytesIO(json.dumps(GOOD_MAP).encode()),
+    )
+    return row

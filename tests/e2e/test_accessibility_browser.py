@@ -1,7 +1,5 @@
 """axe-core over every page, light and dark: no serious or critical accessibility violation."""
 
-import io
-import json
 import re
 from pathlib import Path
 
@@ -10,9 +8,9 @@ from playwright.sync_api import expect
 from webapp.errors import RETRY_AFTER_SECONDS
 from webapp.extensions import db
 from webapp.models.symbol_sets import SymbolSet
-from webapp.services import accounts, api_keys, evaluations, releases, symbol_sets, symbol_upload_checks
+from webapp.services import accounts, api_keys, evaluations, releases, symbol_sets
 
-from .conftest import log_out, open_menu, open_page, sign_in
+from .conftest import log_out, open_menu, open_page, sign_in, uploaded_symbol_set
 
 # The published axe-core build, vendored with its version in the name (npm `axe-core`, MPL-2.0).
 AXE_SOURCE = (Path(__file__).parent / "vendor" / "axe-core-4.14.1.min.js").read_text()
@@ -25,7 +23,6 @@ RUN_AXE = """async () => {
     .map((violation) => `${violation.id} (${violation.impact}): ${violation.help}\\n`
       + violation.nodes.map((node) => `    ${node.target.join(" ")}: ${node.failureSummary}`).join("\\n"));
 }"""
-GOOD_MAP = {"version": 3, "sources": ["src/app.ts"], "names": [], "mappings": "AAAA,SAAS"}
 LONG = "x" * 320
 
 
@@ -98,17 +95,9 @@ def seed(app, user_id) -> dict:
             project, "chunk-" + LONG, '{"JavaScript":{"NoSourcemap":"' + LONG + '"}}'
         )
         release = releases.create_release(project, {"version": "v" + LONG, "project": "web"})
-        good = SymbolSet(project_id=project.id, ref="chunk-good", release_id=release.id)
-        db.session.add(good)
+        good = uploaded_symbol_set(project, user, release_id=release.id)
         db.session.add(SymbolSet(project_id=project.id, ref="chunk-pending"))
         db.session.commit()
-        symbol_upload_checks.replace_from_files(
-            project,
-            user,
-            good.id,
-            io.BytesIO(b"console.log(1)\n//# chunkId=chunk-good\n"),
-            io.BytesIO(json.dumps(GOOD_MAP).encode()),
-        )
         key, _ = api_keys.create_key(user, "deploy-" + "k" * 33, "*", None)
         ids = {
             "project": project.id,

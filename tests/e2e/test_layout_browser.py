@@ -1,14 +1,11 @@
 """Layout in Chromium: the phone's menu and list cards, long names, focus rings, the top bar's alignment."""
 
-import io
-import json
 import re
 
 import pytest
 from playwright.sync_api import expect
 
 from webapp.extensions import db
-from webapp.models.symbol_sets import SymbolSet
 from webapp.services import (
     accounts,
     api_keys,
@@ -16,11 +13,10 @@ from webapp.services import (
     projects,
     releases,
     symbol_sets,
-    symbol_upload_checks,
 )
 
-from .conftest import open_page, sign_in
-from .test_accessibility_browser import GOOD_MAP, post_without_js
+from .conftest import open_page, sign_in, uploaded_symbol_set
+from .test_accessibility_browser import post_without_js
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
@@ -304,16 +300,7 @@ def seed_long_words(app, user_id) -> dict:
         )
         plain_reason = symbol_sets.mark_failed(project, "chunk-plain", "R" + WORD)
         release = releases.create_release(project, {"version": "v" + WORD, "project": "p" + WORD})
-        uploaded = SymbolSet(project_id=project.id, ref="chunk-good", release_id=release.id)
-        db.session.add(uploaded)
-        db.session.commit()
-        symbol_upload_checks.replace_from_files(
-            project,
-            user,
-            uploaded.id,
-            io.BytesIO(b"console.log(1)\n//# chunkId=chunk-good\n"),
-            io.BytesIO(json.dumps(GOOD_MAP).encode()),
-        )
+        uploaded = uploaded_symbol_set(project, user, release_id=release.id)
         key, _ = api_keys.create_key(user, "K" * api_keys.MAX_LABEL_LENGTH, "*", None)
         # The person's, the organization's and the project's names, as long as they may be.
         accounts.update_profile(user, "F" * accounts.MAX_NAME_LENGTH, "L" * accounts.MAX_NAME_LENGTH)

@@ -1,19 +1,16 @@
 """Reviewing failed symbol sets in Chromium: filter, read the reason, replace by upload, bulk delete."""
 
-import io
 import json
 import re
 
 from playwright.sync_api import expect
 
 from webapp.extensions import db
-from webapp.models import SymbolSet
-from webapp.services import accounts, symbol_sets, symbol_upload_checks
+from webapp.services import accounts, symbol_sets
 
-from .conftest import accept_next_dialog
+from .conftest import GOOD_MAP, accept_next_dialog, uploaded_symbol_set
 
 REASON = '{"JavaScript":{"NoSourcemap":"https://cdn.example.com/static/app.min.js"}}'
-GOOD_MAP = {"version": 3, "sources": ["src/app.ts"], "names": [], "mappings": "AAAA,SAAS"}
 
 
 def seed(app, user_id):
@@ -24,13 +21,7 @@ def seed(app, user_id):
         symbol_sets.mark_failed(
             project, "chunk-broken", "The source map is not valid JSON (Expecting value at line 1)."
         )
-        row = SymbolSet(project_id=project.id, ref="chunk-good")
-        db.session.add(row)
-        db.session.commit()
-        source = io.BytesIO(b"console.log(1)\n//# chunkId=chunk-good\n")
-        symbol_upload_checks.replace_from_files(
-            project, user, row.id, source, io.BytesIO(json.dumps(GOOD_MAP).encode())
-        )
+        uploaded_symbol_set(project, user)
         project_id = project.id
         db.session.remove()
     return project_id
