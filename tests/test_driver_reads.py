@@ -65,6 +65,22 @@ def test_reads_in_a_session_transaction_use_its_connection(app, api_key, project
         db.session.remove()
 
 
+def test_sqlite_reads_in_a_transaction_postgresql_in_autocommit(app):
+    """SQLite: the request's reads share one snapshot. PostgreSQL (READ COMMITTED): each statement reads its
+    own snapshot anyway, so no BEGIN or ROLLBACK is sent; the pool gets its connection back as it gave it."""
+    with app.app_context():
+        reader = driver_reads.reader()
+        driver = reader.driver
+        if reader.dialect.name == "sqlite":
+            assert driver.in_transaction
+        else:
+            assert driver.autocommit
+            driver_reads.rows(select(column("id")).select_from(table("users")), {})
+            assert driver.info.transaction_status == driver.info.transaction_status.IDLE
+        driver_reads.end()
+        assert not driver.autocommit if reader.dialect.name == "postgresql" else not driver.in_transaction
+
+
 @pytest.fixture
 def checked_out(app):
     """The most connections checked out of the app's pool at once during the block."""

@@ -9,10 +9,14 @@ expansion of an `IN` list), so a row is what Connection.execute would give, as a
 
 One read transaction per request, as through the session: the first read checks a connection out of the
 engine's pool (pre-ping included) and begins; the request's later reads use it; the request's end rolls it
-back into the pool. Reads while the ORM session is in a transaction run on the session's connection (the
-same snapshot as the ORM's reads), and when the session begins one (a write, or a view reading objects) the
-held read connection goes back first: a request never holds two connections, and a write starts from the
-newest data, as write_transaction does for the session's own reads.
+back into the pool. On PostgreSQL under READ COMMITTED (its default, and ours) every statement reads a
+snapshot of its own, in a transaction or not: there the reads run in autocommit, which spares the BEGIN and
+ROLLBACK round trips and changes nothing they see.
+
+Reads while the ORM session is in a transaction run on the session's connection (the same snapshot as the
+ORM's reads), and when the session begins one (a write, or a view reading objects) the held read connection
+goes back first: a request never holds two connections, and a write starts from the newest data, as
+write_transaction does for the session's own reads.
 
 Errors are SQLAlchemy's (DBAPIError.instance, a lost connection invalidated): an outage still answers 503
 (availability.py). The engine's `before_cursor_execute` listeners are called as SQLAlchemy calls them (the
@@ -107,22 +111,25 @@ class Reader:
     def __init__(self, engine: Engine, driver_connection, pooled=None):
         self.engine, self.dialect, self.driver = engine, engine.dialect, driver_connection
         self.pooled = pooled
+        self.autocommit = False
 
     @classmethod
     def check_out(cls, engine: Engine) -> "Reader":
-        """A connection from the pool, in a read transaction (PostgreSQL's driver begins one by itself)."""
+        """A connection from the pool, in a read transaction (or in autocommit: see the module's doc)."""
         dialect = engine.dialect
         try:
             pooled = engine.raw_connection()
         except dialect.loaded_dbapi.Error as error:
             raise _wrapped(error, None, None, dialect) from error
         reader = cls(engine, pooled.driver_connection, pooled)
-        if dialect.name == "sqlite":
-            try:
+        try:
+            if dialect.name == "sqlite":
                 begin_sqlite(reader.driver, immediate=False)
-            except BaseException:
-                pooled.close()
-                raise
+            elif _reads_committed(dialect, reader.driver):
+                reader.driver.autocommit = reader.autocommit = True
+        except BaseException:
+            reader.close()
+            raise
         return reader
 
     def rows(self, statement: Executable, values: dict) -> list:
@@ -145,8 +152,21 @@ class Reader:
             cursor.close()
 
     def close(self) -> None:
-        if self.pooled is not None:
-            self.pooled.close()  # back to the pool, which rolls the read transaction back
+        if self.pooled is None:
+            return
+        if self.autocommit and self.pooled.is_valid:
+            try:
+                self.driver.autocommit = False  # as the pool hands connections out
+            except self.dialect.loaded_dbapi.Error as error:
+                self.pooled.invalidate(error)
+        self.pooled.close()  # back to the pool, which rolls a read transaction back
+
+
+def _reads_committed(dialect: Dialect, driver_connection) -> bool:
+    """Whether the connection reads at PostgreSQL's READ COMMITTED: its own level, else the server's."""
+    level = driver_connection.isolation_level  # psycopg's; None: the server's default
+    name = dialect.default_isolation_level if level is None else level.name.replace("_", " ")
+    return name == "READ COMMITTED"
 
 
 def _wrapped(error: Exception, sql, params, dialect: Dialect) -> DBAPIError:

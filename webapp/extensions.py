@@ -1,9 +1,9 @@
 """Extension objects, created once and bound to the app in create_app()."""
 
 import flask_login
+import flask_sqlalchemy
 from flask import current_app, request
 from flask_migrate import Migrate
-from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -42,6 +42,15 @@ class LoginManager(flask_login.LoginManager):
         ):
             return response
         return super()._update_remember_cookie(response)
+
+
+class SQLAlchemy(flask_sqlalchemy.SQLAlchemy):
+    """Flask-SQLAlchemy, whose teardown returns at once when the app context had no ORM session (an API
+    read on the driver's cursor, driver_reads.py): removing an absent one raises and catches a KeyError."""
+
+    def _teardown_session(self, exc: BaseException | None) -> None:
+        if self.session.registry.has():
+            self.session.remove()
 
 
 db = SQLAlchemy(model_class=Base)
