@@ -13,9 +13,24 @@ from .json_provider import JSONProvider
 from .security_headers import SecurityHeadersMiddleware
 
 
+class App(Flask):
+    """Flask, remembering which hooks and views are plain functions: Flask asks `inspect` whether each is a
+    coroutine function every time it calls one (about eight times per API request)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._synchronous: dict = {}
+
+    def ensure_sync(self, func):
+        found = self._synchronous.get(func)
+        if found is None:
+            found = self._synchronous[func] = super().ensure_sync(func)
+        return found
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, error handlers, CLI."""
-    app = Flask(
+    app = App(
         __name__,
         instance_relative_config=True,
         template_folder="../templates",

@@ -57,7 +57,9 @@ class SessionInterface(SecureCookieSessionInterface):
     def open_session(self, app, request):
         # Without a session cookie (API clients, a first visit) the session starts empty: building the signing
         # serializer would cost more than the rest of the request's setup.
-        if app.secret_key and self.get_cookie_name(app) not in request.cookies:
+        if app.secret_key and (
+            "HTTP_COOKIE" not in request.environ or self.get_cookie_name(app) not in request.cookies
+        ):
             opened = self.session_class()
         else:
             opened = super().open_session(app, request)
