@@ -67,6 +67,10 @@
     if (!mayLeave()) {
       event.preventDefault();
       event.stopImmediatePropagation();
+      // A select that submits on change (the project switcher) goes back to what the page is showing.
+      event.target.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+        Array.prototype.forEach.call(select.options, function (option) { option.selected = option.defaultSelected; });
+      });
     }
   }, true);
   // A failed request leaves the person on the page, with their changes.

@@ -5,7 +5,7 @@ import re
 from playwright.sync_api import expect
 
 from webapp.extensions import db
-from webapp.services import accounts, evaluations
+from webapp.services import accounts, evaluations, organizations, projects
 
 from .conftest import open_page, sign_in
 from .test_accessibility_browser import violations
@@ -278,3 +278,25 @@ def test_the_editor_fits_a_390_px_screen_with_its_selects_whole(browser, live_se
             box = select.bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
             assert select.evaluate(CUT_OFF) == 0, select.evaluate("s => s.id")
+
+
+def test_staying_after_the_project_switcher_asked_keeps_the_project_shown(signed_in_page, app, user_id):
+    page = signed_in_page
+    detail = seed(app, user_id)
+    with app.app_context():
+        user = accounts.get_user(user_id)
+        projects.create_project(organizations.current(user), "Staging")
+        db.session.remove()
+    page.goto(detail + "/edit")
+    switcher = page.get_by_label("Project")
+    shown = switcher.input_value()
+    page.get_by_label("Name").fill("Politeness v2")
+
+    dialogs = answer_dialogs(page, accept=False)
+    staging = switcher.locator("option", has_text="Staging").get_attribute("value")
+    switcher.select_option(staging)
+    assert [kind for kind, _ in dialogs] == ["confirm"]
+    # Still here, with the text, and the switcher names the project the page is in.
+    assert page.url.endswith("/edit")
+    expect(page.get_by_label("Name")).to_have_value("Politeness v2")
+    expect(switcher).to_have_value(shown)
