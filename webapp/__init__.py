@@ -1,6 +1,8 @@
 """Application factory."""
 
+import inspect
 import os
+import weakref
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -19,13 +21,16 @@ class App(Flask):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._synchronous: dict = {}
+        # Keyed weakly by the underlying function, so a bound method made per call (a view instance's
+        # dispatch_request) neither misses every time nor keeps its instance alive.
+        self._synchronous: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def ensure_sync(self, func):
-        found = self._synchronous.get(func)
-        if found is None:
-            found = self._synchronous[func] = super().ensure_sync(func)
-        return found
+        plain = getattr(func, "__func__", func)
+        synchronous = self._synchronous.get(plain)
+        if synchronous is None:
+            synchronous = self._synchronous[plain] = not inspect.iscoroutinefunction(func)
+        return func if synchronous else self.async_to_sync(func)
 
 
 def create_app(config: dict | None = None) -> Flask:
