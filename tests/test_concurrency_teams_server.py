@@ -139,3 +139,32 @@ def test_one_invite_accepted_by_several_browsers_at_once(server, app, user_id):
     with app.app_context():
         assert db.session.scalar(select(func.count(User.id)).where(User.email == "new@example.com")) == 1
         db.session.remove()
+
+
+def test_owners_deleting_projects_at_once_keep_one(server, app, make_user, make_key):
+    owners = [make_user("first@example.com"), make_user("second@example.com", level=MembershipLevel.OWNER)]
+    keys = [key_of(make_key, user_id) for user_id in owners]
+    spare = requests.post(
+        server.base + "/api/projects/", json={"name": "Spare"}, headers=keys[0], timeout=TIMEOUT
+    )
+    path = f"/api/projects/{spare.json()['id']}/"
+    # Both delete the same project: one does, the other finds none.
+    assert statuses(server, race(*(call(server, "DELETE", path, key) for key in keys))) == [204, 404]
+    # Each deletes one of the last two projects: the organization keeps one.
+    other = requests.post(
+        server.base + "/api/projects/", json={"name": "Other"}, headers=keys[0], timeout=TIMEOUT
+    )
+    listed = requests.get(server.base + "/api/projects/", headers=keys[0], timeout=TIMEOUT).json()["results"]
+    assert other.status_code == 201 and len(listed) == 2
+    answers = race(
+        *(
+            call(server, "DELETE", f"/api/projects/{p['id']}/", key)
+            for p, key in zip(listed, keys, strict=True)
+        )
+    )
+    assert statuses(server, answers) == [204, 409]
+    assert [a.json()["code"] for a in answers if a.status_code == 409] == ["last_project"]
+    assert (
+        len(requests.get(server.base + "/api/projects/", headers=keys[1], timeout=TIMEOUT).json()["results"])
+        == 1
+    )
