@@ -4,6 +4,7 @@ import socket
 from contextlib import contextmanager
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Inbox:
@@ -11,10 +12,17 @@ class Inbox:
 
     def __init__(self):
         self.messages = []
+        self.logins = []
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append((envelope.rcpt_tos, envelope.content.decode()))
         return "250 OK"
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data):
+        """aiosmtpd authenticator: remembers each login; the password 'right' is the only one accepted."""
+        assert isinstance(auth_data, LoginPassword)
+        self.logins.append((auth_data.login.decode(), auth_data.password.decode()))
+        return AuthResult(success=auth_data.password == b"right")
 
 
 def free_port() -> int:
@@ -40,7 +48,10 @@ def smtp_inbox(app):
     """A running SMTP server the app sends through; yields its Inbox."""
     port = free_port()
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    # AUTH offered without TLS: the test server has no certificate (the client's TLS is smtplib's).
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=port, authenticator=inbox.authenticate, auth_require_tls=False
+    )
     controller.start()
     try:
         with mail_through(app, port):

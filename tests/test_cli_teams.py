@@ -66,5 +66,20 @@ def test_an_unreachable_mail_server_still_gives_the_link(run, user_id, app):
     with mail_through(app, free_port()):
         result = run("invites", "create", "new@example.com", "--organization", "Analytical Engines")
     assert result.exit_code == 0, result.output
-    assert "/invite/" in result.output.strip().splitlines()[-1]
-    assert "also emailed" not in result.output
+    assert "/invite/" in result.stdout.strip().splitlines()[-1]
+    assert "also emailed" not in result.output and "could not be sent" in result.stderr
+
+
+def test_the_mail_server_login_is_used_and_a_refused_one_still_gives_the_link(run, user_id, app, smtp_server):
+    app.config.update(MAIL_USERNAME="console", MAIL_PASSWORD="right")
+    try:
+        sent = run("invites", "create", "a@example.com", "--organization", "Analytical Engines")
+        app.config.update(MAIL_PASSWORD="wrong")
+        refused = run("invites", "create", "b@example.com", "--organization", "Analytical Engines")
+    finally:
+        app.config.update(MAIL_USERNAME="", MAIL_PASSWORD="")
+    assert smtp_server.logins == [("console", "right"), ("console", "wrong")]
+    assert "also emailed" in sent.output and [r for r, _ in smtp_server.messages] == [["a@example.com"]]
+    assert refused.exit_code == 0 and "also emailed" not in refused.output
+    assert "The email could not be sent (the log says why): send the link yourself." in refused.stderr
+    assert "/invite/" in refused.output.strip().splitlines()[-1]

@@ -8,7 +8,7 @@ from datetime import timedelta
 import click
 from flask.cli import AppGroup, with_appcontext
 
-from . import demo
+from . import demo, mail
 from .availability import describe, is_unavailable
 from .models import MembershipLevel
 from .services import (
@@ -186,6 +186,8 @@ def create_invite(email, organization, level):
         f"Invited {invitation.target_email} to '{org.name}' as {level}; the link works once, for 7 days"
         + (" (also emailed)." if emailed else ".")
     )
+    if mail.is_configured() and not emailed:
+        click.echo("The email could not be sent (the log says why): send the link yourself.", err=True)
     click.echo(link)
 
 
