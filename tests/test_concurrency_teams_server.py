@@ -47,13 +47,16 @@ def call(server, method: str, path: str, key: dict, body: dict | None = None):
     return lambda: requests.request(method, server.base + path, json=body, headers=key, timeout=TIMEOUT)
 
 
-def statuses(server, responses) -> list[int]:
-    """The sorted statuses, after checking none is a server error and every API error has PostHog's shape."""
+def statuses(server, responses, *expected: int) -> list[int]:
+    """Sorted statuses: no server error, API errors in PostHog's shape, and `expected` when given."""
+    found = sorted(response.status_code for response in responses)
+    answers = "\n".join(f"{r.request.method} {r.status_code} {r.text[:300]}" for r in responses)
+    assert all(status < 500 for status in found), f"{answers}\n{server.log()}"
     for response in responses:
-        assert response.status_code < 500, f"{response.status_code} {response.text}\n{server.log()}"
         if response.status_code >= 400 and response.headers["Content-Type"].startswith("application/json"):
             assert set(response.json()) == {"type", "code", "detail", "attr"}, response.text
-    return sorted(response.status_code for response in responses)
+    assert not expected or found == sorted(expected), answers
+    return found
 
 
 def key_of(make_key, user_id) -> dict:
@@ -82,7 +85,7 @@ def test_two_admins_change_and_remove_one_member_at_once(server, app, make_user,
     for round_number in range(3):
         target = member_url(app, make_user(f"both{round_number}@example.com", level=MembershipLevel.MEMBER))
         answers = race(*(call(server, "DELETE", target, key) for key in admins))
-        assert statuses(server, answers) == [204, 404]  # one removes, the other finds nobody
+        statuses(server, answers, 204, 404)  # one removes, the other finds nobody
         target = member_url(app, make_user(f"either{round_number}@example.com", level=MembershipLevel.MEMBER))
         changed, removed = race(
             call(server, "PATCH", target, admins[0], {"level": 8}), call(server, "DELETE", target, admins[1])
@@ -101,7 +104,7 @@ def test_the_last_two_owners_demote_each_other_or_leave_at_once(server, app, mak
             call(server, "PATCH", member_url(app, second), key_of(make_key, first), {"level": 8}),
             call(server, "PATCH", member_url(app, first), key_of(make_key, second), {"level": 8}),
         )
-        assert statuses(server, answers) == [200, 403]
+        statuses(server, answers, 200, 403)
         assert (
             count(app, Membership.level == MembershipLevel.OWNER) == round_number + 1
         )  # one per organization
@@ -111,7 +114,7 @@ def test_the_last_two_owners_demote_each_other_or_leave_at_once(server, app, mak
         make_user("b@example.com", organization="Pair", level=15),
     ]
     answers = race(*(call(server, "DELETE", member_url(app, uid), key_of(make_key, uid)) for uid in pair))
-    assert statuses(server, answers) == [204, 403]
+    statuses(server, answers, 204, 403)
     assert count(app, Membership.level == MembershipLevel.OWNER) == 3
 
 
@@ -132,7 +135,7 @@ def test_one_invite_accepted_by_several_browsers_at_once(server, app, user_id):
         return lambda: browser.post(link, data=form, allow_redirects=False, timeout=TIMEOUT)
 
     answers = race(*(browser_accepting() for _ in range(6)))
-    assert statuses(server, answers) == [303] + [409] * 5
+    statuses(server, answers, 303, *[409] * 5)
     for answer in answers:
         if answer.status_code == 409:
             assert "already been used" in answer.text or "exists already" in answer.text
@@ -149,7 +152,7 @@ def test_owners_deleting_projects_at_once_keep_one(server, app, make_user, make_
     )
     path = f"/api/projects/{spare.json()['id']}/"
     # Both delete the same project: one does, the other finds none.
-    assert statuses(server, race(*(call(server, "DELETE", path, key) for key in keys))) == [204, 404]
+    statuses(server, race(*(call(server, "DELETE", path, key) for key in keys)), 204, 404)
     # Each deletes one of the last two projects: the organization keeps one.
     other = requests.post(
         server.base + "/api/projects/", json={"name": "Other"}, headers=keys[0], timeout=TIMEOUT
@@ -162,7 +165,7 @@ def test_owners_deleting_projects_at_once_keep_one(server, app, make_user, make_
             for p, key in zip(listed, keys, strict=True)
         )
     )
-    assert statuses(server, answers) == [204, 409]
+    statuses(server, answers, 204, 409)
     assert [a.json()["code"] for a in answers if a.status_code == 409] == ["last_project"]
     assert (
         len(requests.get(server.base + "/api/projects/", headers=keys[1], timeout=TIMEOUT).json()["results"])
