@@ -9,11 +9,12 @@ import threading
 import time
 from contextlib import contextmanager
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import delete, event, func, select
 
 from webapp.extensions import db
-from webapp.models import Membership, MembershipLevel, Organization, User
-from webapp.services import accounts, invites, members, organizations
+from webapp.models import Membership, MembershipLevel, Organization, Project, User
+from webapp.services import accounts, invites, members, organizations, projects
 from webapp.services.errors import Conflict, NotFound, PermissionDenied
 
 WORKERS = 4
@@ -150,4 +151,67 @@ def test_two_admins_removing_one_member_while_another_changes_their_level(app, m
     assert change in (("ok", MembershipLevel.ADMIN), ("NotFound", "Member not found.")), outcomes
     with app.app_context():
         assert db.session.scalar(select(Membership.id).where(Membership.user_id == target)) is None
+        db.session.remove()
+
+
+@contextmanager
+def right_after_the_write(app, statement):
+    """Run `statement` on a connection of its own just after the next commit that wrote something: another
+    request's change landing between a service's write and its reading back what it wrote."""
+    session = db.session()
+    wrote = []
+
+    def flushed(session, context):
+        wrote.append(True)
+
+    def committed(session):
+        if wrote and not getattr(committed, "done", False):
+            committed.done = True
+            with db.engine.begin() as connection:
+                connection.execute(statement)
+
+    event.listen(session, "after_flush", flushed)
+    event.listen(session, "after_commit", committed)
+    try:
+        yield
+    finally:
+        event.remove(session, "after_flush", flushed)
+        event.remove(session, "after_commit", committed)
+    assert getattr(committed, "done", False), "the statement never ran"
+
+
+def test_a_member_removed_right_after_a_level_change_is_not_found(app, make_user):
+    owner = make_user("owner@example.com")
+    target = make_user("member@example.com", level=MembershipLevel.MEMBER)
+    with app.app_context():
+        caller = organizations.current(accounts.get_user(owner))
+        uuid = accounts.get_user(target).uuid
+        db.session.commit()
+        removal = delete(Membership).where(Membership.user_id == target)
+        with right_after_the_write(app, removal), pytest.raises(NotFound, match="Member not found."):
+            members.change_level(caller, uuid, MembershipLevel.ADMIN)
+        db.session.remove()
+
+
+def test_a_project_deleted_right_after_its_rename_is_not_found(app, user_id):
+    with app.app_context():
+        caller = organizations.current(accounts.get_user(user_id))
+        spare = projects.create_project(caller, "Spare").id
+        deletion = delete(Project).where(Project.id == spare)
+        with right_after_the_write(app, deletion), pytest.raises(NotFound, match="Project not found."):
+            projects.rename_project(caller, spare, "Renamed")
+        db.session.remove()
+
+
+def test_joining_lands_in_another_project_when_the_first_is_deleted_meanwhile(app, user_id, make_user):
+    joiner = make_user("new@example.com", organization="Elsewhere")
+    with app.app_context():
+        caller = organizations.current(accounts.get_user(user_id))
+        first = accounts.resolve_project(accounts.get_user(user_id), "@current").id
+        second = projects.create_project(caller, "Second").id
+        [(_, token, _)] = invites.create_invites(caller, "new@example.com")
+        db.session.commit()
+        with right_after_the_write(app, delete(Project).where(Project.id == first)):
+            project = invites.accept_as_existing_user(token, accounts.get_user(joiner))
+        assert project.id == second
         db.session.remove()

@@ -433,3 +433,20 @@ def test_a_member_whose_current_project_is_deleted_lands_in_another(client, team
         db.session.remove()
     assert client.get(f"/project/{spare}/evaluations/").status_code == 404
     assert client.get("/").headers["Location"] == f"/project/{kept}/evaluations/"
+
+
+def test_a_form_for_someone_or_something_gone_meanwhile_says_so_on_its_page(client, team, app):
+    with app.app_context():
+        owner = organizations.current(accounts.get_user(team["owner"]))
+        spare = projects.create_project(owner, "Spare").id
+        member = accounts.get_user(team["member"]).uuid
+        members.remove_member(owner, member)
+        projects.delete_project(owner, spare)
+        db.session.remove()
+    csrf = log_in(client, team["admin"])
+    level = client.post(f"/settings/members/{member}/level", data={"csrf_token": csrf, "level": "8"})
+    assert level.status_code == 303 and level.headers["Location"] == "/settings/members"
+    assert "Member not found." in client.get("/settings/members").get_data(as_text=True)
+    rename = client.post(f"/settings/projects/{spare}/rename", data={"csrf_token": csrf, "name": "X"})
+    assert rename.status_code == 303 and rename.headers["Location"] == "/settings/projects"
+    assert "Project not found." in client.get("/settings/projects").get_data(as_text=True)

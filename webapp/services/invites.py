@@ -26,6 +26,7 @@ VALID_FOR = timedelta(days=7)
 MAX_EMAILS = 20
 REVEAL_SECONDS = 600
 INVITE_NOT_FOUND = "Invite not found."
+UNKNOWN = "This invite link is not valid. Ask an admin for a new one."
 log = logging.getLogger(__name__)
 
 
@@ -251,7 +252,7 @@ def find_usable(token: Any) -> Invitation:
 
 def _check_usable(invitation: Invitation | None) -> None:
     if invitation is None:
-        raise InviteUnusable("unknown", "This invite link is not valid. Ask an admin for a new one.")
+        raise InviteUnusable("unknown", UNKNOWN)
     if invitation.accepted_at is not None:
         raise InviteUnusable("used", "This invite link has already been used. Each link works once.")
     if invitation.revoked_at is not None:
@@ -264,7 +265,7 @@ def _check_usable(invitation: Invitation | None) -> None:
 def accept_as_new_user(token: Any, password: str, first_name: str = "", last_name: str = "") -> User:
     """Create the invited person's account and membership; the link is used up."""
     invitation = find_usable(token)
-    email = invitation.target_email
+    email, invitation_id = invitation.target_email, invitation.id  # the write's first commit expires it
     first_name, last_name = accounts.check_names(first_name, last_name)
     password_hash = accounts.hash_password(accounts.check_password(password))
     with write_transaction() as session:
@@ -281,7 +282,7 @@ def accept_as_new_user(token: Any, password: str, first_name: str = "", last_nam
         )
         session.add(user)
         session.flush()
-        _join(session, invitation, user)
+        _join(session, invitation_id, user)
     return accounts.get_user(user.id)
 
 
@@ -294,20 +295,27 @@ def accept_as_existing_user(token: Any, user: User) -> Project:
             f"This invitation is for {invitation.target_email}, and you are signed in as {user.email}. "
             "Log out and open the link again, or ask for an invitation to your address."
         )
+    invitation_id, organization_id = invitation.id, invitation.organization_id
     with write_transaction() as session:
-        row = session.get(User, user.id)
-        project_id = _join(session, invitation, row)
-    return db.session.get(Project, project_id)
+        _join(session, invitation_id, session.get(User, user.id))
+    # The organization's first project (another if an owner deleted the one they were put in meanwhile).
+    joined = db.session.scalar(
+        select(Project).where(Project.organization_id == organization_id).order_by(Project.id).limit(1)
+    )
+    return joined or accounts.resolve_project(accounts.get_user(user.id), "@current")
 
 
-def _join(session: Session, invitation: Invitation, user: User) -> int:
-    """Use the invitation up (exactly once) and add the membership; return the landing project's id."""
+def _join(session: Session, invitation_id, user: User) -> None:
+    """Use the invitation up (exactly once), add the membership, make its first project the user's current."""
+    invitation = session.get(Invitation, invitation_id)
+    if invitation is None:  # its organization was deleted since the link was opened
+        raise InviteUnusable("unknown", UNKNOWN)
     organization_id = invitation.organization_id
     if (
         session.scalar(select(Organization.id).where(Organization.id == organization_id).with_for_update())
         is None
     ):
-        raise InviteUnusable("unknown", "This invite link is not valid. Ask an admin for a new one.")
+        raise InviteUnusable("unknown", UNKNOWN)
     now = utcnow()
     used = session.execute(
         update(Invitation)
@@ -326,10 +334,9 @@ def _join(session: Session, invitation: Invitation, user: User) -> int:
     if already is not None:
         raise Conflict("You are already a member of this organization.", code="already_member")
     session.add(Membership(organization_id=organization_id, user_id=user.id, level=invitation.level))
-    project_id = session.scalar(
+    user.current_project_id = session.scalar(
         select(Project.id).where(Project.organization_id == organization_id).order_by(Project.id).limit(1)
     )
-    user.current_project_id = project_id
     organizations.record(
         session,
         organization_id,
@@ -338,4 +345,3 @@ def _join(session: Session, invitation: Invitation, user: User) -> int:
         email=user.email,
         level=organizations.level_name(invitation.level),
     )
-    return project_id

@@ -126,9 +126,12 @@ def change_level(caller: Caller, user_uuid: Any, level: Any, *, from_text: bool 
                 after=organizations.level_name(level),
             )
         target_id = target.id
-    return db.session.scalar(
+    changed = db.session.scalar(
         select(Membership).options(joinedload(Membership.user)).where(Membership.id == target_id)
     )
+    if changed is None:
+        raise NotFound(MEMBER_NOT_FOUND)  # removed by someone else right after this change
+    return changed
 
 
 @retry_on_contention

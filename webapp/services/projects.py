@@ -91,11 +91,13 @@ def create_project(caller: Caller, name: Any) -> Project:
 @retry_on_contention
 def rename_project(caller: Caller, project_id: Any, name: Any) -> Project:
     name = check_name(name)
-    project = get_project(caller, project_id)
+    # Its id, not the object: the write's first commit expires it, and reading it then would fail if an
+    # owner deleted it meanwhile.
+    number = get_project(caller, project_id).id
     with write_transaction() as session:
         me = organizations.lock(session, caller)
         organizations.require_admin(me.level, "rename projects")
-        row = session.get(Project, project.id)
+        row = session.get(Project, number)
         if row is None:
             raise NotFound(PROJECT_NOT_FOUND)
         if row.name != name:
@@ -109,7 +111,7 @@ def rename_project(caller: Caller, project_id: Any, name: Any) -> Project:
                 project_id=row.id,
             )
             row.name = name
-    return _load(project.id)
+    return _load(number)
 
 
 def contents(project: Project) -> Contents:
@@ -210,6 +212,9 @@ def _sweep_storage(project_id: int) -> None:
 
 
 def _load(project_id: int) -> Project:
-    return db.session.scalar(
+    project = db.session.scalar(
         select(Project).options(joinedload(Project.organization)).where(Project.id == project_id)
     )
+    if project is None:
+        raise NotFound(PROJECT_NOT_FOUND)  # deleted by an owner right after this change
+    return project

@@ -117,7 +117,7 @@ def invite():
 def change_level(user_uuid):
     try:
         member = members.change_level(g.caller, user_uuid, request.form.get("level", ""), from_text=True)
-    except (PermissionDenied, Conflict, ValidationError) as error:
+    except (PermissionDenied, Conflict, NotFound, ValidationError) as error:
         return _refused(error, ".members_page")
     flash(f"{member.user.email} is now {organizations.level_name(member.level)}.", "success")
     return see_other(url_for(".members_page"))
@@ -202,7 +202,7 @@ def create_project():
 def rename_project(project_id):
     try:
         project = projects.rename_project(g.caller, project_id, request.form.get("name", ""))
-    except (PermissionDenied, Conflict, ValidationError) as error:
+    except (PermissionDenied, Conflict, NotFound, ValidationError) as error:
         return _refused(error, ".projects_page")
     flash(f"Renamed the project to {project.name}.", "success")
     return see_other(url_for(".projects_page"))
