@@ -49,6 +49,24 @@ def test_a_new_person_sets_a_password_joins_and_the_link_dies(client, invite, ap
     assert used.status_code == 409 and "already been used" in used.get_data(as_text=True)
 
 
+def test_a_new_person_hears_every_problem_at_once_and_keeps_their_names(client, invite):
+    token = invite()
+    token_field = csrf_token_from(client.get(f"/invite/{token}").get_data(as_text=True))
+    long_name = "N" * 151
+    form = {"csrf_token": token_field, "first_name": long_name, "last_name": "Okafor", "password": "short"}
+    page = client.post(f"/invite/{token}", data={**form, "confirm_password": "other"})
+    assert page.status_code == 422
+    html = page.get_data(as_text=True)
+    summary = html[html.index('id="error-summary"') : html.index("</div>", html.index('id="error-summary"'))]
+    assert re.findall(r'<a href="#(\w+)">', summary) == ["first_name", "password", "confirm_password"]
+    assert (
+        "characters or fewer" in summary and "at least 8 characters" in summary and "not the same" in summary
+    )
+    assert f'value="{long_name}"' in html and 'value="Okafor"' in html
+    assert 'value="short"' not in html and 'value="other"' not in html
+    assert client.get(f"/invite/{token}").status_code == 200  # the link still works
+
+
 def test_accepting_needs_the_csrf_token(client, invite):
     token = invite()
     response = client.post(

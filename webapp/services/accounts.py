@@ -234,6 +234,17 @@ def password_change_problems(user: User, current_password: str, new_password: st
     return problems
 
 
+def new_account_problems(password: str, first_name: str = "", last_name: str = "") -> list[ValidationError]:
+    """Everything wrong with a new account's names and password, all at once (a form shows them together)."""
+    problems = []
+    for check, arguments in ((check_names, (first_name, last_name)), (check_password, (password or "",))):
+        try:
+            check(*arguments)
+        except ValidationError as error:
+            problems.append(error)
+    return problems
+
+
 def change_password(user: User, current_password: str, new_password: str) -> User:
     """Set a new password after checking the current one; every session of the user ends.
 

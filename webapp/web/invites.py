@@ -6,7 +6,6 @@ from flask import (
     has_request_context,
     make_response,
     render_template,
-    request,
     url_for,
 )
 from flask_login import current_user
@@ -15,6 +14,7 @@ from ..auth import begin_session
 from ..services import accounts, invites, organizations
 from ..services.errors import Conflict, PermissionDenied, ValidationError
 from .htmx import see_other
+from .settings_forms import NewAccountForm
 
 bp = Blueprint("invites", __name__)
 
@@ -42,7 +42,7 @@ def _unusable(error: invites.InviteUnusable):
     return _page("invites/unusable.html", UNUSABLE_STATUS[error.reason], message=error.detail)
 
 
-def _form(token, invitation, status=200, errors=None, values=None):
+def _form(token, invitation, status=200, form=None):
     has_account = accounts.user_exists(invitation.target_email)
     return _page(
         "invites/accept.html",
@@ -51,8 +51,8 @@ def _form(token, invitation, status=200, errors=None, values=None):
         invitation=invitation,
         has_account=has_account,
         level=organizations.level_name(invitation.level),
-        errors=errors or {},
-        values=values or {},
+        form=form or NewAccountForm(formdata=None),
+        min_password_length=accounts.MIN_PASSWORD_LENGTH,
     )
 
 
@@ -72,20 +72,20 @@ def accept(token):
         if current_user.is_authenticated:
             project = invites.accept_as_existing_user(token, current_user)
         else:
-            values = {name: request.form.get(name, "") for name in ("first_name", "last_name")}
-            password = request.form.get("password", "")
-            if password != request.form.get("confirm_password", ""):
-                return _form(
-                    token,
-                    invitation,
-                    422,
-                    {"confirm_password": "The two passwords are not the same."},
-                    values,
-                )
+            form = NewAccountForm()
+            names = (form.first_name.data or "", form.last_name.data or "")
+            password = form.password.data or ""
+            valid = form.validate()
+            # Every problem at once: the form's (blank, not the same) and the service's (too short, too long).
+            problems = accounts.new_account_problems(password, *names)
+            form.add_missed_problems(problems)
+            if not valid or problems:
+                return _form(token, invitation, 422, form)
             try:
-                user = invites.accept_as_new_user(token, password, values["first_name"], values["last_name"])
+                user = invites.accept_as_new_user(token, password, *names)
             except ValidationError as error:
-                return _form(token, invitation, 422, {error.attr or "password": error.detail}, values)
+                form.add_service_errors(error)
+                return _form(token, invitation, 422, form)
             begin_session(user)
             project = accounts.resolve_project(user, "@current")
     except invites.InviteUnusable as error:

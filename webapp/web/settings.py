@@ -159,9 +159,7 @@ def change_password():
     current, new = form.current_password.data or "", form.new_password.data or ""
     if not form.validate():
         # The service's problems too (a wrong current password, a short new one): all of them at once.
-        for problem in accounts.password_change_problems(current_user, current, new):
-            if problem.attr not in form or not form[problem.attr].errors:
-                form.add_service_errors(problem)
+        form.add_missed_problems(accounts.password_change_problems(current_user, current, new))
         return _profile_page(422, password_form=form)
     try:
         user = accounts.change_password(current_user, current, new)

@@ -1,4 +1,5 @@
-"""The settings pages' forms: what each field needs to be read at all; the services judge the rest."""
+"""The settings pages' and the invitation page's forms: what each field needs to be read at all; the services
+judge the rest."""
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectMultipleField, StringField
@@ -27,6 +28,14 @@ class SettingsForm(FlaskForm):
                 self.form_errors.append(problem.detail)
             elif problem.detail not in field.errors:
                 field.errors = [*field.errors, problem.detail]
+
+    def add_missed_problems(self, problems: list[ValidationError]) -> None:
+        """The service's problems that the form's own checks did not already report for their field
+        (one failed check is enough to stop a submit, but the person should hear every problem at once)."""
+        for problem in problems:
+            attr = self.SERVICE_ATTRS.get(problem.attr, problem.attr)
+            if attr not in self._fields or not self._fields[attr].errors:
+                self.add_service_errors(problem)
 
     def problems(self) -> list[tuple[str | None, str]]:
         """(field id, message) for the error summary, in the form's order."""
@@ -63,3 +72,18 @@ class ApiKeyForm(SettingsForm):
     # The services check scopes and projects (the API takes the same values); any ticked value is read.
     scopes = SelectMultipleField("Scopes", validate_choice=False)
     projects = SelectMultipleField("Projects", validate_choice=False)
+
+
+class NewAccountForm(SettingsForm):
+    """The invitation page's form for someone without an account yet."""
+
+    first_name = StringField("First name", validators=[storable_text, NAME_LENGTH])
+    last_name = StringField("Last name", validators=[storable_text, NAME_LENGTH])
+    password = PasswordField("Password", validators=[DataRequired("Choose a password."), storable_text])
+    confirm_password = PasswordField(
+        "Password again",
+        validators=[
+            DataRequired("Type the password again."),
+            EqualTo("password", "The two passwords are not the same."),
+        ],
+    )
