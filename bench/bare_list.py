@@ -149,17 +149,25 @@ def search_words(term: str) -> tuple[list[str], list[str]]:
     )
 
 
+# webapp/services/search.py: what FTS5 folds into ASCII letters where LIKE does not (migration 0015).
+FOLDED_INTO_ASCII = "\u212a\u017f"
+# webapp/services/search_postgresql.py: the longest word the words table answers (migration 0015).
+MAX_COUNTED_LENGTH = 65
+
+
 def trigram_sample(word: str) -> list[str]:
-    """What our services ask SQLite's index for an ASCII word: its first, a middle and its last trigram."""
+    """What our services ask SQLite's index for an ASCII word on a page: its first, a middle and its last
+    trigram (LIKE rechecks the candidates)."""
     trigrams = [word[start : start + 3] for start in range(len(word) - 2)]
     return [trigrams[0], trigrams[len(trigrams) // 2], trigrams[-1]]
 
 
-def evaluation_search(db, term: str, walk: bool = False) -> tuple[list[str], list]:
+def evaluation_search(db, term: str, walk: bool = False, count: bool = False) -> tuple[list[str], list]:
     """Conditions and parameters for every word of `term` in the name, description or prompt, found
     the way our services find them (webapp/services/search.py); `walk` (PostgreSQL): for a page that
-    walks the order's index, the words as one test no index answers."""
-    conditions, params, fts_terms = [], [], []
+    walks the order's index, the words as one test no index answers; `count` (SQLite): for the count,
+    whole phrases (exact candidates) instead of a page's trigram samples rechecked by LIKE."""
+    conditions, params, fts_terms, rechecked = [], [], [], []
     if walk:
         return postgresql_walk(term)
     like_any = " OR ".join(db.like(f"e.{column}") for column in ("name", "description", "prompt"))
@@ -173,7 +181,7 @@ def evaluation_search(db, term: str, walk: bool = False) -> tuple[list[str], lis
             params += values
         elif len(word) == 2 and word.isascii():
             # Rows with an indexed trigram starting with the word, or a field ending in it (each field's
-            # own index, named: SQLite would weigh it by its average rows per value); then LIKE.
+            # own index, named: SQLite would weigh it by its average rows per value).
             folded = word.lower()
             phrases = """coalesce(group_concat('"' || replace(term, '"', '""') || '"', ' OR '), ?)"""
             trigrams = f"SELECT {phrases} FROM evaluations_fts_vocab WHERE term >= ? AND term < ?"
@@ -186,19 +194,53 @@ def evaluation_search(db, term: str, walk: bool = False) -> tuple[list[str], lis
             conditions.append(f"{CANDIDATE_KEY} IN ({' UNION ALL '.join(candidates)})")
             params += ['"' + folded.replace('"', '""') + '"', folded, folded[0] + chr(ord(folded[1]) + 1)]
             params += [folded] * 3
+            rechecked.append(word)
+        elif len(word) < MIN_INDEXED_SEARCH_LENGTH:
+            conditions.append(f"({like_any})")  # short words scan
+            params += [like_pattern(word)] * 3
+        elif count or not word.isascii():
+            fts_terms.append(word)
+            if word.isascii():
+                rechecked.append(word)
+        else:
+            fts_terms += trigram_sample(word)
             conditions.append(f"({like_any})")
             params += [like_pattern(word)] * 3
-        elif len(word) < MIN_INDEXED_SEARCH_LENGTH or word.isascii():
-            # Short words scan; ASCII words are rechecked after the index narrowed them by a few trigrams.
-            conditions.append(f"({like_any})")
-            params += [like_pattern(word)] * 3
-        if db.indexes_words and len(word) >= MIN_INDEXED_SEARCH_LENGTH:
-            fts_terms += trigram_sample(word) if word.isascii() else [word]
     if fts_terms:
         rows, param = db.fts_rows("evaluations", fts_terms)
         conditions.insert(0, f"{CANDIDATE_KEY} IN ({rows})")
         params.insert(0, param)
+    if rechecked:
+        # The indexes' candidates are exact but for rows FTS5 folds into ASCII differently from LIKE.
+        fields = ("name", "description", "prompt")
+        found = " AND ".join("(" + " OR ".join(db.like(field) for field in fields) + ")" for _ in rechecked)
+        conditions.append(
+            f"{CANDIDATE_KEY} NOT IN (SELECT pk FROM evaluations INDEXED BY ix_evaluations_search_folded "
+            f"WHERE (name || description || prompt) GLOB '*[{FOLDED_INTO_ASCII}]*' AND NOT ({found}))"
+        )
+        params += [like_pattern(word) for word in rechecked for _ in fields]
     return conditions, params
+
+
+def postgresql_counted(term: str) -> tuple[list[str], list] | None:
+    """PostgreSQL: the conditions on the words table (migration 0015) of a search whose words are all
+    letters and digits (or one letter or digit), as webapp/services/search_postgresql.py counts them."""
+    conditions, params = [], []
+    for word in dict.fromkeys(term.split()):
+        folded = word.lower()
+        if len(word) == 1 and word.isascii() and folded in SEARCH_CHARACTERS:
+            conditions.append(f"(e.search_chars & {1 << SEARCH_CHARACTERS.find(folded)}) != 0")
+        elif 2 <= len(word) <= MAX_COUNTED_LENGTH and word.isascii() and word.isalnum():
+            known = "SELECT array_agg(word) FROM evaluation_search_vocabulary WHERE "
+            if len(word) == 2:
+                conditions.append(f"e.words && ({known}word ~ %s OR word LIKE %s)")
+                params += [folded + r"[\x01-\x7f]", "%" + folded]
+            else:
+                conditions.append(f"e.words && ({known}word LIKE %s)")
+                params.append(like_pattern(folded))
+        else:
+            return None
+    return (conditions, params) if params else None
 
 
 def postgresql_word(word: str) -> tuple[str, list]:
@@ -272,6 +314,10 @@ class ListEndpoint:
 
     walks = False  # a search page may walk the order's index (Evaluations)
 
+    def count_where(self, state: dict[str, str]) -> tuple[str, list[str], list] | None:
+        """What a count reads other than the page's table and conditions: (FROM, conditions, parameters)."""
+        return None
+
     def where(self, state: dict[str, str]) -> tuple[list[str], list]:
         raise NotImplementedError
 
@@ -314,8 +360,17 @@ class ListEndpoint:
         walks = CANDIDATE_KEY in where
         bound = f", (SELECT max({self.tie_break.partition('.')[2]}) FROM {self.table})" if walks else ""
         counted = where.replace(CANDIDATE_KEY, self.tie_break)
+        # Exact candidates are counted from the index led by the key (SQLite), or a search's words from the
+        # words table (PostgreSQL): narrow entries, not the rows (webapp/services/search.py).
+        source, count_params = f"{self.table} {self.alias}", params
+        counting = self.count_where(state)
+        if counting is not None:
+            source, count_conditions, count_params = counting
+            counted = " AND ".join([f"{self.alias}.project_id = {self.db.param}", *count_conditions])
+            counted = counted.replace(CANDIDATE_KEY, self.tie_break)
+            count_params = [project_id, *count_params]
         count, *largest = connection.execute(
-            f"SELECT count(*){bound} FROM {self.table} {self.alias} WHERE {counted}", params
+            f"SELECT count(*){bound} FROM {source} WHERE {counted}", count_params
         ).fetchone()
         if walks:
             walk = count > 0 and (offset + limit) * (largest[0] or 0) <= WALK_COST_RATIO * count * count
@@ -360,7 +415,24 @@ class Evaluations(ListEndpoint):
 
     walks = True
 
-    def where(self, state, walk=False):
+    def count_where(self, state):
+        term = state.get("search", "").strip()
+        if not term:
+            return None
+        if self.db.indexes_words:
+            # SQLite: exact candidates, counted from the index led by the key.
+            conditions, params = self.where(state, count=True)
+            if not any(CANDIDATE_KEY in condition for condition in conditions):
+                return None
+            return "evaluations e INDEXED BY ix_evaluations_search_count", conditions, params
+        # PostgreSQL: words of letters and digits, counted from the words table.
+        words = postgresql_counted(term)
+        if words is None:
+            return None
+        conditions, params = self.where({name: value for name, value in state.items() if name != "search"})
+        return "evaluation_search e", conditions + words[0], params + words[1]
+
+    def where(self, state, walk=False, count=False):
         p = self.db.param
         conditions, params = [f"e.deleted = {p}"], [False]
         if "enabled" in state:
@@ -371,7 +443,7 @@ class Evaluations(ListEndpoint):
             params.append(lowered in TRUE)
         term = state.get("search", "").strip()
         if term:
-            words, word_params = evaluation_search(self.db, term, walk)
+            words, word_params = evaluation_search(self.db, term, walk, count)
             conditions += words
             params += word_params
         return conditions, params

@@ -496,6 +496,82 @@ def test_0013_fills_search_chars_for_existing_rows_and_downgrades(empty_database
         )
 
 
+# Since 0010, a name sort key too.
+EVALUATIONS_0010 = sa.table(
+    "evaluations", *(sa.column(column.name, column.type) for column in EVALUATIONS.c),
+    sa.column("name_sort_key", sa.String),
+)  # fmt: skip
+
+
+def _search_count_objects(connection) -> set[str]:
+    """Migration 0015's objects: SQLite's two indexes, PostgreSQL's tables and functions."""
+    if connection.dialect.name == "sqlite":
+        statement = "SELECT name FROM sqlite_master WHERE name LIKE 'ix_evaluations_search_%'"
+    else:
+        statement = (
+            "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace"
+            " AND relname LIKE '%%evaluation_search%%' UNION ALL SELECT proname FROM pg_proc"
+            " WHERE pronamespace = current_schema()::regnamespace AND proname LIKE 'evaluation_search_%%'"
+        )
+    return {name for (name,) in connection.exec_driver_sql(statement)}
+
+
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+def test_0015_counts_existing_rows_and_downgrades(empty_database):
+    def found(term):
+        query = evaluations.parse_list_query({"search": term}, 100, 100)
+        page = evaluations.list_evaluations(db.session.get(Project, 1), query)
+        db.session.remove()
+        assert page.count == len(page.items)
+        return sorted(item.name for item in page.items)
+
+    upgrade(revision="0014")
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    with db.engine.begin() as connection:
+        connection.execute(ORGANIZATIONS.insert().values(id=1, uuid=uuid.uuid4(), name="o", created_at=now))
+        connection.execute(
+            PROJECTS.insert().values(id=1, uuid=uuid.uuid4(), organization_id=1, name="p", created_at=now)
+        )
+        rows = (("Quiz 7", "Ab", "Ends in SQ"), ("Tone", "", "Polite? sq"), ("Temp", "\u212aelvin", ""))
+        for name, description, prompt in rows:
+            connection.execute(
+                EVALUATIONS_0010.insert().values(
+                    id=uuid.uuid4(), project_id=1, name=name, description=description, prompt=prompt,
+                    enabled=True, deleted=False, conditions=[], version=1, created_at=now, updated_at=now,
+                    name_sort_key=name.lower(),
+                )
+            )  # fmt: skip
+        before = _search_count_objects(connection)
+
+    upgrade()
+
+    with db.engine.connect() as connection:
+        added = _search_count_objects(connection) - before
+        if connection.dialect.name == "postgresql":
+            assert added == {
+                "evaluation_search", "evaluation_search_pkey", "ix_evaluation_search_words",
+                "evaluation_search_vocabulary", "ix_evaluation_search_vocabulary",
+                "ix_evaluation_search_vocabulary_trgm", "evaluation_search_words", "evaluation_search_added",
+                "evaluation_search_changed",
+            }  # fmt: skip
+            words = dict(connection.exec_driver_sql("SELECT pk, words FROM evaluation_search").all())
+            assert sorted(map(sorted, words.values())) == [
+                ["7", "ab", "ends", "in", "quiz", "sq"],
+                ["kelvin", "temp"],
+                ["polite", "sq", "tone"],
+            ]
+        else:
+            assert added == {"ix_evaluations_search_count", "ix_evaluations_search_folded"}
+    assert found("sq") == ["Quiz 7", "Tone"]
+    assert found("polite") == ["Tone"]
+    # SQLite's LIKE does not fold KELVIN SIGN, FTS5 does: the partial index's row is rechecked.
+    assert found("kelvin") == (["Temp"] if db.engine.dialect.name == "postgresql" else [])
+
+    downgrade(revision="0014")
+    with db.engine.connect() as connection:
+        assert _search_count_objects(connection) == before
+
+
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 def test_the_migrated_schema_matches_the_models(app):
     """What autogenerate (and `flask db check`) would write after the migrations is nothing: the models

@@ -10,6 +10,8 @@ anything else that differs is drift.
 FTS_TABLE_SUFFIXES = tuple(
     f"_fts{suffix}" for suffix in ("", "_data", "_idx", "_content", "_docsize", "_config", "_vocab")
 )
+# PostgreSQL's search counts (migration 0015): each evaluation's counted columns and words, and every word.
+TABLES = frozenset({"evaluation_search", "evaluation_search_vocabulary"})
 # (table, column) pairs kept by triggers (SQLite) or generated (PostgreSQL), migration 0013.
 COLUMNS = frozenset({("evaluations", "search_chars"), ("evaluations", "search_text")})
 # Indexes over expressions, operator classes or the columns above (migrations 0009, 0013), and the
@@ -28,6 +30,9 @@ INDEXES = frozenset(
         "ix_evaluations_count",
         "ix_symbol_sets_count",
         "ix_evaluations_search_wide",
+        # SQLite only (migration 0015): counts of a search's candidates, and the rows its words recheck.
+        "ix_evaluations_search_count",
+        "ix_evaluations_search_folded",
     }
 )
 # The benchmark's marker of its seed (bench/api_list.py), when autogenerate runs against that database.
@@ -36,7 +41,9 @@ OTHER_TABLES = frozenset({"bench_api_list_seed"})
 
 def include_name(name, type_, parent_names) -> bool:
     """Alembic's include_name hook (reflected names): leave the hand-made tables out."""
-    return type_ != "table" or not (name.endswith(FTS_TABLE_SUFFIXES) or name in OTHER_TABLES)
+    return type_ != "table" or not (
+        name.endswith(FTS_TABLE_SUFFIXES) or name in TABLES or name in OTHER_TABLES
+    )
 
 
 def include_object(object_, name, type_, reflected, compare_to) -> bool:

@@ -15,7 +15,7 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
-from sqlalchemy import Text, bindparam, select
+from sqlalchemy import BigInteger, Text, bindparam, column, select, table
 from sqlalchemy.orm import selectinload
 
 from ..database import write_transaction
@@ -312,6 +312,14 @@ SEARCHED_COLUMNS = (EVALUATIONS.c.name, EVALUATIONS.c.description, EVALUATIONS.c
 # Kept by the database (migration 0013), not mapped: no write path sets them.
 SEARCH_TEXT = search.search_column("evaluations.search_text", Text)
 SEARCH_CHARS = search.search_column("evaluations.search_chars")
+# PostgreSQL: what a search's count reads (migration 0015): each evaluation's counted columns and words.
+SEARCH_COUNTS = table(
+    "evaluation_search",
+    *(column(name) for name in ("pk", "project_id", "deleted", "enabled")),
+    column("search_chars", BigInteger),
+    column("words"),
+)
+SEARCH_VOCABULARY = table("evaluation_search_vocabulary", column("word", Text))
 
 
 # Every word of a search is in the name, description or prompt (see services.search).
@@ -321,6 +329,8 @@ TEXT_INDEX = search.TextIndex(
     fts_table="evaluations_fts",
     lowered_text=SEARCH_TEXT,
     chars_column=SEARCH_CHARS,
+    counts=SEARCH_COUNTS,
+    vocabulary=SEARCH_VOCABULARY,
 )
 
 

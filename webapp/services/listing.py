@@ -265,11 +265,18 @@ def _ordering(order_columns: Mapping, order_by: tuple[str, ...], key, reverse: b
     return terms
 
 
-def _count(spec: ListSpec, criteria: list, key_bound: bool = False) -> Select:
-    """The count; with `key_bound`, also the table's largest key (an index lookup), for Search.for_page."""
+def _count(spec: ListSpec, conditions: list, search) -> Select:
+    """The count, from the table the search counts from (Search.count_table) when the conditions can be
+    moved onto it; with the search's `key_bound`, also the table's largest key (an index lookup), for
+    Search.for_page."""
     columns = [func.count()]
-    if key_bound:
+    if search is not None and search.key_bound:
         columns.append(select(func.max(spec.key)).scalar_subquery())
+    if search is not None and search.count_table is not None:
+        criteria = search.counted_criteria(conditions, spec.key.table)
+        if criteria is not None:
+            return select(*columns).select_from(search.count_table).where(*criteria)
+    criteria = [*conditions, search.clause()] if search is not None else conditions
     return select(*columns).select_from(spec.key.table).where(*criteria)
 
 
@@ -393,12 +400,14 @@ def paginate(
     if found:
         where = {**where, **found.params}
 
+    def conditions() -> list:
+        return [spec.conditions[name] for name in names]
+
     def criteria(search) -> list:
-        conditions = [spec.conditions[name] for name in names]
-        return [*conditions, search.clause()] if search else conditions
+        return [*conditions(), search.clause()] if search else conditions()
 
     key_bound = found is not None and found.key_bound
-    count_statement = _cached(spec, ("count", shape), lambda: _count(spec, criteria(found), key_bound))
+    count_statement = _cached(spec, ("count", shape), lambda: _count(spec, conditions(), found))
     (counted,) = run(count_statement, where)
     count = counted[0]
     limit, offset = query.limit, query.offset

@@ -7,12 +7,16 @@ literal characters.
 How each word is found (evaluations; symbol sets use the trigram indexes the same way):
 - one letter or digit: a bit test of `search_chars` (migration 0013), which the default order's list index
   carries, so count and page read that index alone;
-- three or more characters: the trigram index (SQLite FTS5 `trigram`, PostgreSQL `pg_trgm` on the stored
-  lowered text). On SQLite an ASCII word asks the index for a few of its trigrams (all of them, as a
-  phrase, costs more than rechecking the candidates) and each candidate is then checked with LIKE;
-- anything else (two characters, other single characters) is tested row by row.
-PostgreSQL finds words as services/search_postgresql.py describes: two ASCII letters or digits through the
-trigram index too, and a page of a search matching many rows walks the order's index (Search.for_page).
+- SQLite, three or more characters: the FTS5 trigram index. A count asks it for the word's phrase; two
+  ASCII characters: the index's trigrams that start with them, or a field's last two characters. Both
+  are exact but for FTS5's case folding, which turns two non-ASCII characters into ASCII letters
+  (FOLDED_INTO_ASCII): the rows holding one (a partial index lists them, migration 0015) are rechecked
+  with LIKE. So a count of the candidates reads an index led by the key (Search.count_table), not every
+  candidate's row. A page reads its rows anyway: it asks for a few of an ASCII word's trigrams (the
+  whole phrase costs more) and checks each candidate it reads with LIKE;
+- PostgreSQL: as services/search_postgresql.py describes (pg_trgm on the stored lowered text; a count
+  through the words table of migration 0015);
+- anything else (other short words) is tested row by row.
 
 Case folding: PostgreSQL folds every letter (ILIKE: lower() on both sides); SQLite folds ASCII letters
 (LIKE, as Django's icontains does there), except that a word of three or more characters with a non-ASCII
@@ -21,12 +25,12 @@ character is matched by the FTS5 phrase alone, which folds Unicode case.
 Statements are kept per shape: a search is split into its `shape` (the database and how many words of
 each kind) and the values of its bound parameters (named per word), so the list's count and page are
 built once per shape (services.listing.paginate) and a search costs what a plain list costs in Python.
-On SQLite, a page may walk the order's index past a word's candidates instead of sorting them all
-(Search.for_page).
+A page may walk the order's index past a word's candidates instead of sorting them all (Search.for_page).
 """
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
@@ -40,6 +44,9 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnClause, FromClause, TableClause
+from sqlalchemy.sql.visitors import InternalTraversal, replacement_traverse
 
 from . import search_postgresql
 
@@ -47,7 +54,11 @@ from . import search_postgresql
 MIN_INDEXED_LENGTH = 3
 # Bit i of a row's `search_chars` says its lowered searched text contains CHARACTERS[i] (migration 0013).
 CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
-# How many of an ASCII word's trigrams SQLite's full-text index is asked for (LIKE rechecks the rest).
+# The characters SQLite's FTS5 folds into ASCII letters, where LIKE does not (KELVIN SIGN, LONG S): frozen
+# in migration 0015's partial index (tests check both against FTS5 itself).
+FOLDED_INTO_ASCII = "\u212a\u017f"
+# How many of an ASCII word's trigrams a page asks SQLite's full-text index for (LIKE rechecks the rest):
+# all of them, as a phrase, cost more than rechecking the candidates a page reads.
 SAMPLED_TRIGRAMS = 3
 # SQLite: a page walks the order's index, testing each entry's key against the candidates, when that reads
 # fewer entries than looking up and sorting every candidate would (sqlite_walks): an index entry tested
@@ -72,6 +83,10 @@ class Search:
     clause: Callable[[], ColumnElement]
     walk: Callable[[], ColumnElement] | None = None
     key_bound: bool = False
+    # What the count reads instead of the listed table, with `count_clause` (default: `clause`) and the
+    # list's conditions moved onto its columns of the same names (counted_criteria).
+    count_table: FromClause | None = None
+    count_clause: Callable[[], ColumnElement] | None = None
 
     def for_page(self, count: int, rows_read: int, key_bound: int | None = None) -> "Search":
         """The search a page reading `rows_read` rows (offset + limit) of `count` matches runs; `key_bound`
@@ -83,6 +98,23 @@ class Search:
         else:
             walks = search_postgresql.walks(count, rows_read)
         return Search((*self.shape, "walk"), self.params, self.walk) if walks else self
+
+    def counted_criteria(self, conditions: list[ColumnElement], listed: TableClause) -> list | None:
+        """The list's `conditions` and the search as the count reads them from `count_table`: each column
+        of the `listed` table replaced by the count table's column of the same name (None if it has none)."""
+        table = self.count_table
+        missing = []
+
+        def moved(element):
+            if isinstance(element, ColumnClause) and element.table is listed:
+                if element.name in table.c:
+                    return table.c[element.name]
+                missing.append(element.name)
+            return None
+
+        search = (self.count_clause or self.clause)()
+        criteria = [replacement_traverse(clause, {}, moved) for clause in (*conditions, search)]
+        return None if missing else criteria
 
 
 def sqlite_walks(count: int, rows_read: int, key_bound: int | None) -> bool:
@@ -141,6 +173,11 @@ def has_characters(chars_column) -> ColumnElement:
     return chars_column.op("&")(mask) == mask
 
 
+def fts_query(word_list: list[str]) -> str:
+    """An FTS5 trigram query of the rows containing all the words (each a phrase: its trigrams in a row)."""
+    return " AND ".join(fts_phrase(word) for word in word_list)
+
+
 def trigram_sample(word: str) -> list[str]:
     """The first, a middle and the last trigram of `word`: enough to narrow it to a few candidates."""
     trigrams = [word[start : start + 3] for start in range(len(word) - 2)]
@@ -148,7 +185,7 @@ def trigram_sample(word: str) -> list[str]:
     return list(dict.fromkeys(picks))
 
 
-def fts_query(word_list: list[str]) -> str:
+def fts_sample(word_list: list[str]) -> str:
     """An FTS5 trigram query every row containing all the words matches: ASCII words by a sample of
     their trigrams (a superset: the caller rechecks them), other words as exact phrases."""
     terms = []
@@ -157,13 +194,36 @@ def fts_query(word_list: list[str]) -> str:
     return " AND ".join(fts_phrase(term) for term in dict.fromkeys(terms))
 
 
+class IndexedTable(TableClause):
+    """SQLite: a table read through the named index (INDEXED BY); other databases: the table itself."""
+
+    inherit_cache = True
+    _traverse_internals = [*TableClause._traverse_internals, ("index", InternalTraversal.dp_string)]
+
+    def __init__(self, table: TableClause, index: str):
+        super().__init__(table.name, *(ColumnClause(column.name, column.type) for column in table.c))
+        self.index = index
+
+
+@compiles(IndexedTable)
+def _table(element, compiler, **kw):
+    return compiler.visit_table(element, **kw)
+
+
+@compiles(IndexedTable, "sqlite")
+def _indexed_table(element, compiler, **kw):
+    sql = compiler.visit_table(element, **kw)
+    return f"{sql} INDEXED BY {element.index}" if kw.get("asfrom") else sql
+
+
 @dataclass(frozen=True)
 class TextIndex:
     """What finds an evaluation-like table's rows by the words in its text columns.
 
     SQLite: `fts_table` indexes `columns` by `key` (the rowid); PostgreSQL: `lowered_text` is their
     lowered text, joined by spaces (no word has one, so none matches across two fields), under a trigram
-    index. `chars_column` holds their character-set bits.
+    index. `chars_column` holds their character-set bits. PostgreSQL's counts read `counts` (a row per
+    row: the counted columns, `search_chars` and `words`) and `vocabulary` (every `word`), migration 0015.
     """
 
     columns: Sequence[ColumnElement]
@@ -171,6 +231,8 @@ class TextIndex:
     fts_table: str
     lowered_text: ColumnElement
     chars_column: ColumnElement
+    counts: TableClause | None = None
+    vocabulary: TableClause | None = None
 
     def search(self, term: str, dialect: str) -> Search:
         """Every word of `term` is in one of the columns, through the indexes described above."""
@@ -181,32 +243,52 @@ class TextIndex:
             if bit is not None:
                 mask |= bit
         others = [word for word in word_list if character_bit(word) is None]
-        if dialect == "postgresql":
-            shape, params, build = self._postgresql(others)
-        else:
-            shape, params, build, sqlite_walk = self._sqlite(others)
-        if mask:
-            params["search_chars"] = mask
 
-        def with_mask(clauses: list[ColumnElement]) -> ColumnElement:
+        def with_mask(clauses: list[ColumnElement], chars_column=self.chars_column) -> ColumnElement:
             if mask:
                 # First: the cheapest test, answered by the default order's index.
-                clauses.insert(0, has_characters(self.chars_column))
+                clauses.insert(0, has_characters(chars_column))
             return and_(*clauses)
 
-        def clause() -> ColumnElement:
-            return with_mask(build())
+        if dialect != "postgresql":
+            shape, params, build, sqlite_walk, count = self._sqlite(others)
+            if mask:
+                params["search_chars"] = mask
+            if sqlite_walk is None:
+                return Search((dialect, bool(mask), *shape), params, lambda: with_mask(build()))
+            # Candidate sets: walked past by a page, counted exactly from the index led by the key.
+            return Search(
+                (dialect, bool(mask), *shape),
+                params,
+                lambda: with_mask(build()),
+                lambda: with_mask(sqlite_walk()),
+                key_bound=True,
+                count_table=self.sqlite_count_table,
+                count_clause=lambda: with_mask(count()),
+            )
+
+        shape, params, build, count = self._postgresql(others)
+        if mask:
+            params["search_chars"] = mask
 
         def walk() -> ColumnElement:
             names = [f"search_word_{number}" for number in range(len(others))]
             return with_mask([search_postgresql.walk_clause(self.lowered_text, names)])
 
-        if dialect != "postgresql":
-            walks = sqlite_walk is not None
-            walker = (lambda: with_mask(sqlite_walk())) if walks else None
-            return Search((dialect, bool(mask), *shape), params, clause, walker, key_bound=walks)
-        walks = bool(others)
-        return Search((dialect, bool(mask), *shape), params, clause, walk if walks else None)
+        counted = count is not None and self.counts is not None
+        return Search(
+            (dialect, bool(mask), *shape),
+            params,
+            lambda: with_mask(build()),
+            walk if others else None,
+            count_table=self.counts if counted else None,
+            count_clause=(lambda: with_mask(count(), self.counts.c.search_chars)) if counted else None,
+        )
+
+    @cached_property
+    def sqlite_count_table(self) -> IndexedTable:
+        """SQLite: the table read through the index led by the key holding every column a count tests."""
+        return IndexedTable(self.key.table, f"ix_{self.key.table.name}_search_count")
 
     def _sqlite(self, word_list: list[str]):
         """SQLite: (shape, params, clauses builder, walked clauses builder or None) for words that are not
@@ -230,33 +312,45 @@ class TextIndex:
             params[f"search_word_{number}"] = like_pattern(word)
         fts_words = long_ascii + long_other
         if fts_words:
-            params["search_fts"] = fts_query(fts_words)
+            params["search_fts"] = fts_sample(fts_words)
+        if long_ascii:
+            params["search_phrases"] = fts_query(fts_words)
         counts = (len(two), len(short), len(long_ascii), bool(fts_words))
+        table, fields = self.key.table.name, [column.key for column in self.columns]
+        two_likes = [f"search_two_{n}_like" for n in range(counts[0])]
+        word_likes = [f"search_word_{n}" for n in range(counts[2])]
 
-        def clauses(walk: bool) -> list[ColumnElement]:
+        def clauses(walk: bool = False, count: bool = False) -> list[ColumnElement]:
+            """A page's clauses (`walk`: past the order's index), or the count's, whose candidates are
+            exact: whole phrases, rechecked only where FTS5 folds into ASCII (folded_mismatches)."""
             # Walking: `+pk` keeps SQLite from driving the plan by the candidates' keys.
-            key = literal_column(f"+{self.key.table.name}.{self.key.name}") if walk else self.key
+            key = literal_column(f"+{table}.{self.key.name}") if walk else self.key
             clauses = []
             if counts[3]:
-                clauses.append(key.in_(fts_rows(self.fts_table, "search_fts")))
-            fields = [column.key for column in self.columns]
+                query = "search_phrases" if count and counts[2] else "search_fts"
+                clauses.append(key.in_(fts_rows(self.fts_table, query)))
             for number in range(counts[0]):
-                name = f"search_two_{number}"
-                rows = two_characters(self.key.table.name, fields, self.fts_table, name)
+                rows = two_characters(table, fields, self.fts_table, f"search_two_{number}")
                 clauses.append(key.in_(text(rows).columns(self.key)))
-                clauses.append(any_column(self.columns, f"{name}_like", sqlite=True))
-            for kind, count in (("short", counts[1]), ("word", counts[2])):
-                clauses += [any_column(self.columns, f"search_{kind}_{n}", sqlite=True) for n in range(count)]
+            rechecked = two_likes + word_likes if count else two_likes
+            if rechecked:
+                mismatches = folded_mismatches(table, fields, rechecked)
+                clauses.append(key.not_in(text(mismatches).columns(self.key)))
+            if not count:
+                # A page reads its rows anyway: a sample of the words' trigrams, then LIKE, costs less.
+                clauses += [any_column(self.columns, name, sqlite=True) for name in word_likes]
+            clauses += [any_column(self.columns, f"search_short_{n}", sqlite=True) for n in range(counts[1])]
             return clauses
 
-        walk = (lambda: clauses(True)) if two or fts_words else None
-        return counts, params, lambda: clauses(False), walk
+        walk = (lambda: clauses(walk=True)) if two or fts_words else None
+        return counts, params, clauses, walk, (lambda: clauses(count=True))
 
     # --- PostgreSQL ---------------------------------------------------------------------------
 
     def _postgresql(self, word_list: list[str]):
-        """PostgreSQL: (shape, params, clauses builder) for words that are not one letter or digit, each
-        found as services/search_postgresql.py says."""
+        """PostgreSQL: (shape, params, clauses builder, count clauses builder or None) for words that are
+        not one letter or digit, each found as services/search_postgresql.py says; the count's clauses
+        test the words table (`counts`) when every word is one it answers."""
         names = [f"search_word_{number}" for number in range(len(word_list))]
         shapes = tuple(search_postgresql.word_shape(word) for word in word_list)
         params = {}
@@ -269,12 +363,32 @@ class TextIndex:
                 clauses += search_postgresql.word_clauses(self.lowered_text, shape, name)
             return clauses
 
-        return shapes, params, build
+        def count() -> list[ColumnElement]:
+            return [
+                search_postgresql.count_clause(self.counts, self.vocabulary, shape, name)
+                for name, shape in zip(names, shapes, strict=True)
+            ]
+
+        counted = bool(word_list) and all(map(search_postgresql.counted, word_list))
+        return (*shapes, counted), params, build, count if counted else None
+
+
+def folded_mismatches(table: str, fields, names: list[str]) -> str:
+    """SQLite: the keys of the rows whose text FTS5 folds into ASCII differently from LIKE (a partial
+    index lists them, migration 0015) and that lack one of the words whose LIKE patterns are bound under
+    `names`: the only candidates the indexes give that LIKE would not."""
+    folded = f"({' || '.join(fields)}) GLOB '*[{FOLDED_INTO_ASCII}]*'"
+    words_found = " AND ".join(
+        "(" + " OR ".join(f"{field} LIKE :{name} ESCAPE '\\'" for field in fields) + ")" for name in names
+    )
+    index = f"ix_{table}_search_folded"
+    return f"SELECT rowid FROM {table} INDEXED BY {index} WHERE {folded} AND NOT ({words_found})"
 
 
 def two_characters(table: str, fields, fts_table: str, name: str) -> str:
-    """SQLite: the rowids of candidates for an ASCII two-character word (LIKE rechecks them), as SQL with
-    the bind parameters `<name>*` (two_character_params). Each occurrence starts one of the index's
+    """SQLite: the rowids of the rows holding an ASCII two-character word (and those FTS5's case folding
+    adds: folded_mismatches), as SQL with the bind parameters `<name>*` (two_character_params).
+    Each occurrence starts one of the index's
     trigrams (its vocabulary lists those that start with the word: one statement, no scan), unless it ends
     its field (an expression index on each field's last two characters, migration 0013: named, since the
     planner would weigh it by its average rows per value, all rows for descriptions that all end in "s.")."""

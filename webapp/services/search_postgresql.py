@@ -28,9 +28,17 @@ several words multiplies theirs, would otherwise sort.
 
 Every test reads the lowered column and lowers the word with the same lower(), so the rows are those of
 `ILIKE '%word%'` on the fields: icontains.
+
+Counts (migration 0015): the trigram index's candidates must each be rechecked, reading its wide row; the
+count of a search whose words are all ASCII letters and digits (`counted`) reads the words table instead.
+It holds each row's counted columns and its words: the runs of ASCII letters and digits of the lowered
+text (a run longer than PIECE_LENGTH as pieces of that length every PIECE_STEP characters). Such a word
+occurs in the text exactly when it occurs in one of the row's words (no other character can be part of
+an occurrence), so a row matches when its words overlap (`&&`, which the GIN index answers exactly) the
+vocabulary's words that contain the search word (LIKE, through the vocabulary's trigram index).
 """
 
-from sqlalchemy import ColumnElement, Text, bindparam, func, literal_column, or_
+from sqlalchemy import ColumnElement, Text, bindparam, func, literal_column, or_, select
 
 from . import search
 
@@ -44,6 +52,11 @@ ASCII_ALPHANUMERIC = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 # A search page walks the order's index when the search matches at least this many times the rows the
 # page reads (offset + limit): spread evenly, the walk reads 1/WALK_FACTOR of the rows the count found.
 WALK_FACTOR = 20
+# Frozen in migration 0015's evaluation_search_words(): a run of letters and digits longer than
+# PIECE_LENGTH is kept as pieces of PIECE_LENGTH characters starting every PIECE_STEP characters, so every
+# MAX_COUNTED_LENGTH characters of it lie in one piece.
+PIECE_LENGTH, PIECE_STEP = 128, 64
+MAX_COUNTED_LENGTH = PIECE_LENGTH - PIECE_STEP + 1
 
 
 def word_shape(word: str) -> str:
@@ -76,6 +89,22 @@ def word_clauses(lowered_text, shape: str, name: str) -> list[ColumnElement]:
         return [candidates, func.strpos(lowered_text, _bound(name)) > 0]
     # lower() on both sides is what ILIKE does, without lowering each candidate row again.
     return [lowered_text.like(func.lower(_bound(name)), escape="\\")]
+
+
+def counted(word: str) -> bool:
+    """Whether the words table answers `word` exactly: 2 to MAX_COUNTED_LENGTH ASCII letters or digits."""
+    return 2 <= len(word) <= MAX_COUNTED_LENGTH and word.isascii() and set(word.lower()) <= ASCII_ALPHANUMERIC
+
+
+def count_clause(counts, vocabulary, shape: str, name: str) -> ColumnElement:
+    """`counts`' row has a word containing the `counted` word of this shape bound under `name`."""
+    known = vocabulary.c.word
+    if shape == "pair":
+        # Every vocabulary word is letters and digits: the pair is followed by one, or ends the word.
+        containing = or_(known.op("~")(_bound(f"{name}_follow")), known.like(_bound(f"{name}_end")))
+    else:
+        containing = known.like(func.lower(_bound(name)), escape="\\")
+    return counts.c.words.op("&&")(select(func.array_agg(known)).where(containing).scalar_subquery())
 
 
 def walks(count: int, rows_read: int) -> bool:
