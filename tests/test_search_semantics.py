@@ -449,3 +449,37 @@ def test_concurrent_writers_keep_counts_exact(app, user_id, project_id):
         assert len(found(project, "wombat2 quokka")) == each
         assert len(found(project, "okk mba")) == workers * each
         assert_words_match_rows()
+
+
+def test_counts_with_other_filters_are_exact(project, actor):
+    """The count's table takes the list's other filters too (PostgreSQL: `enabled` and `deleted` moved onto
+    the words table; `id__in`, which it lacks, counts from the rows): each count is its rows."""
+    created = create(project, actor, ROWS)
+    for number, evaluation in enumerate(created):
+        if number % 2:
+            evaluations.update_evaluation(project, actor, evaluation.id, {"enabled": True})
+    evaluations.set_archived(project, actor, created[5].id, True)  # "SQL copilot"
+    picked = ",".join(str(evaluation.id) for evaluation in created[::3])
+    for term in ("sq", "docs search", "is q", "and", "é q", "in"):
+        for filters in ({"enabled": "true"}, {"enabled": "false"}, {"id__in": picked}, {}):
+            for archived in (False, True):
+                args = {"search": term, "limit": "1000", **filters}
+                page = evaluations.list_evaluations(
+                    project, evaluations.parse_list_query(args, 100, 1000), archived=archived
+                )
+                names = sorted(row.name for row in page.items)
+                assert page.count == len(names), (term, filters, archived)
+                everything = evaluations.list_evaluations(
+                    project,
+                    evaluations.parse_list_query({"search": term, "limit": "1000"}, 100, 1000),
+                    archived=archived,
+                )
+                wanted = {row.name for row in everything.items}
+                if "enabled" in filters:
+                    wanted &= {
+                        row.name for row in everything.items if row.enabled == (filters["enabled"] == "true")
+                    }
+                if "id__in" in filters:
+                    wanted &= {evaluation.name for evaluation in created[::3]}
+                assert names == sorted(wanted), (term, filters, archived)
+    assert found(project, "sql copilot", archived=True) == ["SQL copilot"]
