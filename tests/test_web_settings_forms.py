@@ -117,3 +117,29 @@ def test_a_project_the_user_is_not_in_is_reported_under_projects(client, logged_
     html = response.get_data(as_text=True)
     assert summary_links(html) == [("projects", "You are not a member of project 999.")]
     assert 'id="projects-error"' in html
+
+
+def test_the_team_forms_list_their_problems_and_mark_their_fields(client, logged_in):
+    invite = client.post(
+        "/settings/members/invite", data={"csrf_token": logged_in, "emails": "nope", "level": "8"}
+    )
+    assert invite.status_code == 422
+    html = invite.get_data(as_text=True)
+    assert [target for target, _ in summary_links(html)] == ["emails"]
+    assert re.search(r'<textarea[^>]*aria-invalid="true"[^>]*>\s*nope</textarea>', html)  # kept
+    assert re.search(r'<option selected value="8">admin</option>', html)
+
+    blank = client.post("/settings/projects", data={"csrf_token": logged_in, "name": "  "})
+    assert blank.status_code == 422
+    assert [target for target, _ in summary_links(blank.get_data(as_text=True))] == ["name"]
+
+    client.post("/settings/projects", data={"csrf_token": logged_in, "name": "Spare"})
+    page = client.get("/settings/projects").get_data(as_text=True)
+    spare = re.search(r'/settings/projects/(\d+)/delete" aria-label="Delete project Spare"', page).group(1)
+    wrong = client.post(
+        f"/settings/projects/{spare}/delete", data={"csrf_token": logged_in, "confirm_name": "spare"}
+    )
+    assert wrong.status_code == 422
+    html = wrong.get_data(as_text=True)
+    assert re.search(r'<input[^>]*aria-describedby="confirm_name-error"[^>]*aria-invalid="true"', html)
+    assert "Type the project&#39;s name, Spare, to delete it." in html

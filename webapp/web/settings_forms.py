@@ -2,7 +2,7 @@
 judge the rest."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectMultipleField, StringField
+from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from ..services import accounts
@@ -87,3 +87,25 @@ class NewAccountForm(SettingsForm):
             EqualTo("password", "The two passwords are not the same."),
         ],
     )
+
+
+class ProjectForm(SettingsForm):
+    """A new project's name (the service checks it)."""
+
+    name = StringField("Name", validators=[storable_text])
+
+
+class InviteForm(SettingsForm):
+    """Invite people: their addresses and the level they join at (the service checks both)."""
+
+    SERVICE_ATTRS = {"target_email": "emails"}
+
+    emails = TextAreaField("Email addresses", validators=[storable_text])
+    # The choices are the levels the caller may give (the view sets them); any value is read.
+    level = SelectField("Level", default="1", validate_choice=False)
+
+
+class DeleteProjectForm(SettingsForm):
+    """The project's name typed again before it is deleted (the service compares it)."""
+
+    confirm_name = StringField("Name", validators=[storable_text])

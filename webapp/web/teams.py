@@ -9,10 +9,12 @@ from flask import Blueprint, flash, g, make_response, render_template, request, 
 from flask_login import current_user, login_required
 
 from .. import mail
+from ..models import MembershipLevel
 from ..services import invites, members, organizations, projects
 from ..services.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from .htmx import see_other
 from .invites import invite_link
+from .settings_forms import DeleteProjectForm, InviteForm, ProjectForm
 
 bp = Blueprint("teams", __name__, url_prefix="/settings")
 
@@ -36,8 +38,15 @@ def _refused(error, endpoint: str):
 # --- members ------------------------------------------------------------------------------
 
 
-def _members_page(status=200, errors=None, values=None):
+def _members_page(status=200, form=None):
     caller = g.caller
+    form = form or InviteForm(formdata=None)
+    # The levels this caller may give: an owner may invite owners, an admin up to admin.
+    form.level.choices = [
+        (str(number), name)
+        for number, name in organizations.LEVEL_NAMES.items()
+        if caller.is_owner or number < MembershipLevel.OWNER
+    ]
     response = make_response(
         render_template(
             "settings/members.html",
@@ -50,8 +59,7 @@ def _members_page(status=200, errors=None, values=None):
             level_name=organizations.level_name,
             levels=organizations.LEVEL_NAMES,
             mail_configured=mail.is_configured(),
-            errors=errors or {},
-            values=values or {},
+            form=form,
         ),
         status,
     )
@@ -91,15 +99,14 @@ def members_page():
 
 @bp.post("/members/invite")
 def invite():
-    values = {"emails": request.form.get("emails", ""), "level": request.form.get("level", "1")}
+    form = InviteForm()
+    if not form.validate():
+        return _members_page(422, form)
     try:
-        created = invites.create_invites(g.caller, values["emails"], values["level"], from_text=True)
+        created = invites.create_invites(g.caller, form.emails.data or "", form.level.data, from_text=True)
     except ValidationError as error:
-        return _members_page(
-            422,
-            errors={"emails" if error.attr == "target_email" else error.attr: error.detail},
-            values=values,
-        )
+        form.add_service_errors(error)
+        return _members_page(422, form)
     except (PermissionDenied, Conflict) as error:
         return _refused(error, ".members_page")
     reveal = []
@@ -167,14 +174,13 @@ def revoke(invite_id):
 # --- projects -----------------------------------------------------------------------------
 
 
-def _projects_page(status=200, errors=None, values=None):
+def _projects_page(status=200, form=None):
     return (
         render_template(
             "settings/projects.html",
             caller=g.caller,
             projects=projects.list_projects(g.caller),
-            errors=errors or {},
-            values=values or {},
+            form=form or ProjectForm(formdata=None),
         ),
         status,
     )
@@ -187,11 +193,14 @@ def projects_page():
 
 @bp.post("/projects")
 def create_project():
-    name = request.form.get("name", "")
+    form = ProjectForm()
+    if not form.validate():
+        return _projects_page(422, form)
     try:
-        project = projects.create_project(g.caller, name)
+        project = projects.create_project(g.caller, form.name.data or "")
     except ValidationError as error:
-        return _projects_page(422, errors={"name": error.detail}, values={"name": name})
+        form.add_service_errors(error)
+        return _projects_page(422, form)
     except (PermissionDenied, Conflict) as error:
         return _refused(error, ".projects_page")
     flash(f"Created the project {project.name}. It is in the project switcher.", "success")
@@ -208,13 +217,13 @@ def rename_project(project_id):
     return see_other(url_for(".projects_page"))
 
 
-def _delete_page(project, status=200, error=None):
+def _delete_page(project, status=200, form=None):
     return (
         render_template(
             "settings/delete_project.html",
             project=project,
             contents=projects.contents(project),
-            error=error,
+            form=form or DeleteProjectForm(formdata=None),
             only_project=len(projects.list_projects(g.caller)) == 1,
         ),
         status,
@@ -231,10 +240,14 @@ def confirm_delete_project(project_id):
 def delete_project(project_id):
     project = projects.get_project(g.caller, project_id)
     name = project.name
+    form = DeleteProjectForm()
+    if not form.validate():
+        return _delete_page(project, 422, form)
     try:
-        deleted = projects.delete_project(g.caller, project_id, request.form.get("confirm_name", ""))
+        deleted = projects.delete_project(g.caller, project_id, form.confirm_name.data or "")
     except ValidationError as error:
-        return _delete_page(project, 422, error.detail)
+        form.add_service_errors(error)
+        return _delete_page(project, 422, form)
     except (PermissionDenied, Conflict) as error:
         return _refused(error, ".projects_page")
     flash(f"Deleted the project {name}: {deleted.summary()}.", "success")
