@@ -48,20 +48,25 @@ class ProfileForm(SettingsForm):
     last_name = StringField("Last name", validators=[storable_text, NAME_LENGTH])
 
 
+def chosen_password(name: str, label: str, noun: str) -> tuple[PasswordField, PasswordField]:
+    """A password field called `name` and the field that repeats it (`noun`: "password", "new password")."""
+    return (
+        PasswordField(label, validators=[DataRequired(f"Choose a {noun}."), storable_text]),
+        PasswordField(
+            f"{label} again",
+            validators=[
+                DataRequired(f"Type the {noun} again."),
+                EqualTo(name, f"The two {noun}s are not the same."),
+            ],
+        ),
+    )
+
+
 class PasswordForm(SettingsForm):
     current_password = PasswordField(
         "Current password", validators=[DataRequired("Enter your current password.")]
     )
-    new_password = PasswordField(
-        "New password", validators=[DataRequired("Choose a new password."), storable_text]
-    )
-    confirm_password = PasswordField(
-        "New password again",
-        validators=[
-            DataRequired("Type the new password again."),
-            EqualTo("new_password", "The two new passwords are not the same."),
-        ],
-    )
+    new_password, confirm_password = chosen_password("new_password", "New password", "new password")
 
 
 class ApiKeyForm(SettingsForm):
@@ -74,19 +79,10 @@ class ApiKeyForm(SettingsForm):
     projects = SelectMultipleField("Projects", validate_choice=False)
 
 
-class NewAccountForm(SettingsForm):
-    """The invitation page's form for someone without an account yet."""
+class NewAccountForm(ProfileForm):
+    """The invitation page's form for someone without an account yet: their name and a password."""
 
-    first_name = StringField("First name", validators=[storable_text, NAME_LENGTH])
-    last_name = StringField("Last name", validators=[storable_text, NAME_LENGTH])
-    password = PasswordField("Password", validators=[DataRequired("Choose a password."), storable_text])
-    confirm_password = PasswordField(
-        "Password again",
-        validators=[
-            DataRequired("Type the password again."),
-            EqualTo("password", "The two passwords are not the same."),
-        ],
-    )
+    password, confirm_password = chosen_password("password", "Password", "password")
 
 
 class ProjectForm(SettingsForm):
