@@ -8,6 +8,7 @@ an unknown `order_by` field or a bad filter value is a 400 naming the parameter.
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import JSON, ColumnElement, Select, String, bindparam, cast, func, select, type_coerce
@@ -117,11 +118,11 @@ class ListSpec:
     def order_fields(self) -> tuple[str, ...]:
         return tuple(self.order_columns)
 
-    @property
+    @cached_property
     def order_choices(self) -> tuple[str, ...]:
         return tuple(choice for name in self.order_fields for choice in (name, f"-{name}"))
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         """Every query parameter the list reads."""
         return (*self.filters, "order_by", "limit", "offset")
@@ -130,9 +131,11 @@ class ListSpec:
         """The parameters the list reads, each once with its last value; blank ones count as absent."""
         state = {}
         for name in self.names:
-            value = last_value(args, name)
-            if value is not None and value.strip() != "":
-                state[name] = value
+            # `in` first: werkzeug's getlist raises and catches a KeyError for each absent name.
+            if name in args:
+                value = last_value(args, name)
+                if value is not None and value.strip() != "":
+                    state[name] = value
         return state
 
     def parse_order(self, value: str | None) -> tuple[str, ...]:
