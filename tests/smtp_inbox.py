@@ -1,6 +1,7 @@
 """A real SMTP server on 127.0.0.1 (aiosmtpd) for the app to send through, and a port nothing listens on."""
 
 import socket
+import threading
 from contextlib import contextmanager
 
 from aiosmtpd.controller import Controller
@@ -13,6 +14,13 @@ class Inbox:
     def __init__(self):
         self.messages = []
         self.logins = []
+        self.refused = set()  # addresses this server answers 550 for
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refused:
+            return "550 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append((envelope.rcpt_tos, envelope.content.decode()))
@@ -58,3 +66,28 @@ def smtp_inbox(app):
             yield inbox
     finally:
         controller.stop()
+
+
+@contextmanager
+def silent_server():
+    """A server that accepts connections and never says a word (a hung mail server); yields the port and the
+    list of connections it accepted."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                return  # closed
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1], accepted
+    finally:
+        listener.close()
+        for connection in accepted:
+            connection.close()
+        thread.join(5)

@@ -11,7 +11,7 @@ from webapp.models import Invitation, Membership, MembershipLevel, Project
 from webapp.services import accounts, invites, members, organizations, projects
 
 from .conftest import log_in
-from .smtp_inbox import free_port, mail_through
+from .smtp_inbox import free_port, mail_through, silent_server
 
 OWNER, ADMIN, MEMBER = MembershipLevel.OWNER, MembershipLevel.ADMIN, MembershipLevel.MEMBER
 
@@ -458,3 +458,29 @@ def test_a_form_for_someone_or_something_gone_meanwhile_says_so_on_its_page(clie
     rename = client.post(f"/settings/projects/{spare}/rename", data={"csrf_token": csrf, "name": "X"})
     assert rename.status_code == 303 and rename.headers["Location"] == "/settings/projects"
     assert "Project not found." in client.get("/settings/projects").get_data(as_text=True)
+
+
+def test_a_hung_mail_server_costs_one_timeout_for_all_the_invites(client, team, app):
+    csrf = log_in(client, team["admin"])
+    emails = "a@example.com, b@example.com, c@example.com"
+    with silent_server() as (port, connections), mail_through(app, port):
+        app.config["MAIL_TIMEOUT"] = 0.5
+        try:
+            response = client.post("/settings/members/invite", data={"csrf_token": csrf, "emails": emails})
+        finally:
+            app.config["MAIL_TIMEOUT"] = 10
+        html = client.get("/settings/members").get_data(as_text=True)
+        assert len(connections) == 1
+    assert response.status_code == 303
+    assert html.count("(the email could not be sent: send the link yourself)") == 3
+
+
+def test_a_refused_address_fails_alone(client, team, smtp_server):
+    smtp_server.refused.add("b@example.com")
+    csrf = log_in(client, team["admin"])
+    emails = "a@example.com, b@example.com, c@example.com"
+    client.post("/settings/members/invite", data={"csrf_token": csrf, "emails": emails})
+    html = client.get("/settings/members").get_data(as_text=True)
+    assert sorted(to for [to], _ in smtp_server.messages) == ["a@example.com", "c@example.com"]
+    assert html.count("(also emailed)") == 2
+    assert re.search(r"b@example.com <small class=\"muted\">\(the email could not be sent", html)

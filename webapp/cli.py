@@ -181,7 +181,7 @@ def create_invite(email, organization, level):
         raise _fail(error) from None
     invites.forget_sealed([invitation.id])
     link = invite_link(token)
-    emailed = invites.email_invite(invitation, link, None)
+    [emailed] = invites.email_invites([(invitation, link)], None)
     click.echo(
         f"Invited {invitation.target_email} to '{org.name}' as {level}; the link works once, for 7 days"
         + (" (also emailed)." if emailed else ".")

@@ -155,7 +155,7 @@ def create_invite():
     invites.forget_sealed([invitation.id])
     link = invite_link(token)
     if body.send_email:
-        invites.email_invite(invitation, link, api_user())
+        invites.email_invites([(invitation, link)], api_user())
     invitation = invites.get_invite(g.caller, invitation.id)
     return jsonify({**team_shapes.invite(invitation), "invite_url": link}), 201
 

@@ -210,28 +210,30 @@ def revoke(caller: Caller, invitation_id: Any) -> Invitation:
     return invitation
 
 
-def email_invite(invitation: Invitation, link: str, inviter: User | None) -> bool:
-    """Email the link when mail is configured; whether it was handed to the mail server."""
-    if not mail.is_configured():
-        return False
-    organization = db.session.get(Organization, invitation.organization_id)
+def email_invites(links: list[tuple[Invitation, str]], inviter: User | None) -> list[bool]:
+    """Email each invitation its link when mail is configured; whether each was handed to the server."""
+    if not links or not mail.is_configured():
+        return [False] * len(links)
+    organization = db.session.get(Organization, links[0][0].organization_id)
     who = inviter.display_name if inviter else "An administrator"
-    body = (
-        f"{who} invited you to join {organization.name} "
-        f"as {organizations.level_name(invitation.level)}.\n\n"
-        f"Open this link to accept (it works once, for 7 days):\n{link}\n"
-    )
-    try:
-        mail.send(invitation.target_email, f"Join {organization.name}", body)
-        sent = True
-    except mail.MailError as error:
-        log.warning("Could not email the invitation %s: %s", invitation.id, error)
-        sent = False
-    with write_transaction() as session:
-        session.execute(
-            update(Invitation).where(Invitation.id == invitation.id).values(emailing_attempt_made=True)
+    messages = [
+        (
+            invitation.target_email,
+            f"Join {organization.name}",
+            f"{who} invited you to join {organization.name} "
+            f"as {organizations.level_name(invitation.level)}.\n\n"
+            f"Open this link to accept (it works once, for 7 days):\n{link}\n",
         )
-    return sent
+        for invitation, link in links
+    ]
+    ids = [invitation.id for invitation, _ in links]
+    errors = mail.send_all(messages)
+    for invitation_id, error in zip(ids, errors, strict=True):
+        if error is not None:
+            log.warning("Could not email the invitation %s: %s", invitation_id, error)
+    with write_transaction() as session:
+        session.execute(update(Invitation).where(Invitation.id.in_(ids)).values(emailing_attempt_made=True))
+    return [error is None for error in errors]
 
 
 # --- accepting ----------------------------------------------------------------------------

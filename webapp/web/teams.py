@@ -109,12 +109,13 @@ def invite():
         return _members_page(422, form)
     except (PermissionDenied, Conflict) as error:
         return _refused(error, ".members_page")
-    reveal = []
-    for invitation, token, pad in created:
-        emailed = invites.email_invite(invitation, invite_link(token), current_user)
-        reveal.append(
-            {"id": str(invitation.id), "pad": pad.hex(), "email": invitation.target_email, "emailed": emailed}
-        )
+    emailed = invites.email_invites(
+        [(invitation, invite_link(token)) for invitation, token, _pad in created], current_user
+    )
+    reveal = [
+        {"id": str(invitation.id), "pad": pad.hex(), "email": invitation.target_email, "emailed": sent}
+        for (invitation, _token, pad), sent in zip(created, emailed, strict=True)
+    ]
     # Post/Redirect/Get: the GET shows each link once, from the sealed copy and this pad.
     session[REVEAL] = reveal
     return see_other(url_for(".members_page"))
