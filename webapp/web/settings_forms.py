@@ -38,9 +38,14 @@ class SettingsForm(FlaskForm):
                 self.add_service_errors(problem)
 
     def problems(self) -> list[tuple[str | None, str]]:
-        """(field id, message) for the error summary, in the form's order."""
+        """(field id, message) for the error summary, in the form's order. Away from its field, a message
+        that does not say which field it is about ("This field may not be blank.") is led by the label."""
         listed = [(None, message) for message in self.form_errors]
-        return listed + [(field.id, message) for field in self for message in field.errors]
+        return listed + [
+            (field.id, f"{field.label.text}: {message}" if "this field" in message.lower() else message)
+            for field in self
+            for message in field.errors
+        ]
 
 
 class ProfileForm(SettingsForm):
