@@ -6,8 +6,6 @@ and connections, as in production (on PostgreSQL: this run's own schema).
 """
 
 import re
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -18,6 +16,7 @@ from webapp.models import Membership, MembershipLevel, User
 from webapp.services import accounts, invites, organizations
 
 from .gunicorn_server import run_gunicorn
+from .test_concurrency_server import race as race_actions
 
 WORKERS = 4
 TIMEOUT = 30
@@ -32,14 +31,7 @@ def server(app, tmp_path_factory):
 
 def race(*calls) -> list:
     """Run the calls in threads released together; return their results in order."""
-    barrier = threading.Barrier(len(calls), timeout=TIMEOUT)
-
-    def run(call):
-        barrier.wait()
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return [future.result(timeout=TIMEOUT * 2) for future in [pool.submit(run, c) for c in calls]]
+    return race_actions(len(calls), lambda number: calls[number]())
 
 
 def call(server, method: str, path: str, key: dict, body: dict | None = None):
