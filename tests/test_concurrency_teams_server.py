@@ -110,30 +110,53 @@ def test_the_last_two_owners_demote_each_other_or_leave_at_once(server, app, mak
     assert count(app, Membership.level == MembershipLevel.OWNER) == 3
 
 
-def test_one_invite_accepted_by_several_browsers_at_once(server, app, user_id):
+def invite_link(server, app, user_id, email="new@example.com") -> str:
+    """A link inviting `email` to the organization of user_id's current project."""
     with app.app_context():
         caller = organizations.current(accounts.get_user(user_id))
-        [(_, token, _)] = invites.create_invites(caller, "new@example.com")
+        [(_, token, _)] = invites.create_invites(caller, email)
         db.session.remove()
-    link = f"{server.base}/invite/{token}"
+    return f"{server.base}/invite/{token}"
 
-    def browser_accepting():
-        """A browser that opened the link; accepting it is to be done later."""
-        browser = requests.Session()
-        page = browser.get(link, timeout=TIMEOUT)
-        assert page.status_code == 200, page.text
-        csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
-        form = {"csrf_token": csrf, "password": "long enough pw", "confirm_password": "long enough pw"}
-        return lambda: browser.post(link, data=form, allow_redirects=False, timeout=TIMEOUT)
 
-    answers = race(*(browser_accepting() for _ in range(6)))
+def browser_accepting(link: str):
+    """A browser that opened the link; its accepting it as a new person, to be done later."""
+    browser = requests.Session()
+    page = browser.get(link, timeout=TIMEOUT)
+    assert page.status_code == 200, page.text
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
+    form = {"csrf_token": csrf, "password": "long enough pw", "confirm_password": "long enough pw"}
+    return lambda: browser.post(link, data=form, allow_redirects=False, timeout=TIMEOUT)
+
+
+def accounts_named(app, email) -> int:
+    with app.app_context():
+        count = db.session.scalar(select(func.count(User.id)).where(User.email == email))
+        db.session.remove()
+    return count
+
+
+def test_one_invite_accepted_by_several_browsers_at_once(server, app, user_id):
+    link = invite_link(server, app, user_id)
+    answers = race(*(browser_accepting(link) for _ in range(6)))
     statuses(server, answers, 303, *[409] * 5)
     for answer in answers:
         if answer.status_code == 409:
             assert "already been used" in answer.text or "exists already" in answer.text
-    with app.app_context():
-        assert db.session.scalar(select(func.count(User.id)).where(User.email == "new@example.com")) == 1
-        db.session.remove()
+    assert accounts_named(app, "new@example.com") == 1
+
+
+def test_two_organizations_invites_of_one_new_person_accepted_at_once(server, app, user_id, make_user):
+    """Both would make the account: one does, the other is told to log in and accept."""
+    elsewhere = make_user("boss@example.com", organization="Elsewhere")
+    links = [invite_link(server, app, user_id), invite_link(server, app, elsewhere)]
+    answers = race(*(browser_accepting(link) for link in links))
+    statuses(server, answers, 303, 409)
+    [refused] = [answer for answer in answers if answer.status_code == 409]
+    assert "exists already: log in to accept" in refused.text
+    assert accounts_named(app, "new@example.com") == 1
+    unused = links[answers.index(refused)]
+    assert requests.get(unused, timeout=TIMEOUT).status_code == 200
 
 
 def test_owners_deleting_projects_at_once_keep_one(server, app, make_user, make_key):
