@@ -2,6 +2,7 @@
 
 import os
 import re
+import threading
 import uuid
 from contextlib import contextmanager
 from functools import cache
@@ -270,6 +271,32 @@ def assert_api_list_queries(statements: list[str], table: str) -> None:
     assert "JOIN projects" in key and "FROM memberships" in key, key
     assert count.startswith("SELECT count(*)") and f"FROM {table} " in count, count
     assert f"FROM {table}" in page and "LIMIT" in page, page
+
+
+def race(app, user_id, project_id, count, action) -> list:
+    """Run action(number, project, user) in `count` threads released together; return the errors."""
+    errors = []
+    start = threading.Barrier(count, timeout=30)
+
+    def run(number):
+        # A request context: starting uploads signs URLs for the current host.
+        with app.test_request_context():
+            user = accounts.get_user(user_id)
+            project = accounts.resolve_project(user, project_id)
+            start.wait()
+            try:
+                action(number, project, user)
+            except Exception as error:  # noqa: BLE001 - collected and asserted by the caller
+                errors.append(repr(error))
+            db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(number,)) for number in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a racer never finished"
+    return errors
 
 
 @contextmanager

@@ -1,7 +1,6 @@
 """Several workers writing at once: no "database is locked", no lost update, never a 500."""
 
 import io
-import threading
 import uuid
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -25,6 +24,7 @@ from webapp.services import (
 )
 from webapp.services.errors import Contended
 
+from .conftest import race
 from .symbol_blobs import cli_blob, sha512
 
 WORKERS = 4
@@ -37,31 +37,16 @@ def test_concurrent_updates_all_land(app, user_id, project_id):
         project = accounts.resolve_project(user, project_id)
         evaluation_id = evaluations.create_evaluation(project, user, {"name": "n", "prompt": "p"}).id
         db.session.remove()
-    errors = []
-    start = threading.Barrier(WORKERS)
 
-    def worker(number):
-        with app.app_context():
-            user = accounts.get_user(user_id)
-            project = accounts.resolve_project(user, project_id)
-            start.wait()
-            for step in range(UPDATES_EACH):
-                try:
-                    # Each write reads the row first: a deferred SQLite transaction or an
-                    # unlocked PostgreSQL read would lose updates or fail with "locked".
-                    evaluations.update_evaluation(
-                        project, user, evaluation_id, {"description": f"worker {number} step {step}"}
-                    )
-                except Exception as error:  # noqa: BLE001 - collected and asserted below
-                    errors.append(repr(error))
-            db.session.remove()
+    def update(number, project, user):
+        for step in range(UPDATES_EACH):
+            # Each write reads the row first: a deferred SQLite transaction or an
+            # unlocked PostgreSQL read would lose updates or fail with "locked".
+            evaluations.update_evaluation(
+                project, user, evaluation_id, {"description": f"worker {number} step {step}"}
+            )
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    errors = race(app, user_id, project_id, WORKERS, update)
     assert errors == []
     with app.app_context():
         evaluation = db.session.scalar(db.select(Evaluation).where(Evaluation.id == evaluation_id))
@@ -192,32 +177,6 @@ def test_a_contended_write_without_its_own_retry_is_a_409_not_a_500(
 
 
 # --- other write paths, raced in-process on the test database -------------------------------
-
-
-def race(app, user_id, project_id, count, action) -> list:
-    """Run action(number, project, user) in `count` threads released together; return the errors."""
-    errors = []
-    start = threading.Barrier(count, timeout=30)
-
-    def run(number):
-        # A request context: starting uploads signs URLs for the current host.
-        with app.test_request_context():
-            user = accounts.get_user(user_id)
-            project = accounts.resolve_project(user, project_id)
-            start.wait()
-            try:
-                action(number, project, user)
-            except Exception as error:  # noqa: BLE001 - collected and asserted by the caller
-                errors.append(repr(error))
-            db.session.remove()
-
-    threads = [threading.Thread(target=run, args=(number,)) for number in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a racer never finished"
-    return errors
 
 
 def test_recorded_failures_racing_starts_on_a_new_ref_make_one_set(app, user_id, project_id):

@@ -276,41 +276,47 @@ def _search_index_names(connection) -> set[str]:
     return set(connection.execute(sa.text(names), {"pattern": pattern}).scalars())
 
 
-def test_0009_indexes_existing_prompts_and_downgrades_to_name_and_description(empty_database):
-    def found(term):
-        query = evaluations.parse_list_query({"search": term}, 100, 100)
-        page = evaluations.list_evaluations(db.session.get(Project, 1), query)
-        db.session.remove()  # ends the read, so the migrations can take their locks
-        return sorted(item.name for item in page.items)
+def _found(term: str) -> list[str]:
+    """The names a search of project 1 finds at the head revision (its count must be their number)."""
+    query = evaluations.parse_list_query({"search": term}, 100, 100)
+    page = evaluations.list_evaluations(db.session.get(Project, 1), query)
+    db.session.remove()  # ends the read, so the migrations can take their locks
+    assert page.count == len(page.items)
+    return sorted(item.name for item in page.items)
 
-    upgrade(revision="0008")
+
+def _add_evaluations(rows, table=EVALUATIONS, **values) -> None:
+    """Organization 1, its project 1 and an evaluation per (name, description, prompt) in `rows`."""
     now = datetime(2026, 11, 1, tzinfo=UTC)
     with db.engine.begin() as connection:
         connection.execute(ORGANIZATIONS.insert().values(id=1, uuid=uuid.uuid4(), name="o", created_at=now))
         connection.execute(
             PROJECTS.insert().values(id=1, uuid=uuid.uuid4(), organization_id=1, name="p", created_at=now)
         )
-        for name, description, prompt in (
-            ("Tone", "Friendly replies", "Is it polite?"),
-            ("Safety", "", "Harm?"),
-        ):
+        for name, description, prompt in rows:
             connection.execute(
-                EVALUATIONS.insert().values(
+                table.insert().values(
                     id=uuid.uuid4(), project_id=1, name=name, description=description, prompt=prompt,
                     enabled=True, deleted=False, conditions=[], version=1, created_at=now, updated_at=now,
+                    **{column: value(name) for column, value in values.items()},
                 )
             )  # fmt: skip
 
+
+def test_0009_indexes_existing_prompts_and_downgrades_to_name_and_description(empty_database):
+    upgrade(revision="0008")
+    _add_evaluations((("Tone", "Friendly replies", "Is it polite?"), ("Safety", "", "Harm?")))
+
     upgrade()
 
-    assert found("polite") == ["Tone"]  # existing rows' prompts are indexed
-    assert found("harm safety") == ["Safety"]
+    assert _found("polite") == ["Tone"]  # existing rows' prompts are indexed
+    assert _found("harm safety") == ["Safety"]
     with db.engine.begin() as connection:
         connection.execute(
             EVALUATIONS.update().where(EVALUATIONS.c.name == "Safety").values(prompt="Unsafe?")
         )
-    assert found("harm") == []  # the triggers (SQLite) follow prompt edits
-    assert found("unsafe") == ["Safety"]
+    assert _found("harm") == []  # the triggers (SQLite) follow prompt edits
+    assert _found("unsafe") == ["Safety"]
 
     downgrade(revision="0008")
 
@@ -330,7 +336,7 @@ def test_0009_indexes_existing_prompts_and_downgrades_to_name_and_description(em
 
     upgrade()
 
-    assert found("unsafe") == ["Safety"]
+    assert _found("unsafe") == ["Safety"]
     with db.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             assert _search_index_names(connection) == {"ix_evaluations_search_trgm"}
@@ -440,26 +446,8 @@ def _evaluation_columns(connection) -> set[str]:
 # SQLAlchemy does not reflect SQLite's expression indexes (the field ends), and says so.
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 def test_0013_fills_search_chars_for_existing_rows_and_downgrades(empty_database):
-    def found(term):
-        query = evaluations.parse_list_query({"search": term}, 100, 100)
-        page = evaluations.list_evaluations(db.session.get(Project, 1), query)
-        db.session.remove()
-        return sorted(item.name for item in page.items)
-
     upgrade(revision="0009")  # rows as 0010 expects them: it fills their name sort keys
-    now = datetime(2026, 11, 1, tzinfo=UTC)
-    with db.engine.begin() as connection:
-        connection.execute(ORGANIZATIONS.insert().values(id=1, uuid=uuid.uuid4(), name="o", created_at=now))
-        connection.execute(
-            PROJECTS.insert().values(id=1, uuid=uuid.uuid4(), organization_id=1, name="p", created_at=now)
-        )
-        for name, description, prompt in (("Quiz 7", "Ab", "Ends in SQ"), ("Tone", "", "Polite?")):
-            connection.execute(
-                EVALUATIONS.insert().values(
-                    id=uuid.uuid4(), project_id=1, name=name, description=description, prompt=prompt,
-                    enabled=True, deleted=False, conditions=[], version=1, created_at=now, updated_at=now,
-                )
-            )  # fmt: skip
+    _add_evaluations((("Quiz 7", "Ab", "Ends in SQ"), ("Tone", "", "Polite?")))
     upgrade(revision="0012")
     with db.engine.connect() as connection:
         before = _list_indexes(connection)
@@ -478,11 +466,11 @@ def test_0013_fills_search_chars_for_existing_rows_and_downgrades(empty_database
     letters = {name: {c for i, c in enumerate("abcdefghijklmnopqrstuvwxyz0123456789") if bits >> i & 1}
                for name, bits in chars.items()}  # fmt: skip
     assert letters == {"Quiz 7": set("quiz7abendsq"), "Tone": set("tonepli")}
-    assert found("q") == found("7") == found("Z") == ["Quiz 7"]  # the bits of existing rows
-    assert found("o") == ["Tone"]
-    assert found("sq") == ["Quiz 7"]  # at the end of a field
-    assert found("ab") == ["Quiz 7"]  # a whole two-character field
-    assert found("polite") == ["Tone"]
+    assert _found("q") == _found("7") == _found("Z") == ["Quiz 7"]  # the bits of existing rows
+    assert _found("o") == ["Tone"]
+    assert _found("sq") == ["Quiz 7"]  # at the end of a field
+    assert _found("ab") == ["Quiz 7"]  # a whole two-character field
+    assert _found("polite") == ["Tone"]
 
     downgrade(revision="0012")
     with db.engine.connect() as connection:
@@ -518,29 +506,10 @@ def _search_count_objects(connection) -> set[str]:
 
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 def test_0015_counts_existing_rows_and_downgrades(empty_database):
-    def found(term):
-        query = evaluations.parse_list_query({"search": term}, 100, 100)
-        page = evaluations.list_evaluations(db.session.get(Project, 1), query)
-        db.session.remove()
-        assert page.count == len(page.items)
-        return sorted(item.name for item in page.items)
-
     upgrade(revision="0014")
-    now = datetime(2026, 11, 1, tzinfo=UTC)
-    with db.engine.begin() as connection:
-        connection.execute(ORGANIZATIONS.insert().values(id=1, uuid=uuid.uuid4(), name="o", created_at=now))
-        connection.execute(
-            PROJECTS.insert().values(id=1, uuid=uuid.uuid4(), organization_id=1, name="p", created_at=now)
-        )
-        rows = (("Quiz 7", "Ab", "Ends in SQ"), ("Tone", "", "Polite? sq"), ("Temp", "\u212aelvin", ""))
-        for name, description, prompt in rows:
-            connection.execute(
-                EVALUATIONS_0010.insert().values(
-                    id=uuid.uuid4(), project_id=1, name=name, description=description, prompt=prompt,
-                    enabled=True, deleted=False, conditions=[], version=1, created_at=now, updated_at=now,
-                    name_sort_key=name.lower(),
-                )
-            )  # fmt: skip
+    rows = (("Quiz 7", "Ab", "Ends in SQ"), ("Tone", "", "Polite? sq"), ("Temp", "\u212aelvin", ""))
+    _add_evaluations(rows, EVALUATIONS_0010, name_sort_key=str.lower)
+    with db.engine.connect() as connection:
         before = _search_count_objects(connection)
 
     upgrade()
@@ -562,10 +531,10 @@ def test_0015_counts_existing_rows_and_downgrades(empty_database):
             ]
         else:
             assert added == {"ix_evaluations_search_count", "ix_evaluations_search_folded"}
-    assert found("sq") == ["Quiz 7", "Tone"]
-    assert found("polite") == ["Tone"]
+    assert _found("sq") == ["Quiz 7", "Tone"]
+    assert _found("polite") == ["Tone"]
     # SQLite's LIKE does not fold KELVIN SIGN, FTS5 does: the partial index's row is rechecked.
-    assert found("kelvin") == (["Temp"] if db.engine.dialect.name == "postgresql" else [])
+    assert _found("kelvin") == (["Temp"] if db.engine.dialect.name == "postgresql" else [])
 
     downgrade(revision="0014")
     with db.engine.connect() as connection:

@@ -3,7 +3,6 @@ counts exactly the rows plain icontains per word finds, on awkward input, after 
 
 import importlib.util
 import sqlite3
-import threading
 from pathlib import Path
 
 from sqlalchemy import event, func, select, text
@@ -12,7 +11,7 @@ from webapp.demo import seeder
 from webapp.extensions import db
 from webapp.services import accounts, evaluations, search, search_postgresql, symbol_sets
 
-from .conftest import count_statements
+from .conftest import count_statements, race
 
 # 300 digits, no two places alike in any 6: pieces of it are found only where they are.
 LONG_RUN = "".join(f"{number:03d}" for number in range(100))
@@ -419,28 +418,13 @@ def test_concurrent_writers_keep_counts_exact(app, user_id, project_id):
             return
 
     workers, each = 4, 5
-    start = threading.Barrier(workers)
-    errors = []
 
-    def worker(number):
-        with app.app_context():
-            user = accounts.get_user(user_id)
-            project = accounts.resolve_project(user, project_id)
-            start.wait()
-            for step in range(each):
-                try:
-                    evaluations.create_evaluation(
-                        project, user, {"name": f"w{number}s{step}", "prompt": f"quokka{step} wombat{number}"}
-                    )
-                except Exception as error:  # noqa: BLE001 - collected and asserted below
-                    errors.append(repr(error))
-            db.session.remove()
+    def create_some(number, project, user):
+        for step in range(each):
+            prompt = f"quokka{step} wombat{number}"
+            evaluations.create_evaluation(project, user, {"name": f"w{number}s{step}", "prompt": prompt})
 
-    threads = [threading.Thread(target=worker, args=(number,)) for number in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = race(app, user_id, project_id, workers, create_some)
     assert errors == []
     with app.app_context():
         project = accounts.get_project(project_id)
