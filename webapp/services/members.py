@@ -68,12 +68,6 @@ def _last_owner_problem(session: Session, target: Membership, is_self: bool, act
     return None
 
 
-def _refuse_last_owner(session: Session, target: Membership, is_self: bool, action: str) -> None:
-    problem = _last_owner_problem(session, target, is_self, action)
-    if problem:
-        raise PermissionDenied(problem)
-
-
 def _removal_problem(session: Session, caller: Caller, target: Membership) -> str | None:
     is_self = target.user_id == caller.user_id
     action = "you cannot leave" if is_self else "they cannot be removed"
@@ -112,7 +106,9 @@ def change_level(caller: Caller, user_uuid: Any, level: Any, *, from_text: bool 
         if level != MembershipLevel.OWNER:
             is_self = target.user_id == caller.user_id
             action = "you cannot stop being one" if is_self else "they must stay one"
-            _refuse_last_owner(session, target, is_self, action)
+            problem = _last_owner_problem(session, target, is_self, action)
+            if problem:
+                raise PermissionDenied(problem)
         before = target.level
         if before != level:
             target.level = level
