@@ -23,7 +23,7 @@ from flask_migrate import upgrade
 from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import make_url
 
-from webapp import create_app
+from webapp import create_app, database
 from webapp.extensions import db
 from webapp.models import ActivityLog, SymbolSet
 from webapp.services import accounts, api_keys
@@ -266,6 +266,31 @@ def test_a_database_restart_costs_no_request(app, make_app, client, logged_in, a
     assert api.get(evaluations_url(project_id), headers=auth).status_code == 200  # driver_reads.py
     assert api.get("/api/users/@me/", headers=auth).status_code == 200
     assert browser.get(page).status_code == 200
+
+
+def test_the_pre_ping_of_a_live_postgresql_connection_sends_nothing(app):
+    """database._ping_by_socket: the SELECT 1 goes out only once the server has ended the connection."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("PostgreSQL's pre-ping")
+        pinged = []
+
+        class Dialect:
+            def do_ping(self, connection):
+                pinged.append(connection)
+                return True
+
+        dialect = Dialect()
+        database._ping_by_socket(dialect)
+        pooled = db.engine.raw_connection()
+        try:
+            connection = pooled.driver_connection
+            assert dialect.do_ping(connection) and pinged == []
+            kill(app, [connection])
+            assert dialect.do_ping(connection) and pinged == [connection]
+        finally:
+            pooled.invalidate()
+            pooled.close()
 
 
 # --- SQLite's disk is full ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ when it lost a race anyway and answers `Contended` (409 with Retry-After) when i
 import functools
 import logging
 import random
+import select
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -42,7 +43,10 @@ SQLITE_MMAP_BYTES = 1 << 30
 
 
 def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
-    """Make SQLite safe for concurrent writers: WAL, a busy timeout, BEGIN IMMEDIATE for writes."""
+    """Make SQLite safe for concurrent writers: WAL, a busy timeout, BEGIN IMMEDIATE for writes. PostgreSQL:
+    a pool pre-ping without a round trip."""
+    if engine.dialect.name == "postgresql":
+        _ping_by_socket(engine.dialect)
     if engine.dialect.name != "sqlite":
         return
 
@@ -66,6 +70,25 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
         # worker has committed ("database is locked"); writers take the lock up front.
         immediate = connection.get_execution_options().get("sqlite_write")
         begin_sqlite(connection.connection.driver_connection, immediate)
+
+
+def _ping_by_socket(dialect) -> None:
+    """Answer the pool's pre-ping of an idle PostgreSQL connection from its socket, without a round trip.
+
+    Every request checks a connection out of the pool, and the pre-ping's SELECT 1 cost a round trip each
+    time. A server that ended a connection (a restart, pg_terminate_backend, an idle timeout) has sent its
+    reason and closed the socket, which then reads as ready; a live idle connection has nothing to read. Only
+    then is the dialect's own ping sent: it fails as it did, and the pool replaces the connection.
+    """
+    ping = dialect.do_ping
+
+    def do_ping(dbapi_connection) -> bool:
+        if dbapi_connection.closed or dbapi_connection.broken:
+            return ping(dbapi_connection)
+        readable, _, _ = select.select([dbapi_connection.pgconn.socket], [], [], 0)
+        return ping(dbapi_connection) if readable else True
+
+    dialect.do_ping = do_ping
 
 
 def begin_sqlite(driver_connection: sqlite3.Connection, immediate: bool) -> None:
