@@ -85,8 +85,10 @@ def _ping_by_socket(dialect) -> None:
     def do_ping(dbapi_connection) -> bool:
         if dbapi_connection.closed or dbapi_connection.broken:
             return ping(dbapi_connection)
-        readable, _, _ = select.select([dbapi_connection.pgconn.socket], [], [], 0)
-        return ping(dbapi_connection) if readable else True
+        # poll, not select: select refuses descriptors past 1023, which a busy worker can reach.
+        poller = select.poll()
+        poller.register(dbapi_connection.pgconn.socket, select.POLLIN)
+        return ping(dbapi_connection) if poller.poll(0) else True
 
     dialect.do_ping = do_ping
 
