@@ -28,7 +28,6 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -191,11 +190,22 @@ def prepare_postgresql(
     return url, storage
 
 
+def _running(pid: str) -> bool:
+    """Whether the process with this id (text) is still running here."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def bench_key(url: str, storage: Path) -> tuple[str, int, str]:
     """A read key of this run's own for the demo user, its project and a ref fragment.
 
-    Each run labels its key with its process id, so runs at once on one seed keep their keys; bench keys
-    older than a day (left by runs that died) are deleted.
+    Each run labels its key with its process id, so runs at once on one seed keep their keys; the keys of
+    runs that have ended are deleted (a user may hold only a few keys).
     """
     from sqlalchemy import select
 
@@ -207,9 +217,8 @@ def bench_key(url: str, storage: Path) -> tuple[str, int, str]:
     app = make_app(url, storage)
     with app.app_context():
         user = accounts.find_user_by_email(demo.DEMO_EMAIL)
-        stale = datetime.now(UTC) - timedelta(days=1)
         for key in api_keys.list_keys(user):
-            if key.label.startswith(KEY_LABEL) and key.created_at < stale:
+            if key.label.startswith(KEY_LABEL) and not _running(key.label.removeprefix(KEY_LABEL)):
                 api_keys.delete_key(user, str(key.id))
         label = f"{KEY_LABEL} {os.getpid()}"
         _, raw_key = api_keys.create_key(user, label, "evaluation:read,error_tracking:read")
