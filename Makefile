@@ -49,10 +49,9 @@ node-tools: $(NODE_TOOLS)
 
 test: install-dev browser node-tools test-sqlite test-postgres
 
-# TEST_WORKERS=auto spreads each pass over every core (pytest-xdist): every worker migrates its own SQLite file or
-# PostgreSQL schema and has its own storage folder, servers on free ports and browser. 0 (for now the default)
-# runs in one process: on a heavily loaded machine the parallel runs cut a gunicorn upload test's 0.5 s stall.
-TEST_WORKERS ?= 0
+# Each pass spreads over every core (pytest-xdist): every worker migrates its own SQLite file or PostgreSQL schema
+# and has its own storage folder, servers on free ports and browser. TEST_WORKERS=0 runs one process.
+TEST_WORKERS ?= auto
 
 test-sqlite: install-dev
 	$(BIN)/pytest -n $(TEST_WORKERS)
