@@ -15,6 +15,7 @@ class Inbox:
         self.messages = []
         self.logins = []
         self.refused = set()  # addresses this server answers 550 for
+        self.encrypted = []  # per message: whether its connection was TLS
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refused:
@@ -24,6 +25,10 @@ class Inbox:
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append((envelope.rcpt_tos, envelope.content.decode()))
+        # session.ssl is set by STARTTLS; a connection that was TLS from the start shows on its transport.
+        self.encrypted.append(
+            session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
+        )
         return "250 OK"
 
     def authenticate(self, server, session, envelope, mechanism, auth_data):
@@ -52,13 +57,24 @@ def mail_through(app, port: int):
 
 
 @contextmanager
-def smtp_inbox(app):
-    """A running SMTP server the app sends through; yields its Inbox."""
+def smtp_inbox(app, *, starttls=None, implicit_tls=None):
+    """A running SMTP server the app sends through; yields its Inbox.
+
+    starttls: a server SSL context; the server then refuses mail until the client has said STARTTLS.
+    implicit_tls: a server SSL context for the whole connection (SMTPS). Without either, AUTH is offered in
+    the clear (the client's TLS is smtplib's own).
+    """
     port = free_port()
     inbox = Inbox()
-    # AUTH offered without TLS: the test server has no certificate (the client's TLS is smtplib's).
+    tls = {"tls_context": starttls, "require_starttls": True} if starttls else {}
     controller = Controller(
-        inbox, hostname="127.0.0.1", port=port, authenticator=inbox.authenticate, auth_require_tls=False
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        ssl_context=implicit_tls,
+        authenticator=inbox.authenticate,
+        auth_require_tls=False,
+        **tls,
     )
     controller.start()
     try:
