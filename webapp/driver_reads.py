@@ -23,6 +23,8 @@ Errors are SQLAlchemy's (DBAPIError.instance, a lost connection invalidated): an
 tests count statements with one).
 """
 
+import threading
+
 from flask import g, has_app_context
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine
@@ -91,6 +93,7 @@ class Prepared:
 
 
 _prepared: dict = {}
+_preparing = threading.Lock()
 
 
 def prepared(statement: Executable, dialect: Dialect) -> Prepared:
@@ -99,9 +102,11 @@ def prepared(statement: Executable, dialect: Dialect) -> Prepared:
     found = _prepared.get(cache_key)
     if found is None:
         found = Prepared(statement, dialect)
-        if len(_prepared) >= MAX_PREPARED:
-            del _prepared[next(iter(_prepared))]
-        _prepared[cache_key] = found
+        # Only a first use takes the lock: evicting while another thread inserts would break the iteration.
+        with _preparing:
+            if len(_prepared) >= MAX_PREPARED:
+                _prepared.pop(next(iter(_prepared)), None)
+            _prepared[cache_key] = found
     return found
 
 
