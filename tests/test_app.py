@@ -35,3 +35,16 @@ def test_ensure_sync_still_wraps_coroutine_functions(monkeypatch):
     assert app.ensure_sync(view)() == "ran"
     assert app.ensure_sync(view)() == "ran"
     assert wrapped == [view, view]
+
+
+def test_ensure_sync_takes_callables_it_cannot_remember():
+    class Slotted:
+        __slots__ = ()
+
+        def __call__(self):
+            return "answer"
+
+    app = App(__name__)
+    view = Slotted()  # no __weakref__: not a key a weak dictionary can hold
+    assert app.ensure_sync(view) is view and view() == "answer"
+    assert len(app._synchronous) == 0

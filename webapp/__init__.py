@@ -27,9 +27,12 @@ class App(Flask):
 
     def ensure_sync(self, func):
         plain = getattr(func, "__func__", func)
-        synchronous = self._synchronous.get(plain)
-        if synchronous is None:
-            synchronous = self._synchronous[plain] = not inspect.iscoroutinefunction(func)
+        try:
+            synchronous = self._synchronous.get(plain)
+            if synchronous is None:
+                synchronous = self._synchronous[plain] = not inspect.iscoroutinefunction(func)
+        except TypeError:  # a callable that cannot be weakly referenced or hashed: asked every time
+            return super().ensure_sync(func)
         return func if synchronous else self.async_to_sync(func)
 
 
