@@ -623,11 +623,11 @@ def test_a_domain_error_no_view_handled_is_its_message_not_a_500(app):
 
 
 def test_a_content_length_that_is_not_ascii_digits_announces_no_body():
-    from webapp.body_timeout import _body_length
+    from webapp.body_timeout import body_length
 
-    assert _body_length({"CONTENT_LENGTH": "12"}) == 12
+    assert body_length({"CONTENT_LENGTH": "12"}) == 12
     for value in ("²", "1_0", " 7", "9" * 5000, "-1", ""):
-        assert _body_length({"CONTENT_LENGTH": value}) == 0, value
+        assert body_length({"CONTENT_LENGTH": value}) == 0, value
 
 
 def test_environment_settings_are_strict_too():

@@ -12,6 +12,7 @@ from .config import configure
 from .database import configure_engine
 from .extensions import csrf, db, login_manager, migrate
 from .json_provider import JSONProvider
+from .request_gate import RequestGate
 from .security_headers import SecurityHeadersMiddleware
 
 
@@ -52,6 +53,7 @@ def create_app(config: dict | None = None) -> Flask:
         count = int(app.config["TRUSTED_PROXY_COUNT"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     app.wsgi_app = BodyTimeoutMiddleware(app.wsgi_app, app.config)
+    app.wsgi_app = RequestGate(app.wsgi_app, int(app.config["WORKER_ACTIVE_REQUESTS"]))
     # The PostHog CLI calls API routes without a trailing slash; accept both everywhere.
     app.url_map.strict_slashes = False
 

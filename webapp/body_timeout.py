@@ -141,7 +141,7 @@ class Watchdog:
 WATCHDOG = Watchdog()
 
 
-def _body_length(environ) -> int | None:
+def body_length(environ) -> int | None:
     """The announced body length: None for a chunked body, 0 for none."""
     if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         return None
@@ -165,7 +165,7 @@ class BodyTimeoutMiddleware:
     def __call__(self, environ, start_response):
         sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
         stall_seconds = float(self.config["UPLOAD_STALL_TIMEOUT_SECONDS"] or 0)
-        length = _body_length(environ)
+        length = body_length(environ)
         if sock is None or stall_seconds <= 0 or length == 0:
             return self.wsgi_app(environ, start_response)
         min_rate = float(self.config["UPLOAD_MIN_RATE_BYTES_PER_SECOND"] or 0)

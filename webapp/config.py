@@ -57,6 +57,7 @@ ENVIRONMENT_KEYS = {
     "UPLOAD_RATE_LIMITS": None,
     "UPLOAD_STALL_TIMEOUT_SECONDS": parse_number,
     "UPLOAD_MIN_RATE_BYTES_PER_SECOND": parse_number,
+    "WORKER_ACTIVE_REQUESTS": parse_count,
     "SESSION_COOKIE_SECURE": parse_boolean,
     "TRUSTED_PROXY_COUNT": parse_count,
     "PUBLIC_URL": None,
@@ -111,6 +112,8 @@ class DefaultConfig:
     # that same allowance), is cut with a 408, like Apache's `RequestReadTimeout body=20,MinRate=500`.
     UPLOAD_STALL_TIMEOUT_SECONDS = 20.0
     UPLOAD_MIN_RATE_BYTES_PER_SECOND = 500.0
+    # Body-less requests running the app's code at once per worker process (request_gate.py); 0: no limit.
+    WORKER_ACTIVE_REQUESTS = 2
     # The site's address for links made outside a request (`invites create` on the command line).
     PUBLIC_URL = "http://127.0.0.1:5000"
     # Invitations are emailed when MAIL_SERVER is set (Flask-Mail's names).
