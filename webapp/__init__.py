@@ -47,13 +47,6 @@ def create_app(config: dict | None = None) -> Flask:
     )
     configure(app, config)
     app.json = JSONProvider(app)
-    app.wsgi_app = SecurityHeadersMiddleware(app.wsgi_app)
-    if app.config.get("TRUSTED_PROXY_COUNT"):
-        # Behind a reverse proxy: take the client address (login throttling) and scheme from it.
-        count = int(app.config["TRUSTED_PROXY_COUNT"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
-    app.wsgi_app = BodyTimeoutMiddleware(app.wsgi_app, app.config)
-    app.wsgi_app = RequestGate(app.wsgi_app, int(app.config["WORKER_ACTIVE_REQUESTS"]))
     # The PostHog CLI calls API routes without a trailing slash; accept both everywhere.
     app.url_map.strict_slashes = False
 
@@ -78,4 +71,19 @@ def create_app(config: dict | None = None) -> Flask:
     api.init_app(app)
     web.init_app(app)
     cli.init_app(app)
+    _add_middleware(app)
     return app
+
+
+def _add_middleware(app: Flask) -> None:
+    """Wrap Flask's own WSGI callable, innermost first."""
+    from .api.fast_reads import FastReads
+
+    app.wsgi_app = FastReads(app, app.wsgi_app)  # unless API_FAST_READS is off
+    app.wsgi_app = SecurityHeadersMiddleware(app.wsgi_app)
+    if app.config.get("TRUSTED_PROXY_COUNT"):
+        # Behind a reverse proxy: take the client address (login throttling) and scheme from it.
+        count = int(app.config["TRUSTED_PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+    app.wsgi_app = BodyTimeoutMiddleware(app.wsgi_app, app.config)
+    app.wsgi_app = RequestGate(app.wsgi_app, int(app.config["WORKER_ACTIVE_REQUESTS"]))

@@ -22,9 +22,12 @@ class JSONProvider(DefaultJSONProvider):
     def response(self, *args, **kwargs):
         if self.compact is False or (self.compact is None and self._app.debug):
             return super().response(*args, **kwargs)  # indented for people: Flask's way
-        obj = self._prepare_response_obj(args, kwargs)
-        try:
-            body = orjson.dumps(obj, default=self.default, option=OPTIONS)
-        except orjson.JSONEncodeError:
-            return super().response(*args, **kwargs)
+        body = self.encode(self._prepare_response_obj(args, kwargs))
         return self._app.response_class(body, mimetype=self.mimetype)
+
+    def encode(self, obj) -> bytes:
+        """A compact response's body, as `response` writes it."""
+        try:
+            return orjson.dumps(obj, default=self.default, option=OPTIONS)
+        except orjson.JSONEncodeError:
+            return (self.dumps(obj, separators=(",", ":")) + "\n").encode()

@@ -40,6 +40,8 @@ STRATEGIES = {
     "fixed-window": FixedWindowRateLimiter,
     "sliding-window-counter": SlidingWindowCounterRateLimiter,
 }
+# The environ entry of a request counted before Flask saw it: None (allowed), or the seconds to wait.
+COUNTED = "webapp.rate_limit_counted"
 # While the shared storage is down, how often to see whether it is back.
 RECHECK_SECONDS = 5.0
 
@@ -95,6 +97,13 @@ def _caller(current) -> str:
     return found.rate_limit_caller
 
 
+def key_caller(presented: str) -> str:
+    """Whom a request with this API key is counted against."""
+    # A digest, never the key itself: the counters' store is not a place for secrets.
+    # surrogatepass: a JSON body may carry a lone surrogate ("\ud800"); the API answers it 401.
+    return "key:" + hashlib.sha256(presented.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 def _identify(current) -> str:
     if current.blueprint == "storage":
         # A presigned upload URL names no key: count the uploads per client address.
@@ -104,9 +113,7 @@ def _identify(current) -> str:
     except ApiError:
         return ""  # an unreadable body; the view answers it with a 400/415
     if presented:
-        # A digest, never the key itself: the counters' store is not a place for secrets.
-        # surrogatepass: a JSON body may carry a lone surrogate ("\ud800"); the API answers it 401.
-        return "key:" + hashlib.sha256(presented.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        return key_caller(presented)
     try:
         signed_in = current_user.is_authenticated
     except Exception as error:
@@ -138,12 +145,21 @@ class Throttle:
         """Count this request against its caller's budget; a 429 response when a limit is spent."""
         # The app and request themselves, not their proxies: each proxy access costs a context lookup.
         app, current = current_app._get_current_object(), request._get_current_object()
+        if COUNTED in current.environ:  # counted by fast_reads.py before it handed the request over
+            wait = current.environ[COUNTED]
+            return throttled(wait) if wait else None
         scope = _scope(app, current)
         if scope is None:
             return None
         caller = _caller(current)
         if not caller:
             return None
+        wait = self.hit(app, caller, scope)
+        return throttled(wait) if wait else None
+
+    def hit(self, app: Flask, caller: str, scope: str) -> int | None:
+        """Count one request of `caller` against the budget `scope`: None if allowed, else the seconds until
+        the first spent limit allows one again."""
         identifiers = (self.prefix, caller, scope)
         for limit in parse_limits(app.config[SETTINGS[scope]]):
             counters = self._counters()
@@ -155,9 +171,9 @@ class Throttle:
                 if counters is self.in_memory:
                     raise
                 self._shared_failed()
-                return self.check()
+                return self.hit(app, caller, scope)
             if not allowed:
-                return throttled(max(1, math.ceil(reset_time - time.time())))
+                return max(1, math.ceil(reset_time - time.time()))
         return None
 
     def reset(self) -> None:

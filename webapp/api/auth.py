@@ -33,10 +33,18 @@ def raw_key() -> str | None:
     return environ[PRESENTED_KEY]
 
 
-def _read_key(current) -> str | None:
-    scheme, _, value = current.headers.get("Authorization", "").partition(" ")
+def bearer_key(authorization: str) -> str | None:
+    """The key of an `Authorization: Bearer <key>` header's value, if it is one."""
+    scheme, _, value = authorization.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
+    return None
+
+
+def _read_key(current) -> str | None:
+    from_header = bearer_key(current.headers.get("Authorization", ""))
+    if from_header is not None:
+        return from_header
     if current.method not in SAFE_METHODS and not body_is_the_views():
         body_key = request_body().get(KEY_FIELD)
         if isinstance(body_key, str) and body_key:
@@ -53,7 +61,7 @@ def authenticate() -> None:
     presented = raw_key()
     if presented is not None:
         interval = timedelta(seconds=current_app.config["API_KEY_TOUCH_INTERVAL_SECONDS"])
-        project_id = _project_id((request.view_args or {}).get("project_id"))
+        project_id = project_id_of((request.view_args or {}).get("project_id"))
         key = api_keys.authenticate_key(presented, interval, project_id)
         if key is None:
             raise ApiError(401, "authentication_failed", "Personal API key is invalid.")
@@ -68,7 +76,7 @@ def authenticate() -> None:
     raise ApiError(401, "not_authenticated", "Authentication credentials were not provided.")
 
 
-def _project_id(project_ref: str | None) -> int | None:
+def project_id_of(project_ref: str | None) -> int | None:
     """A project route's id, when it is one (not `@current`, nor text no project has)."""
     if project_ref is None or project_ref == "@current":
         return None
@@ -76,6 +84,12 @@ def _project_id(project_ref: str | None) -> int | None:
         return validation.integer(project_ref, None, minimum=1, maximum=validation.INT32_MAX)
     except ValidationError:
         return None
+
+
+def api_limits() -> tuple[int, int]:
+    """A list's default and largest page size."""
+    config = current_app.config
+    return config["API_DEFAULT_LIMIT"], config["API_MAX_LIMIT"]
 
 
 def api_user() -> User:
@@ -118,7 +132,7 @@ def require_scope(scope: str) -> None:
 def _resolve_project(project_ref: str, limit: list[int] | None):
     """The project the route names, if the caller may use it: as the key's lookup read it, else loaded."""
     key = g.get("api_key")
-    if key is not None and _project_id(project_ref) is not None:
+    if key is not None and project_id_of(project_ref) is not None:
         if key.project is None:
             raise from_service_error(NotFound(accounts.PROJECT_NOT_FOUND))
         return key.project

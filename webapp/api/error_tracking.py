@@ -1,6 +1,6 @@
 """/api/{environments,projects}/:project_id/error_tracking/ — symbol sets and releases."""
 
-from flask import current_app, g, jsonify, request
+from flask import g, jsonify, request
 
 from ..ratelimit import counts_as_upload
 from ..services import (
@@ -14,7 +14,7 @@ from ..services import (
 )
 from ..services.listing import last_value
 from . import contract, serializers
-from .auth import api_user, project_endpoint
+from .auth import api_limits, api_user, project_endpoint
 from .contract import operation
 from .request_data import body_limit, reads_own_body, request_body
 from .routing import ApiBlueprint
@@ -30,10 +30,6 @@ START_QUERY = (
 FILE = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
 
 
-def _limits():
-    return current_app.config["API_DEFAULT_LIMIT"], current_app.config["API_MAX_LIMIT"]
-
-
 @bp.get("/error_tracking/symbol_sets/")
 @operation(
     "List symbol sets",
@@ -42,9 +38,15 @@ def _limits():
 )
 @project_endpoint("error_tracking")
 def list_symbol_sets():
-    query = symbol_sets.parse_list_query(request.args, *_limits())
-    result = symbol_sets.list_symbol_sets(g.project, query, raw=True)
-    return jsonify(serializers.page(result, serializers.symbol_set_rows))
+    return jsonify(symbol_sets_page(g.project, request.args, request.base_url))
+
+
+def symbol_sets_page(project, args, base_url: str) -> dict:
+    """The list's answer for a request's query `args` (fast_reads.py serves it too)."""
+    query = symbol_sets.parse_list_query(args, *api_limits())
+    return serializers.page(
+        symbol_sets.list_symbol_sets(project, query, raw=True), serializers.symbol_set_rows, args, base_url
+    )
 
 
 @bp.post("/error_tracking/symbol_sets/")
@@ -261,9 +263,14 @@ def symbolicate():
 )
 @project_endpoint("error_tracking")
 def list_releases():
-    query = releases.LIST_SPEC.parse(request.args, *_limits())
-    return jsonify(
-        serializers.page(releases.list_releases(g.project, query, raw=True), serializers.release_rows)
+    return jsonify(releases_page(g.project, request.args, request.base_url))
+
+
+def releases_page(project, args, base_url: str) -> dict:
+    """The list's answer for a request's query `args` (fast_reads.py serves it too)."""
+    query = releases.LIST_SPEC.parse(args, *api_limits())
+    return serializers.page(
+        releases.list_releases(project, query, raw=True), serializers.release_rows, args, base_url
     )
 
 

@@ -1,10 +1,10 @@
 """/api/{environments,projects}/:project_id/evaluations/"""
 
-from flask import current_app, g, jsonify, request
+from flask import g, jsonify, request
 
 from ..services import evaluations
 from . import serializers
-from .auth import api_user, project_endpoint
+from .auth import api_limits, api_user, project_endpoint
 from .contract import operation
 from .errors import ApiError
 from .request_data import request_body
@@ -22,11 +22,15 @@ bp = ApiBlueprint("evaluations_api", __name__)
 )
 @project_endpoint("evaluation")
 def list_evaluations():
-    query = evaluations.parse_list_query(
-        request.args, current_app.config["API_DEFAULT_LIMIT"], current_app.config["API_MAX_LIMIT"]
+    return jsonify(evaluations_page(g.project, request.args, request.base_url))
+
+
+def evaluations_page(project, args, base_url: str) -> dict:
+    """The list's answer for a request's query `args` (fast_reads.py serves it too)."""
+    query = evaluations.parse_list_query(args, *api_limits())
+    return serializers.page(
+        evaluations.list_evaluations(project, query, raw=True), serializers.evaluation_rows, args, base_url
     )
-    result = evaluations.list_evaluations(g.project, query, raw=True)
-    return jsonify(serializers.page(result, serializers.evaluation_rows))
 
 
 @bp.post("/evaluations/")

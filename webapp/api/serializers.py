@@ -5,7 +5,6 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlencode
 
-from flask import request
 from pydantic import Field
 from typing_extensions import TypedDict
 
@@ -483,25 +482,26 @@ def project(item: Project) -> dict:
     }
 
 
-def _page_url(offset: int | None, limit: int) -> str | None:
+def _page_url(args, base_url: str, offset: int | None, limit: int) -> str | None:
     if offset is None:
         return None
     # Each parameter once, with the value the list used (the last one), so the link reads the same way.
-    args = {name: values[-1] for name, values in request.args.lists()}
-    args["limit"] = str(limit)
+    link = {name: values[-1] for name, values in args.lists()}
+    link["limit"] = str(limit)
     if offset:
-        args["offset"] = str(offset)
+        link["offset"] = str(offset)
     else:
-        args.pop("offset", None)
-    return f"{request.base_url}?{urlencode(args)}"
+        link.pop("offset", None)
+    return f"{base_url}?{urlencode(link)}"
 
 
-def page(result: Page, serialize_rows) -> dict:
+def page(result: Page, serialize_rows, args, base_url: str) -> dict:
     """DRF's limit/offset envelope of a page read with the driver's values (listing.paginate raw), its
-    rows given by `serialize_rows(rows)`; next/previous keep every other query parameter."""
+    rows given by `serialize_rows(rows)`; next/previous are `base_url` with every other query parameter of
+    `args` (the request's)."""
     return {
         "count": result.count,
-        "next": _page_url(result.next_offset, result.limit),
-        "previous": _page_url(result.previous_offset, result.limit),
+        "next": _page_url(args, base_url, result.next_offset, result.limit),
+        "previous": _page_url(args, base_url, result.previous_offset, result.limit),
         "results": serialize_rows(result.items),
     }
