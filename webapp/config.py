@@ -77,9 +77,8 @@ ENVIRONMENT_KEYS = {
 class DefaultConfig:
     """Values used when nothing else sets them."""
 
-    # Test each pooled connection before use: after a database restart a stale one is replaced
-    # instead of failing the request that drew it. Options set elsewhere are merged over this.
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # SQLAlchemy's create_engine options, over engine_options()'s defaults.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     SQLITE_BUSY_TIMEOUT_MS = 10_000  # how long a SQLite writer waits for another's lock before a 503
     DATABASE_CONNECT_TIMEOUT = 5  # seconds to reach PostgreSQL before a 503
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
@@ -166,12 +165,15 @@ def load_json_column(text: str | bytes):
 
 def engine_options(config) -> dict:
     """The configured engine options over the defaults, with a connect timeout for PostgreSQL."""
+    url = make_url(config["SQLALCHEMY_DATABASE_URI"])
     options = {
         "json_deserializer": load_json_column,
-        **DefaultConfig.SQLALCHEMY_ENGINE_OPTIONS,
+        # Test each pooled connection before use: after a database restart a stale one is replaced instead
+        # of failing the request that drew it. A SQLite file has no connection to lose: there the ping
+        # would only run a SELECT 1 on every request.
+        "pool_pre_ping": url.get_backend_name() != "sqlite",
         **config["SQLALCHEMY_ENGINE_OPTIONS"],
     }
-    url = make_url(config["SQLALCHEMY_DATABASE_URI"])
     if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
         # A host that drops packets would hold the request until the worker is killed: answer 503 sooner.
         connect_args = options.get("connect_args", {})

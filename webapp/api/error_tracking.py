@@ -38,14 +38,14 @@ FILE = {"type": "string", "format": "binary", "contentMediaType": "application/o
 )
 @project_endpoint("error_tracking")
 def list_symbol_sets():
-    return jsonify(symbol_sets_page(g.project, request.args, request.base_url))
+    return jsonify(symbol_sets_page(g.project, request))
 
 
-def symbol_sets_page(project, args, base_url: str) -> dict:
-    """The list's answer for a request's query `args` (fast_reads.py serves it too)."""
-    query = symbol_sets.parse_list_query(args, *api_limits())
+def symbol_sets_page(project, request) -> dict:
+    """The list's answer to a request (a Werkzeug request: fast_reads.py serves it too)."""
+    query = symbol_sets.parse_list_query(request.args, *api_limits())
     return serializers.page(
-        symbol_sets.list_symbol_sets(project, query, raw=True), serializers.symbol_set_rows, args, base_url
+        symbol_sets.list_symbol_sets(project, query, raw=True), serializers.symbol_set_rows, request
     )
 
 
@@ -263,14 +263,14 @@ def symbolicate():
 )
 @project_endpoint("error_tracking")
 def list_releases():
-    return jsonify(releases_page(g.project, request.args, request.base_url))
+    return jsonify(releases_page(g.project, request))
 
 
-def releases_page(project, args, base_url: str) -> dict:
-    """The list's answer for a request's query `args` (fast_reads.py serves it too)."""
-    query = releases.LIST_SPEC.parse(args, *api_limits())
+def releases_page(project, request) -> dict:
+    """The list's answer to a request (a Werkzeug request: fast_reads.py serves it too)."""
+    query = releases.LIST_SPEC.parse(request.args, *api_limits())
     return serializers.page(
-        releases.list_releases(project, query, raw=True), serializers.release_rows, args, base_url
+        releases.list_releases(project, query, raw=True), serializers.release_rows, request
     )
 
 

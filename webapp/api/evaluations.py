@@ -22,14 +22,14 @@ bp = ApiBlueprint("evaluations_api", __name__)
 )
 @project_endpoint("evaluation")
 def list_evaluations():
-    return jsonify(evaluations_page(g.project, request.args, request.base_url))
+    return jsonify(evaluations_page(g.project, request))
 
 
-def evaluations_page(project, args, base_url: str) -> dict:
-    """The list's answer for a request's query `args` (fast_reads.py serves it too)."""
-    query = evaluations.parse_list_query(args, *api_limits())
+def evaluations_page(project, request) -> dict:
+    """The list's answer to a request (a Werkzeug request: fast_reads.py serves it too)."""
+    query = evaluations.parse_list_query(request.args, *api_limits())
     return serializers.page(
-        evaluations.list_evaluations(project, query, raw=True), serializers.evaluation_rows, args, base_url
+        evaluations.list_evaluations(project, query, raw=True), serializers.evaluation_rows, request
     )
 
 

@@ -88,5 +88,4 @@ class FastReads:
             return None
         if key.scoped_teams and key.project.id not in key.scoped_teams:
             return None
-        request = app.request_class(environ)
-        return app.json.encode(page(key.project, request.args, request.base_url))
+        return app.json.encode(page(key.project, app.request_class(environ)))

@@ -482,26 +482,27 @@ def project(item: Project) -> dict:
     }
 
 
-def _page_url(args, base_url: str, offset: int | None, limit: int) -> str | None:
+def _page_url(request, offset: int | None, limit: int) -> str | None:
     if offset is None:
         return None
     # Each parameter once, with the value the list used (the last one), so the link reads the same way.
-    link = {name: values[-1] for name, values in args.lists()}
+    link = {name: values[-1] for name, values in request.args.lists()}
     link["limit"] = str(limit)
     if offset:
         link["offset"] = str(offset)
     else:
         link.pop("offset", None)
-    return f"{base_url}?{urlencode(link)}"
+    return f"{request.base_url}?{urlencode(link)}"
 
 
-def page(result: Page, serialize_rows, args, base_url: str) -> dict:
+def page(result: Page, serialize_rows, request) -> dict:
     """DRF's limit/offset envelope of a page read with the driver's values (listing.paginate raw), its
-    rows given by `serialize_rows(rows)`; next/previous are `base_url` with every other query parameter of
-    `args` (the request's)."""
+    rows given by `serialize_rows(rows)`; next/previous are the `request`'s URL with every other query
+    parameter (its base URL is only worked out for them: most pages of a script's loop have one, a search
+    that finds a few rows has none)."""
     return {
         "count": result.count,
-        "next": _page_url(args, base_url, result.next_offset, result.limit),
-        "previous": _page_url(args, base_url, result.previous_offset, result.limit),
+        "next": _page_url(request, result.next_offset, result.limit),
+        "previous": _page_url(request, result.previous_offset, result.limit),
         "results": serialize_rows(result.items),
     }
