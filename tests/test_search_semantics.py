@@ -167,12 +167,15 @@ def test_searches_of_one_shape_run_the_same_statements(app, project, actor):
 
     def statements(term: str) -> list[str]:
         with count_statements(app) as seen:
-            assert found(project, term) == expected(ROWS, term, dialect()), term
-        assert len(seen) == 2, seen  # the count and the page
+            names = found(project, term)
+        assert names == expected(ROWS, term, dialect()), term
+        assert len(seen) == (2 if names else 1), seen  # the count, and the page unless nothing matched
         return seen
 
     for first, second in SAME_SHAPE:
-        assert statements(first) == statements(second), (first, second)
+        ran = [statements(first), statements(second)]
+        shortest = min(map(len, ran))  # a search that finds nothing runs no page
+        assert ran[0][:shortest] == ran[1][:shortest], (first, second)
     if dialect() == "sqlite":
         assert len({tuple(statements(term)) for term in SQLITE_SHAPES}) == len(SQLITE_SHAPES)
 
@@ -288,7 +291,10 @@ def test_pages_walking_the_order_index_equal_the_sorted_candidates(app, project,
                     )
                     with count_statements(app) as seen:
                         paged += [row.id for row in evaluations.list_evaluations(project, query).items]
-                    walked.append("+evaluations.pk IN" in seen[1])
+                    if offset < len(expected_ids):  # past the last row only the count runs
+                        walked.append("+evaluations.pk IN" in seen[1])
+                    else:
+                        assert len(seen) == 1, seen
                 assert paged == expected_ids, (term, order, limit)
     if dialect() == "sqlite":
         assert any(walked) and not all(walked)

@@ -363,8 +363,9 @@ def paginate(
     session: Session, spec: ListSpec, query: ListQuery, where: Mapping[str, Any], *, raw: bool = False
 ) -> Page:
     """Count the rows that `where` (condition name -> its parameter) and the query's search pick, then
-    fetch one ordered page of the spec's columns (two statements, whatever the page size). The items are
-    Core rows, not ORM objects: nothing is built per row but the row itself. `raw`: each value as the
+    fetch one ordered page of the spec's columns (two statements, whatever the page size; the count alone
+    when the page starts past the last row). The items are Core rows, not ORM objects: nothing is built
+    per row but the row itself. `raw`: each value as the
     database driver gives it (driver_columns), for a caller that turns a whole page into JSON at once
     (api/driver_values.py): no SQLAlchemy type processing per value, and both statements run on the
     driver's cursor in the request's read transaction (driver_reads.py), rows as tuples.
@@ -414,6 +415,9 @@ def paginate(
     (counted,) = run(count_statement, where)
     count = counted[0]
     limit, offset = query.limit, query.offset
+    if offset >= count:
+        # Nothing to read: no row matches, or the page starts past the last (a search that finds nothing).
+        return Page(items=[], count=count, limit=limit, offset=offset)
     reverse = count // 2 < offset < count
     if reverse:
         limit, offset = min(limit, count - offset), max(count - offset - limit, 0)
