@@ -201,3 +201,43 @@ def spare_project(app, user_id: int) -> int:
 
 def bearer(key: str) -> dict:
     return {"Authorization": f"Bearer {key}"}
+
+
+def test_trusted_hosts_are_checked_as_flask_checks_them(
+    app, client, auth, project_id, views_called, monkeypatch
+):
+    monkeypatch.setitem(app.config, "TRUSTED_HOSTS", ["api.example.org"])
+    api = f"/api/projects/{project_id}/evaluations/"
+    refused = {**auth, "Host": "elsewhere.example.org"}
+    (status, _, _), _ = both_ways(app, client, api, refused, views_called)
+    assert status == 400
+    trusted = {**auth, "Host": "api.example.org"}
+    (status, _, _), flask_ran = both_ways(app, client, api, trusted, views_called)
+    assert (status, flask_ran) == (200, 0)
+
+
+def test_the_hooks_these_lists_pass_through_in_flask_are_the_ones_fast_reads_stands_in_for(app):
+    """fast_reads.py does what these hooks do for a key's GET (count, authenticate; the others do nothing
+    for it). A hook added to the API must be weighed there too: this test names them all."""
+    with app.test_request_context("/api/projects/1/evaluations/"):
+        from flask import request
+
+        blueprints = request.blueprints
+    before = [
+        function.__qualname__
+        for name in (None, *reversed(blueprints))
+        for function in app.before_request_funcs.get(name, ())
+    ]
+    after = [
+        function.__qualname__
+        for name in (None, *blueprints)
+        for function in app.after_request_funcs.get(name, ())
+    ]
+    assert before == ["CSRFProtect.init_app.<locals>.csrf_protect", "Throttle.check", "authenticate"]
+    assert after == ["LoginManager._update_remember_cookie", "init_app.<locals>.vary_on_htmx"]
+    assert [function.__qualname__ for function in app.teardown_appcontext_funcs] == [
+        "SQLAlchemy._teardown_session",
+        "end",
+    ]
+    assert not any(app.teardown_request_funcs.values())
+    assert not any(app.url_value_preprocessors.get(name) for name in (None, *blueprints))

@@ -18,6 +18,8 @@ import re
 from datetime import timedelta
 
 from flask import Flask
+from werkzeug.exceptions import SecurityError
+from werkzeug.wsgi import get_host
 
 from .. import ratelimit
 from ..body_timeout import body_length
@@ -66,7 +68,8 @@ class FastReads:
         if found is None or presented is None:
             return None
         project_id = project_id_of(found.group(1))
-        if project_id is None:
+        request = self._request(environ)
+        if project_id is None or request is None:
             return None
         with app.app_context():
             wait = app.extensions["rate_limiter"].hit(app, ratelimit.key_caller(presented), ratelimit.API)
@@ -74,13 +77,25 @@ class FastReads:
             if wait:
                 return None  # Flask answers the 429
             try:
-                return self._answer(environ, presented, project_id, *LISTS[found.group(2)])
+                return self._answer(request, presented, project_id, *LISTS[found.group(2)])
             except Exception:
                 # Flask meets the same problem (a bad parameter, an outage) and answers it in the API's shape.
                 logger.debug("A list read was handed to Flask", exc_info=True)
                 return None
 
-    def _answer(self, environ, presented: str, project_id: int, scope: str, page) -> bytes | None:
+    def _request(self, environ):
+        """The request as Flask would make it; None for a host TRUSTED_HOSTS refuses (Flask answers 400)."""
+        request = self.app.request_class(environ)
+        trusted = self.app.config["TRUSTED_HOSTS"]
+        if trusted is not None:
+            request.trusted_hosts = trusted
+            try:
+                request.host = get_host(environ, trusted)
+            except SecurityError:
+                return None
+        return request
+
+    def _answer(self, request, presented: str, project_id: int, scope: str, page) -> bytes | None:
         app = self.app
         interval = timedelta(seconds=app.config["API_KEY_TOUCH_INTERVAL_SECONDS"])
         key = api_keys.authenticate_key(presented, interval, project_id)
@@ -88,4 +103,4 @@ class FastReads:
             return None
         if key.scoped_teams and key.project.id not in key.scoped_teams:
             return None
-        return app.json.encode(page(key.project, app.request_class(environ)))
+        return app.json.encode(page(key.project, request))
