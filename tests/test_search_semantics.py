@@ -169,12 +169,13 @@ def test_searches_of_one_shape_run_the_same_statements(app, project, actor):
         with count_statements(app) as seen:
             names = found(project, term)
         assert names == expected(ROWS, term, dialect()), term
-        assert len(seen) == (2 if names else 1), seen  # the count, and the page unless nothing matched
+        # The count and the page; no page when nothing matched, no count when the first page has room left.
+        assert 1 <= len(seen) <= 2, seen
         return seen
 
     for first, second in SAME_SHAPE:
         ran = [statements(first), statements(second)]
-        shortest = min(map(len, ran))  # a search that finds nothing runs no page
+        shortest = min(map(len, ran))  # one of them may need only the count, or only the page
         assert ran[0][:shortest] == ran[1][:shortest], (first, second)
     if dialect() == "sqlite":
         assert len({tuple(statements(term)) for term in SQLITE_SHAPES}) == len(SQLITE_SHAPES)

@@ -362,9 +362,10 @@ def _cached(spec: ListSpec, cache_key: tuple, build: Callable[[], Select]) -> Se
 def paginate(
     session: Session, spec: ListSpec, query: ListQuery, where: Mapping[str, Any], *, raw: bool = False
 ) -> Page:
-    """Count the rows that `where` (condition name -> its parameter) and the query's search pick, then
-    fetch one ordered page of the spec's columns (two statements, whatever the page size; the count alone
-    when the page starts past the last row). The items are Core rows, not ORM objects: nothing is built
+    """Count the rows that `where` (condition name -> its parameter) and the query's search pick, and
+    fetch one ordered page of the spec's columns: two statements at most, whatever the page size. A first
+    page is read before the count, which it makes unneeded when it is not full; a page starting past the
+    last row is not read. The items are Core rows, not ORM objects: nothing is built
     per row but the row itself. `raw`: each value as the
     database driver gives it (driver_columns), for a caller that turns a whole page into JSON at once
     (api/driver_values.py): no SQLAlchemy type processing per value, and both statements run on the
@@ -410,11 +411,28 @@ def paginate(
     def criteria(search) -> list:
         return [*conditions(), search.clause()] if search else conditions()
 
-    key_bound = found is not None and found.key_bound
-    count_statement = _cached(spec, ("count", shape), lambda: _count(spec, conditions(), found))
-    (counted,) = run(count_statement, where)
-    count = counted[0]
+    def count_rows() -> tuple:
+        statement = _cached(spec, ("count", shape), lambda: _count(spec, conditions(), found))
+        return run(statement, where)[0]
+
+    def page(search, reverse: bool, limit: int, offset: int) -> list:
+        page_shape = (names, search.shape if search else None)
+        statement = _cached(
+            spec,
+            ("page", page_shape, query.order_by, reverse, raw),
+            lambda: _page(spec, criteria(search), query.order_by, reverse, raw),
+        )
+        return run(statement, {**where, "limit": limit, "offset": offset})
+
     limit, offset = query.limit, query.offset
+    if offset == 0 and (found is None or found.walk is None):
+        # The first page is read the same way whatever the count: read it first. When it is not full it
+        # holds every matching row (a search that finds a few), and its length is the count.
+        items = page(found, False, limit, 0)
+        count = len(items) if len(items) < limit else count_rows()[0]
+        return Page(items=items, count=count, limit=limit, offset=0)
+    counted = count_rows()
+    count = counted[0]
     if offset >= count:
         # Nothing to read: no row matches, or the page starts past the last (a search that finds nothing).
         return Page(items=[], count=count, limit=limit, offset=offset)
@@ -422,14 +440,9 @@ def paginate(
     if reverse:
         limit, offset = min(limit, count - offset), max(count - offset - limit, 0)
     # A search matching many rows may read its page another way (services.search.Search.for_page).
-    page_search = found.for_page(count, offset + limit, counted[1] if key_bound else None) if found else None
-    page_shape = (names, page_search.shape if page_search else None)
-    page_statement = _cached(
-        spec,
-        ("page", page_shape, query.order_by, reverse, raw),
-        lambda: _page(spec, criteria(page_search), query.order_by, reverse, raw),
-    )
-    items = run(page_statement, {**where, "limit": limit, "offset": offset})
+    key_bound = counted[1] if found is not None and found.key_bound else None
+    page_search = found.for_page(count, offset + limit, key_bound) if found else None
+    items = page(page_search, reverse, limit, offset)
     if reverse:
         items.reverse()
     return Page(items=items, count=count, limit=query.limit, offset=query.offset)
