@@ -422,7 +422,9 @@ def symbol_set(item: SymbolSet) -> dict:
 
 
 def symbol_set_rows(rows) -> list[dict]:
-    """A page of services.symbol_sets.LIST_COLUMNS (the driver's values): the sets with their releases."""
+    """A page of services.symbol_sets.LIST_COLUMNS (the driver's values): the sets with their releases,
+    each release's object built once (a build's chunks share one)."""
+    releases: dict = {}
     results = []
     for (
         set_id,
@@ -443,9 +445,9 @@ def symbol_set_rows(rows) -> list[dict]:
         release_version,
         release_project_name,
     ) in rows:
-        release_out = None
-        if release_id is not None:
-            release_out = _release(
+        release_out = releases.get(release_id)
+        if release_out is None and release_id is not None:
+            release_out = releases[release_id] = _release(
                 uuid_text(release_id),
                 release_hash_id,
                 release_project_id,
