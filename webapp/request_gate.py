@@ -3,8 +3,9 @@
 gunicorn's gthread worker (`make run`: 8 threads a worker, so a slow uploader holds one thread, not the
 worker) lets up to 8 requests run at once in one process, and they share one interpreter lock. Each time a
 thread gives the lock up (a database call, a socket read) another takes it, and the first then waits for it
-back behind the others: with four busy connections per worker, a small API read cost 20-40% more CPU than
-one at a time, and its throughput swung between runs (bench/README.md, "Requests at once per worker").
+back behind the others: with four busy connections per worker, a small API read took up to 1.8 times the
+CPU of its steady state, and its throughput swung between runs (bench/README.md, "After the fourth
+session's changes").
 Requests queued at this gate wait without taking part in that contest, at no cost: they would have waited
 for the lock anyway.
 

@@ -2,8 +2,8 @@
 
 A GET of a project's evaluations, symbol sets or releases with a personal API key is the API's most frequent
 call. Through Flask, the request context, URL matching, hooks, response object and teardown cost about
-100-200 µs per call: a third of a small list's own time (bench/README.md, "Lists without Flask's request
-machinery"). Such a call is answered here in an app context alone, by the same code the Flask route runs:
+100-200 µs per call: a third of a small list's own time (bench/README.md, "After the fourth session's
+changes"). Such a call is answered here in an app context alone, by the same code the Flask route runs:
 the rate limiter's count, the key lookup with the project, the key's project limit and scope, and the view's
 page function; the body and headers are the ones Flask would send.
 
