@@ -92,9 +92,9 @@ class DefaultConfig:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     MAX_CONTENT_LENGTH = 1024 * 1024  # JSON and form bodies; uploads have their own limit
     API_MAX_LIMIT = 1000
+    API_DEFAULT_LIMIT = 100
     # Key-authenticated list reads answered without Flask's request machinery (api/fast_reads.py).
     API_FAST_READS = True
-    API_DEFAULT_LIMIT = 100
     UI_PAGE_SIZE = 20
     # The most rows a list page shows for ?limit= (and a bulk confirmation page lists).
     UI_MAX_PAGE_SIZE = 100

@@ -365,11 +365,11 @@ def paginate(
     """Count the rows that `where` (condition name -> its parameter) and the query's search pick, and
     fetch one ordered page of the spec's columns: two statements at most, whatever the page size. A first
     page is read before the count, which it makes unneeded when it is not full; a page starting past the
-    last row is not read. The items are Core rows, not ORM objects: nothing is built
-    per row but the row itself. `raw`: each value as the
-    database driver gives it (driver_columns), for a caller that turns a whole page into JSON at once
-    (api/driver_values.py): no SQLAlchemy type processing per value, and both statements run on the
-    driver's cursor in the request's read transaction (driver_reads.py), rows as tuples.
+    last row is not read. The items are Core rows, not ORM objects: nothing is built per row but the row
+    itself. `raw`: each value as the database driver gives it (driver_columns), for a caller that turns a
+    whole page into JSON at once (api/driver_values.py): no SQLAlchemy type processing per value, and both
+    statements run on the driver's cursor in the request's read transaction (driver_reads.py), rows as
+    tuples.
 
     The count reads the key's table alone (the page's joins cannot change it), so an index on the filtered
     columns answers it. The page's offset runs in a subquery that selects only the key: its ordered
