@@ -5,9 +5,8 @@ worker) lets up to 8 requests run at once in one process, and they share one int
 thread gives the lock up (a database call, a socket read) another takes it, and the first then waits for it
 back behind the others: with four busy connections per worker, a small API read took up to 1.8 times the
 CPU of its steady state, and its throughput swung between runs (bench/README.md, "After the fourth
-session's changes").
-Requests queued at this gate wait without taking part in that contest, at no cost: they would have waited
-for the lock anyway.
+session's changes"). Requests queued at this gate wait without taking part in that contest, at no cost:
+they would have waited for the lock anyway.
 
 Only requests without a body are gated: one with a body spends its time receiving it (a slow uploader must
 hold a thread, never a slot). A slot is waited for at most `WAIT_SECONDS`; after that the request runs anyway,

@@ -126,7 +126,21 @@ def require_scope(scope: str) -> None:
     """Refuse a key that lacks `scope`; session callers have every scope."""
     key = g.get("api_key")
     if key is not None and not api_keys.has_scope(key.scopes, scope):
-        raise ApiError(403, "permission_denied", f"API key missing required scope '{scope}'")
+        raise _missing_scope(scope)
+
+
+def key_refusal(key: api_keys.KeyCaller, project_id: int, scope: str) -> ApiError | None:
+    """Why `key` may not make a call needing `scope` on this project (None if it may): a key limited to
+    other projects, or one without the scope. Project routes ask it, through Flask or fast_reads.py."""
+    if key.scoped_teams and project_id not in key.scoped_teams:
+        return ApiError(403, "permission_denied", "API key does not have access to the requested project.")
+    if not api_keys.has_scope(key.scopes, scope):
+        return _missing_scope(scope)
+    return None
+
+
+def _missing_scope(scope: str) -> ApiError:
+    return ApiError(403, "permission_denied", f"API key missing required scope '{scope}'")
 
 
 def _resolve_project(project_ref: str, limit: list[int] | None):
@@ -151,13 +165,12 @@ def project_endpoint(scope_object: str):
     def decorator(view):
         @functools.wraps(view)
         def wrapper(project_id, **kwargs):
-            limit = key_projects()
-            project = g.project = _resolve_project(project_id, limit)
-            if limit and project.id not in limit:
-                raise ApiError(
-                    403, "permission_denied", "API key does not have access to the requested project."
-                )
-            require_scope(scopes[request.method in SAFE_METHODS])
+            project = g.project = _resolve_project(project_id, key_projects())
+            key = g.get("api_key")
+            if key is not None:  # a session caller has every scope and project of its organizations
+                refusal = key_refusal(key, project.id, scopes[request.method in SAFE_METHODS])
+                if refusal is not None:
+                    raise refusal
             return view(**kwargs)
 
         scopes = {True: f"{scope_object}:read", False: f"{scope_object}:write"}

@@ -24,7 +24,7 @@ from werkzeug.wsgi import get_host
 from .. import ratelimit
 from ..body_timeout import body_length
 from ..services import api_keys
-from .auth import bearer_key, project_id_of
+from .auth import bearer_key, key_refusal, project_id_of
 from .error_tracking import releases_page, symbol_sets_page
 from .evaluations import evaluations_page
 
@@ -99,8 +99,6 @@ class FastReads:
         app = self.app
         interval = timedelta(seconds=app.config["API_KEY_TOUCH_INTERVAL_SECONDS"])
         key = api_keys.authenticate_key(presented, interval, project_id)
-        if key is None or key.project is None or not api_keys.has_scope(key.scopes, scope):
-            return None
-        if key.scoped_teams and key.project.id not in key.scoped_teams:
+        if key is None or key.project is None or key_refusal(key, key.project.id, scope) is not None:
             return None
         return app.json.encode(page(key.project, request))
