@@ -86,9 +86,14 @@ def describe(case: Case) -> str:
 
 
 def seed_key(evaluations: int, symbol_sets: int) -> str:
-    """Migration head, the migrations' and the seeder's text, the row counts: any change means a new seed."""
+    """Migration head, the text of the migrations, the seeder and the JSON columns' writer (json_columns.py),
+    the row counts: any change means a new seed."""
     versions = sorted((ROOT / "migrations" / "versions").glob("*.py"))
-    sources = [*versions, *sorted((ROOT / "webapp" / "demo").glob("*.py"))]
+    sources = [
+        *versions,
+        *sorted((ROOT / "webapp" / "demo").glob("*.py")),
+        ROOT / "webapp" / "json_columns.py",
+    ]
     digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:12]
     return f"{versions[-1].stem.split('_')[0]}-{digest}-e{evaluations}-s{symbol_sets}"
 

@@ -136,8 +136,10 @@ class PostgreSQL:
 
 
 def fragment(text):
-    """Stored JSON text, embedded as it is."""
-    return None if text is None else orjson.Fragment(text)
+    """Stored JSON text, embedded as it is (without the leading space that marks our canonical text)."""
+    if not isinstance(text, str):
+        return text  # NULL, or a number SQLite stored as one
+    return orjson.Fragment(text[1:] if text.startswith(" ") else text)
 
 
 def search_words(term: str) -> tuple[list[str], list[str]]:

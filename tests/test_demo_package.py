@@ -16,16 +16,18 @@ from .test_bench_baseline import api_list
 
 
 def test_the_bench_seed_key_changes_with_any_file_of_the_demo_package(tmp_path, monkeypatch):
+    """... and with the JSON columns' writer, which decides the seeded rows' stored texts."""
     root = api_list.ROOT
     shutil.copytree(root / "migrations" / "versions", tmp_path / "migrations" / "versions")
     shutil.copytree(root / "webapp" / "demo", tmp_path / "webapp" / "demo")
+    shutil.copy(root / "webapp" / "json_columns.py", tmp_path / "webapp")
     monkeypatch.setattr(api_list, "ROOT", tmp_path)
     keys = {api_list.seed_key(10, 5)}
-    for name in ("content.py", "bundles.py", "seeder.py"):
-        with (tmp_path / "webapp" / "demo" / name).open("a") as file:
+    for name in ("demo/content.py", "demo/bundles.py", "demo/seeder.py", "json_columns.py"):
+        with (tmp_path / "webapp" / name).open("a") as file:
             file.write("\n# changed\n")
         keys.add(api_list.seed_key(10, 5))
-    assert len(keys) == 4
+    assert len(keys) == 5
     assert api_list.seed_key(10, 6) not in keys
 
 

@@ -1,14 +1,13 @@
 """Configuration: defaults <- instance/config.py <- environment <- explicit overrides."""
 
-import json
 import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
 
-import orjson
 from sqlalchemy.engine import make_url
 
+from . import json_columns
 from .services import validation
 from .services.errors import ValidationError
 
@@ -141,33 +140,12 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-# Each ASCII digit as "0", any other byte as " ": 19 zeros in a row are 19 digits in a row, maybe an
-# integer beyond 64 bits, which orjson would read as a float. (A regular expression takes several times
-# as long as orjson's whole parse to find them.)
-DIGITS_AS_ZEROS = bytes(ord("0") if byte in b"0123456789" else ord(" ") for byte in range(256))
-LONG_NUMBER = b"0" * 19
-
-
-def load_json_column(text: str | bytes):
-    """A JSON column's value, as the json module reads it; orjson reads it several times faster.
-
-    The json module reads what orjson would read differently (long numbers) or refuses (a lone
-    surrogate stored before the input checks existed).
-    """
-    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    if isinstance(data, bytes) and LONG_NUMBER not in data.translate(DIGITS_AS_ZEROS):
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text)
-
-
 def engine_options(config) -> dict:
     """The configured engine options over the defaults, with a connect timeout for PostgreSQL."""
     url = make_url(config["SQLALCHEMY_DATABASE_URI"])
     options = {
-        "json_deserializer": load_json_column,
+        "json_serializer": json_columns.dump,
+        "json_deserializer": json_columns.load,
         # Test each pooled connection before use: after a database restart a stale one is replaced instead
         # of failing the request that drew it. A SQLite file has no connection to lose: there the ping
         # would only run a SELECT 1 on every request.

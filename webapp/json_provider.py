@@ -3,11 +3,14 @@
 Same keys in the same (sorted) order, compact separators, a trailing newline, and Flask's conversions
 for what JSON has no type for (datetimes as HTTP dates, dataclasses, Decimal, ...). Non-ASCII text is
 written as UTF-8 rather than as \\u escapes: the same JSON value. Anything orjson refuses (a lone
-surrogate in an echoed input, an integer beyond 64 bits) is left to Flask's encoder.
+surrogate in an echoed input, an integer beyond 64 bits) is left to Flask's encoder. A JSON column's
+canonical text (json_columns.StoredJSON) is embedded as it is: it is what orjson would write for its value.
 """
 
 import orjson
 from flask.json.provider import DefaultJSONProvider
+
+from .json_columns import StoredJSON
 
 OPTIONS = (
     orjson.OPT_SORT_KEYS
@@ -28,6 +31,18 @@ class JSONProvider(DefaultJSONProvider):
     def encode(self, obj) -> bytes:
         """A compact response's body, as `response` writes it."""
         try:
-            return orjson.dumps(obj, default=self.default, option=OPTIONS)
+            return orjson.dumps(obj, default=self._embed_default, option=OPTIONS)
         except orjson.JSONEncodeError:
             return (self.dumps(obj, separators=(",", ":")) + "\n").encode()
+
+    def _embed_default(self, obj):
+        if type(obj) is StoredJSON:
+            return orjson.Fragment(obj.text)
+        return self.default(obj)
+
+    @staticmethod
+    def default(obj):
+        """Flask's conversions, and a stored text's value (the json module cannot embed text)."""
+        if type(obj) is StoredJSON:
+            return obj.value()
+        return DefaultJSONProvider.default(obj)

@@ -4,15 +4,14 @@ A page read with listing.paginate(raw=True) skips SQLAlchemy's type processing, 
 datetime (or parse JSON) per value only for the serializer to write it back as text. The page's columns
 (listing.driver_value) give, on SQLite and PostgreSQL alike: uuids as text (SQLite: 32 hex digits),
 datetimes as UTC text "YYYY-MM-DD HH:MM:SS.ffffff", JSON as its stored text (SQLite keeps a number alone
-as a number), booleans as booleans or 0/1. Each function below turns one into exactly what the
-serializers write for the same column read through SQLAlchemy.
+as a number; json_columns.stored reads it), booleans as booleans or 0/1. Each function below turns one
+into exactly what the serializers write for the same column read through SQLAlchemy.
 """
 
 from datetime import UTC, datetime
 
 from sqlalchemy.dialects import sqlite
 
-from ..config import load_json_column
 from ..models.types import UTCDateTime
 from ..services.listing import uuid_hex_text
 
@@ -44,9 +43,3 @@ def datetime_text(value: str | None) -> str | None:
 
 def boolean(value: bool | int | None) -> bool | None:
     return None if value is None else bool(value)
-
-
-def json_value(value):
-    """A JSON column's value: its text read by config.load_json_column, as the engine reads it; a number
-    SQLite stored as one, as it is."""
-    return load_json_column(value) if isinstance(value, str) else value

@@ -8,9 +8,10 @@ from urllib.parse import urlencode
 from pydantic import Field
 from typing_extensions import TypedDict
 
+from ..json_columns import stored as stored_json
 from ..models import Evaluation, Project, Release, SymbolSet, User
 from ..services.listing import Page
-from .driver_values import boolean, datetime_text, iso, json_value, uuid_text
+from .driver_values import boolean, datetime_text, iso, uuid_text
 
 # Datetimes travel as ISO 8601 text in UTC (`2025-03-01T12:00:00Z`).
 DateTime = datetime
@@ -294,7 +295,7 @@ def evaluation_rows(rows) -> list[dict]:
                 last_name,
                 email,
                 boolean(verified),
-                json_value(hedgehog),
+                stored_json(hedgehog),
                 role,
             )
         results.append(
@@ -304,7 +305,7 @@ def evaluation_rows(rows) -> list[dict]:
                 description,
                 boolean(enabled),
                 prompt,
-                json_value(conditions),
+                stored_json(conditions),
                 datetime_text(created_at),
                 datetime_text(updated_at),
                 author,
@@ -348,7 +349,7 @@ def release_rows(rows) -> list[dict]:
             hash_id,
             project_id,
             datetime_text(created),
-            json_value(meta),
+            stored_json(meta),
             version,
             name,
         )
@@ -452,7 +453,7 @@ def symbol_set_rows(rows) -> list[dict]:
                 release_hash_id,
                 release_project_id,
                 datetime_text(release_created_at),
-                json_value(release_metadata),
+                stored_json(release_metadata),
                 release_version,
                 release_project_name,
             )
