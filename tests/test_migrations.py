@@ -541,6 +541,65 @@ def test_0015_counts_existing_rows_and_downgrades(empty_database):
         assert _search_count_objects(connection) == before
 
 
+# Texts the json module wrote before 0016 -> what 0016 leaves (None: as it was).
+LEGACY_JSON = {
+    "sets": (
+        '[{"rollout_percentage": 100, "id": "a", "properties": []}]',
+        ' [{"id":"a","properties":[],"rollout_percentage":100}]',
+    ),
+    "escaped": ('{"b": "\\u00e9 \\u2028", "a": 1.50, "c": null}', ' {"a":1.5,"b":"é \u2028","c":null}'),
+    "null": ("null", " null"),
+    "marked": (' {"a":1}', None),
+    "long": ('{"n": 1000000000000000000000000000000}', None),
+    "surrogate": ('{"s": "\\ud800"}', None),
+}
+
+
+def _json_texts(connection, table: str, key: str, column: str) -> dict:
+    read = f"CAST({column} AS TEXT)" if connection.dialect.name == "postgresql" else column
+    return dict(connection.execute(sa.text(f"SELECT {key}, {read} FROM {table}")).all())
+
+
+def test_0016_rewrites_json_texts_in_the_canonical_marked_form_in_batches(empty_database):
+    upgrade(revision="0015")
+    legacy = dict(LEGACY_JSON)
+    if db.engine.dialect.name == "sqlite":
+        legacy["nan"] = ('{"x": NaN}', None)  # PostgreSQL's json refuses it
+        legacy["number"] = ("42", None)  # SQLite stores it as a number
+    _add_evaluations(((name, "", "") for name in legacy), EVALUATIONS_0010, name_sort_key=str.lower)
+    releases = [{"hash": uuid.uuid4().hex, "meta": f'{{"n": {n}, "b": true}}'} for n in range(1003)]
+    with db.engine.begin() as connection:
+        postgresql = connection.dialect.name == "postgresql"
+        json_text = "CAST(:text AS JSON)" if postgresql else ":text"
+        for name, (stored, _) in legacy.items():
+            connection.execute(
+                sa.text(f"UPDATE evaluations SET conditions = {json_text} WHERE name = :name"),
+                {"text": stored, "name": name},
+            )
+        connection.execute(
+            sa.text(
+                "INSERT INTO releases (id, project_id, hash_id, version, project_name, metadata, created_at)"
+                f" VALUES (:id, 1, :hash, '1', 'p', {json_text.replace(':text', ':meta')}, CURRENT_TIMESTAMP)"
+            ),
+            [{**row, "id": uuid.UUID(row["hash"]) if postgresql else row["hash"]} for row in releases],
+        )
+
+    upgrade()
+
+    with db.engine.connect() as connection:
+        names = dict(connection.execute(sa.text("SELECT name, pk FROM evaluations")).all())
+        conditions = _json_texts(connection, "evaluations", "pk", "conditions")
+        metadata = _json_texts(connection, "releases", "hash_id", "metadata")
+    for name, (stored, rewritten) in legacy.items():
+        expected = stored if rewritten is None else rewritten
+        assert conditions[names[name]] == (42 if name == "number" else expected), name
+    assert metadata == {row["hash"]: f' {{"b":true,"n":{n}}}' for n, row in enumerate(releases)}
+
+    downgrade(revision="0015")  # keeps the texts, which every revision reads
+    with db.engine.connect() as connection:
+        assert _json_texts(connection, "evaluations", "pk", "conditions") == conditions
+
+
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 def test_the_migrated_schema_matches_the_models(app):
     """What autogenerate (and `flask db check`) would write after the migrations is nothing: the models
