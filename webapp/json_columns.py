@@ -2,9 +2,9 @@
 
 Written: orjson's compact text with sorted keys, the very bytes the API's JSON provider writes for the
 value, behind one leading space that marks it as such (JSON allows the space; PostgreSQL's `json` type and
-SQLite keep the text as written). A value orjson cannot write (keys that are not text; an integer beyond
-64 bits or a lone surrogate, which the input checks refuse) is written by the json module, unmarked, as
-every row written before this scheme was; so may be a text written by hand.
+SQLite keep the text as written). A value orjson cannot write as it is (keys that are not text; NaN, an
+integer beyond 64 bits or a lone surrogate, which the input checks refuse) is written by the json module,
+unmarked, as every row written before this scheme was; so may be a text written by hand.
 
 Read: through the ORM, every text is parsed, whatever its form. A list page (api/driver_values.py) embeds
 a marked text as it is, as StoredJSON: no parse and no second encode; it parses any other text.
@@ -21,15 +21,15 @@ _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_P
 
 
 def dump(value) -> str:
-    """A value's stored text: the mark and its canonical text, else (orjson refuses it) the json module's.
-
-    Values come through the input checks (validation.py): finite numbers, integers within 64 bits, no lone
-    surrogates. orjson would write NaN as null; the checks keep it out.
-    """
+    """A value's stored text: the mark and its canonical text, else the json module's (orjson refuses the
+    value, or would change it: it writes NaN and the infinities as null)."""
     try:
-        return MARK + orjson.dumps(value, option=_OPTIONS).decode()
+        canonical = orjson.dumps(value, option=_OPTIONS)
     except orjson.JSONEncodeError:
         return json.dumps(value)
+    if b"null" in canonical and orjson.loads(canonical) != value:  # NaN != NaN: never equal
+        return json.dumps(value)
+    return MARK + canonical.decode()
 
 
 # Each ASCII digit as "0", any other byte as " ": 19 zeros in a row are 19 digits in a row, maybe an
