@@ -18,6 +18,8 @@ from webapp.models import Evaluation, Release, SymbolSet
 from webapp.services import evaluations, releases, symbol_sets
 from webapp.services.errors import ValidationError
 
+from .conftest import count_statements, queries
+
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -221,6 +223,24 @@ def test_every_page_is_its_slice_of_the_whole_list(order, resource, order_by):
         for offset in range(len(ROWS) + 2):
             page = order(f"order_by={order_by}&limit={limit}&offset={offset}")
             assert page == whole[offset : offset + limit], (limit, offset)
+
+
+def test_the_first_two_pages_are_read_directly_and_later_ones_by_their_keys_first(app, listed, resource):
+    """A page near either end reads its rows along the order; further in, the offset runs over the key
+    alone in a subquery and only the page's rows are read in full (listing._page)."""
+
+    def page_statement(query: str) -> str:
+        with count_statements(app) as statements:
+            listed(query)
+        [page] = [text for text in queries(statements) if f"FROM {resource.name}" in text and "LIMIT" in text]
+        return page
+
+    for query in ("limit=2", "limit=2&offset=2", "limit=1&offset=5", "limit=2&offset=4"):
+        assert "JOIN (SELECT" not in page_statement(query), (
+            query
+        )  # offset <= limit, from the start or the end
+    for query in ("limit=1&offset=2", "limit=1&offset=3"):
+        assert "JOIN (SELECT" in page_statement(query), query
 
 
 # --- repeated parameters: the last value wins -------------------------------------------------

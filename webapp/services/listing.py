@@ -330,12 +330,23 @@ def driver_columns(columns: Select) -> Select:
     return columns.with_only_columns(*map(driver_value, columns.selected_columns))
 
 
-def _page(spec: ListSpec, criteria: list, order_by: tuple[str, ...], reverse: bool, raw: bool) -> Select:
-    """The page's rows: the offset runs in a subquery over the key alone, then only the page is read."""
+def _page(
+    spec: ListSpec, criteria: list, order_by: tuple[str, ...], reverse: bool, raw: bool, near_start: bool
+) -> Select:
+    """The page's rows. Near the start they are read along the order directly: every row skipped or listed
+    is read once, in full. Further on, the offset runs in a subquery over the key alone, whose ordered
+    index is scanned without visiting the table, and only the page's own rows are read in full, each looked
+    up by its key (a lookup costs more than reading on along the index: PostgreSQL read a first page of
+    100 rows in 0.15-0.36 ms directly, 1.4-2.2 ms through the key subquery; they break even at 2-4 pages
+    skipped)."""
     ordering = _ordering(spec.order_columns, order_by, spec.key, reverse)
     columns = (
         _cached(spec, ("driver columns",), lambda: driver_columns(spec.columns)) if raw else spec.columns
     )
+    if near_start:
+        return (
+            columns.where(*criteria).order_by(*ordering).limit(bindparam("limit")).offset(bindparam("offset"))
+        )
     keys = (
         select(spec.key)
         .where(*criteria)
@@ -372,12 +383,12 @@ def paginate(
     tuples.
 
     The count reads the key's table alone (the page's joins cannot change it), so an index on the filtered
-    columns answers it. The page's offset runs in a subquery that selects only the key: its ordered
-    index is scanned without visiting the table, and only the page's own rows are read in full. A page
-    past the middle is read from the far end, in reverse order, and turned around: an offset near the
-    end skips few index entries instead of nearly all. A search matching many rows may walk the order's
-    index instead of reading and sorting every match (Search.for_page; on SQLite the count then also
-    returns the table's largest key).
+    columns answers it. A page beyond the first two runs its offset in a subquery that selects only the
+    key (_page): its ordered index is scanned without visiting the table, and only the page's own rows are
+    read in full. A page past the middle is read from the far end, in reverse order, and turned around: an
+    offset near the end skips few index entries instead of nearly all. A search matching many rows may walk
+    the order's index instead of reading and sorting every match (Search.for_page; on SQLite the count then
+    also returns the table's largest key).
 
     Rows are sorted by each ordering field in turn, then by the key in the first field's direction (so
     reversing a one-field order reverses the whole list). Never-set values (e.g. a symbol set never used)
@@ -417,10 +428,11 @@ def paginate(
 
     def page(search, reverse: bool, limit: int, offset: int) -> list:
         page_shape = (names, search.shape if search else None)
+        near_start = offset <= limit  # the first two pages (from either end)
         statement = _cached(
             spec,
-            ("page", page_shape, query.order_by, reverse, raw),
-            lambda: _page(spec, criteria(search), query.order_by, reverse, raw),
+            ("page", page_shape, query.order_by, reverse, raw, near_start),
+            lambda: _page(spec, criteria(search), query.order_by, reverse, raw, near_start),
         )
         return run(statement, {**where, "limit": limit, "offset": offset})
 
