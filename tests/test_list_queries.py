@@ -226,8 +226,8 @@ def test_every_page_is_its_slice_of_the_whole_list(order, resource, order_by):
 
 
 def test_the_first_two_pages_are_read_directly_and_later_ones_by_their_keys_first(app, listed, resource):
-    """A page near either end reads its rows along the order; further in, the offset runs over the key
-    alone in a subquery and only the page's rows are read in full (listing._page)."""
+    """A page near either end of a list without a search reads its rows along the order; further in, the
+    offset runs over the key alone in a subquery and only the page's rows are read in full (listing._page)."""
 
     def page_statement(query: str) -> str:
         with count_statements(app) as statements:
@@ -241,6 +241,9 @@ def test_the_first_two_pages_are_read_directly_and_later_ones_by_their_keys_firs
         )  # offset <= limit, from the start or the end
     for query in ("limit=1&offset=2", "limit=1&offset=3"):
         assert "JOIN (SELECT" in page_statement(query), query
+    if resource.spec.search is not None:
+        # A search's condition is not in the order's index: even its first page reads keys first.
+        assert "JOIN (SELECT" in page_statement(f"limit=2&search={ROWS[0][0]}")
 
 
 # --- repeated parameters: the last value wins -------------------------------------------------
