@@ -256,7 +256,12 @@ def test_pages_of_a_common_search_walk_the_order_and_agree(app, project, actor):
         with count_statements(app) as seen:
             result = evaluations.list_evaluations(project, query)
         marker = "least(strpos" if postgresql else "+evaluations.pk IN"
-        return [row.name for row in result.items], marker in seen[-1]
+        walked = marker in seen[-1]
+        if walked and offset == 0:
+            # PostgreSQL's walk reads each row it tests: a first page is read directly; SQLite's tests
+            # index entries, so its keys come first (listing._page).
+            assert ("JOIN (SELECT" in seen[-1]) == (not postgresql), seen[-1]
+        return [row.name for row in result.items], walked
 
     cases = ((1, 0, "name"), (1, 0, "-name"), (2, 3, "-created_at"), (1, 24, "name"), (20, 2, "name"))
     walks = []

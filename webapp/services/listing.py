@@ -333,7 +333,7 @@ def driver_columns(columns: Select) -> Select:
 def _page(
     spec: ListSpec, criteria: list, order_by: tuple[str, ...], reverse: bool, raw: bool, near_start: bool
 ) -> Select:
-    """The page's rows. Near the start (and without a search) they are read along the order directly:
+    """The page's rows. Near the start (as paginate decides) they are read along the order directly:
     every row skipped or listed is read once, in full. Further on, the offset runs in a subquery over the
     key alone, whose ordered index is scanned without visiting the table, and only the page's own rows are
     read in full, each looked up by its key (a lookup costs more than reading on along the index:
@@ -428,9 +428,9 @@ def paginate(
 
     def page(search, reverse: bool, limit: int, offset: int) -> list:
         page_shape = (names, search.shape if search else None)
-        # The first two pages (from either end) of a list without a search. A search's condition is not in
-        # the order's index: read directly, the rows it rejects would be read in full too.
-        near_start = offset <= limit and search is None
+        # The first two pages (from either end), without a search or with one that reads each row it tests
+        # anyway. Another search's test is answered by index entries: its keys are found first.
+        near_start = offset <= limit and (search is None or search.reads_rows)
         statement = _cached(
             spec,
             ("page", page_shape, query.order_by, reverse, raw, near_start),

@@ -75,7 +75,9 @@ class Search:
     `walk()`, when set, builds the same test for a page that walks the order's index, when many rows
     match (PostgreSQL: the words as one strpos test; SQLite: its candidate sets only test each entry's
     key, `+pk IN (...)`, instead of being looked up one by one and sorted). SQLite's choice also needs the
-    table's largest key, which the count then returns (`key_bound`).
+    table's largest key, which the count then returns (`key_bound`). `reads_rows`: the page's test reads
+    each row it walks, not only the index entry (PostgreSQL's strpos on the stored text), so a first page
+    reads the rows directly (listing._page) rather than their keys first.
     """
 
     shape: tuple
@@ -87,6 +89,7 @@ class Search:
     # list's conditions moved onto its columns of the same names (counted_criteria).
     count_table: FromClause | None = None
     count_clause: Callable[[], ColumnElement] | None = None
+    reads_rows: bool = False
 
     def for_page(self, count: int, rows_read: int, key_bound: int | None = None) -> "Search":
         """The search a page reading `rows_read` rows (offset + limit) of `count` matches runs; `key_bound`
@@ -94,10 +97,12 @@ class Search:
         if self.walk is None:
             return self
         if self.key_bound:
-            walks = sqlite_walks(count, rows_read, key_bound)
-        else:
-            walks = search_postgresql.walks(count, rows_read)
-        return Search((*self.shape, "walk"), self.params, self.walk) if walks else self
+            # The candidates' keys are tested on each index entry walked.
+            if sqlite_walks(count, rows_read, key_bound):
+                return Search((*self.shape, "walk"), self.params, self.walk)
+        elif search_postgresql.walks(count, rows_read):
+            return Search((*self.shape, "walk"), self.params, self.walk, reads_rows=True)
+        return self
 
     def counted_criteria(self, conditions: list[ColumnElement], listed: TableClause) -> list | None:
         """The list's `conditions` and the search as the count reads them from `count_table`: each column
