@@ -552,6 +552,7 @@ LEGACY_JSON = {
     "marked": (' {"a":1}', None),
     "long": ('{"n": 1000000000000000000000000000000}', None),
     "surrogate": ('{"s": "\\ud800"}', None),
+    "infinite": ('{"x": [null, 1e400]}', None),
 }
 
 
