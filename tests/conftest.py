@@ -263,6 +263,12 @@ def queries(statements: list[str]) -> list[str]:
     return [s for s in statements if s.split(None, 1)[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK")]
 
 
+def stored_json_texts(connection, table: str, key: str, column: str) -> dict:
+    """key -> a JSON column's stored text (PostgreSQL's json cast to text; SQLite's as stored)."""
+    read = f"CAST({column} AS TEXT)" if connection.dialect.name == "postgresql" else column
+    return dict(connection.execute(text(f"SELECT {key}, {read} FROM {table}")).all())
+
+
 def assert_api_list_queries(statements: list[str], table: str, full_page: bool) -> None:
     """An API-key list request's whole SQL, whatever the page size: the key with its user and the project
     with the caller's membership in one statement, then the page, then the count only when the page is full

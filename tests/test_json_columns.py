@@ -6,12 +6,12 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
 
 from webapp import json_columns
 from webapp.extensions import db
 from webapp.models import User
 
+from .conftest import stored_json_texts
 from .test_api_list_json import listed, store
 
 VALUES = [
@@ -57,13 +57,10 @@ def test_datetimes_are_refused_as_before():
             json_columns.dump(value)
 
 
-def stored_texts(app, statement: str) -> list:
-    """The column's text as stored (PostgreSQL's json cast to text; SQLite's as the driver gives it)."""
-    with app.app_context():
-        if db.engine.dialect.name == "postgresql":
-            statement = statement.replace("SELECT ", "SELECT CAST(", 1).replace(" FROM", " AS TEXT) FROM", 1)
-        with db.engine.connect() as connection:
-            return list(connection.execute(text(statement)).scalars())
+def stored_texts(app, table: str, column: str) -> list:
+    """The column's texts as stored (conftest.stored_json_texts)."""
+    with app.app_context(), db.engine.connect() as connection:
+        return list(stored_json_texts(connection, table, "id", column).values())
 
 
 def test_api_writes_store_marked_canonical_text_on_both_databases(app, client, auth, project_id, user_id):
@@ -83,14 +80,12 @@ def test_api_writes_store_marked_canonical_text_on_both_databases(app, client, a
         db.session.commit()
         db.session.remove()
 
-    [stored_conditions] = stored_texts(app, "SELECT conditions FROM evaluations")
+    [stored_conditions] = stored_texts(app, "evaluations", "conditions")
     assert stored_conditions == " " + json.dumps(
         created["conditions"], sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
-    assert stored_texts(app, "SELECT metadata FROM releases") == [' {"git":{"branch":"main","sha":"abc"}}']
-    assert stored_texts(app, "SELECT hedgehog_config FROM users") == [
-        ' {"color":"blue","use_as_profile":true}'
-    ]
+    assert stored_texts(app, "releases", "metadata") == [' {"git":{"branch":"main","sha":"abc"}}']
+    assert stored_texts(app, "users", "hedgehog_config") == [' {"color":"blue","use_as_profile":true}']
     assert release["metadata"] == {"git": {"sha": "abc", "branch": "main"}}
 
 

@@ -11,7 +11,7 @@ from webapp.extensions import db
 from webapp.models import Project
 from webapp.services import evaluations
 
-from .conftest import unmigrated_app
+from .conftest import stored_json_texts, unmigrated_app
 
 # The tables as revision 0004 left them (the models may have moved on).
 USERS = sa.table(
@@ -556,11 +556,6 @@ LEGACY_JSON = {
 }
 
 
-def _json_texts(connection, table: str, key: str, column: str) -> dict:
-    read = f"CAST({column} AS TEXT)" if connection.dialect.name == "postgresql" else column
-    return dict(connection.execute(sa.text(f"SELECT {key}, {read} FROM {table}")).all())
-
-
 def test_0016_rewrites_json_texts_in_the_canonical_marked_form_in_batches(empty_database):
     upgrade(revision="0015")
     legacy = dict(LEGACY_JSON)
@@ -589,8 +584,8 @@ def test_0016_rewrites_json_texts_in_the_canonical_marked_form_in_batches(empty_
 
     with db.engine.connect() as connection:
         names = dict(connection.execute(sa.text("SELECT name, pk FROM evaluations")).all())
-        conditions = _json_texts(connection, "evaluations", "pk", "conditions")
-        metadata = _json_texts(connection, "releases", "hash_id", "metadata")
+        conditions = stored_json_texts(connection, "evaluations", "pk", "conditions")
+        metadata = stored_json_texts(connection, "releases", "hash_id", "metadata")
     for name, (stored, rewritten) in legacy.items():
         expected = stored if rewritten is None else rewritten
         assert conditions[names[name]] == (42 if name == "number" else expected), name
@@ -598,7 +593,7 @@ def test_0016_rewrites_json_texts_in_the_canonical_marked_form_in_batches(empty_
 
     downgrade(revision="0015")  # keeps the texts, which every revision reads
     with db.engine.connect() as connection:
-        assert _json_texts(connection, "evaluations", "pk", "conditions") == conditions
+        assert stored_json_texts(connection, "evaluations", "pk", "conditions") == conditions
 
 
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
