@@ -7,7 +7,7 @@ import pytest
 
 from webapp import create_app
 from webapp.extensions import db
-from webapp.request_gate import RequestGate
+from webapp.request_gate import SQLITE_SLOTS, RequestGate, configured_slots
 
 LONG_WAIT = 10.0  # seconds: longer than any of these tests waits for anything
 
@@ -146,10 +146,30 @@ def test_no_slots_means_no_gate():
         thread.join(LONG_WAIT)
 
 
+def test_the_gate_is_on_by_default_only_where_the_database_runs_in_the_worker():
+    sqlite = {"WORKER_ACTIVE_REQUESTS": None, "SQLALCHEMY_DATABASE_URI": "sqlite:////srv/app.sqlite3"}
+    server = {
+        "WORKER_ACTIVE_REQUESTS": None,
+        "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://app@db:5432/app",
+    }
+    assert configured_slots(sqlite) == SQLITE_SLOTS == 2
+    assert configured_slots(server) == 0
+    # A configured number holds for either database.
+    assert configured_slots({**sqlite, "WORKER_ACTIVE_REQUESTS": 0}) == 0
+    assert configured_slots({**server, "WORKER_ACTIVE_REQUESTS": 3}) == 3
+
+
 def test_the_app_is_gated_as_configured(app, monkeypatch, api_key, project_id):
     shared = ("DATABASE_URL", "SECRET_KEY", "STORAGE_URL", "SQLALCHEMY_ENGINE_OPTIONS")
     config = {"TESTING": True, **{key: app.config[key] for key in shared}}
-    assert isinstance(app.wsgi_app, RequestGate) and app.wsgi_app.slots is not None  # on by default
+    on_sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+    assert isinstance(app.wsgi_app, RequestGate) and (app.wsgi_app.slots is not None) == on_sqlite
+
+    monkeypatch.setenv("WORKER_ACTIVE_REQUESTS", "3")
+    gated = create_app(config)
+    assert gated.wsgi_app.slots is not None  # on with either database
+    with gated.app_context():
+        db.engine.dispose()
 
     monkeypatch.setenv("WORKER_ACTIVE_REQUESTS", "0")
     ungated = create_app(config)

@@ -12,7 +12,7 @@ from .config import configure
 from .database import configure_engine
 from .extensions import csrf, db, login_manager, migrate
 from .json_provider import JSONProvider
-from .request_gate import RequestGate
+from .request_gate import RequestGate, configured_slots
 from .security_headers import SecurityHeadersMiddleware
 
 
@@ -86,4 +86,4 @@ def _add_middleware(app: Flask) -> None:
         count = int(app.config["TRUSTED_PROXY_COUNT"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     app.wsgi_app = BodyTimeoutMiddleware(app.wsgi_app, app.config)
-    app.wsgi_app = RequestGate(app.wsgi_app, int(app.config["WORKER_ACTIVE_REQUESTS"]))
+    app.wsgi_app = RequestGate(app.wsgi_app, configured_slots(app.config))

@@ -112,8 +112,9 @@ class DefaultConfig:
     # that same allowance), is cut with a 408, like Apache's `RequestReadTimeout body=20,MinRate=500`.
     UPLOAD_STALL_TIMEOUT_SECONDS = 20.0
     UPLOAD_MIN_RATE_BYTES_PER_SECOND = 500.0
-    # Body-less requests running the app's code at once per worker process (request_gate.py); 0: no limit.
-    WORKER_ACTIVE_REQUESTS = 2
+    # Body-less requests running the app's code at once per worker process (request_gate.py); 0: no limit;
+    # None: 2 with SQLite, no limit with a database server (request_gate.configured_slots).
+    WORKER_ACTIVE_REQUESTS = None
     # The site's address for links made outside a request (`invites create` on the command line).
     PUBLIC_URL = "http://127.0.0.1:5000"
     # Invitations are emailed when MAIL_SERVER is set (Flask-Mail's names).

@@ -12,14 +12,34 @@ Only requests without a body are gated: one with a body spends its time receivin
 hold a thread, never a slot). A slot is waited for at most `WAIT_SECONDS`; after that the request runs anyway,
 so a slow request (a long database wait, a large page) delays the others by at most that, never stalls them.
 The slot is given back when the app has built its response: sending a streamed body happens outside.
+
+By default the gate is on only with SQLite, whose statements run in the worker's own process: there a request
+holding a slot is busy on the worker's cores. With a database server (PostgreSQL) a request spends most of its
+time waiting for the server's answer, holding its slot but not the interpreter lock: two slots would cap the
+server's work at two statements per worker however many cores it has, and on this 2-core machine the gate only
+added CPU per request (the threads' hand-offs at the semaphore) for no steadier throughput (bench/README.md,
+"After the sixth session's changes"). `WORKER_ACTIVE_REQUESTS` set to a number applies to either database.
 """
 
 import threading
+
+from sqlalchemy.engine import make_url
 
 from .body_timeout import body_length
 
 # How long a request waits for a slot before it runs anyway.
 WAIT_SECONDS = 0.05
+# Slots per worker when WORKER_ACTIVE_REQUESTS is not set and the database is SQLite.
+SQLITE_SLOTS = 2
+
+
+def configured_slots(config) -> int:
+    """WORKER_ACTIVE_REQUESTS when set; otherwise SQLITE_SLOTS with SQLite and 0 (no gate) with a server."""
+    slots = config["WORKER_ACTIVE_REQUESTS"]
+    if slots is not None:
+        return int(slots)
+    in_process = make_url(config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() == "sqlite"
+    return SQLITE_SLOTS if in_process else 0
 
 
 class RequestGate:
