@@ -157,6 +157,8 @@ def create_key_in_page(page, label):
     page.get_by_label("Evaluations write").check()
     page.get_by_role("button", name="Create key").click()
     expect(page.get_by_role("heading", name=re.compile(f"Key “{label}” .* created"))).to_be_visible()
+    # The heading shows while the page still loads; its script (the Copy button's handler) runs by "load".
+    page.wait_for_load_state("load")
     return page.get_by_label("New API key").input_value()
 
 

@@ -54,6 +54,7 @@ def test_invite_join_demote_remove(browser, live_server, app, make_user, make_ke
         link_field = admin.get_by_role("textbox", name="newbie@example.com")
         expect(link_field).to_have_value(re.compile(r"/invite/[A-Za-z0-9_-]{40,}$"))
         link = link_field.input_value()
+        admin.wait_for_load_state("load")  # the Copy button's handler is the page's deferred script
         admin.get_by_role("button", name="Copy the link for newbie@example.com").click()
         expect(admin.locator("[data-copy-status]")).not_to_be_empty()
         # Shown once: a reload no longer has it.
