@@ -96,13 +96,11 @@ class Search:
         is the table's largest key when `self.key_bound`."""
         if self.walk is None:
             return self
-        if self.key_bound:
-            # The candidates' keys are tested on each index entry walked.
-            if sqlite_walks(count, rows_read, key_bound):
-                return Search((*self.shape, "walk"), self.params, self.walk)
-        elif search_postgresql.walks(count, rows_read):
-            return Search((*self.shape, "walk"), self.params, self.walk, reads_rows=True)
-        return self
+        if self.key_bound:  # SQLite tests the candidates' keys on each index entry walked
+            walks, reads_rows = sqlite_walks(count, rows_read, key_bound), False
+        else:  # PostgreSQL's strpos reads each row walked
+            walks, reads_rows = search_postgresql.walks(count, rows_read), True
+        return Search((*self.shape, "walk"), self.params, self.walk, reads_rows=reads_rows) if walks else self
 
     def counted_criteria(self, conditions: list[ColumnElement], listed: TableClause) -> list | None:
         """The list's `conditions` and the search as the count reads them from `count_table`: each column
