@@ -297,6 +297,20 @@ class Server:
         self.log.close()
 
 
+def our_server(label: str, url: str, storage: Path, env: dict | None = None) -> Server:
+    """Our app (wsgi:app) over `url`, its API rate limits lifted (one key sends far more than PostHog's 480
+    a minute; the limiter itself still runs); `env` adds settings."""
+    limits = "1000000/second"
+    settings = {"DATABASE_URL": url, "STORAGE_URL": f"file://{storage}", "SECRET_KEY": "bench",
+                "API_RATE_LIMITS": limits, "UPLOAD_RATE_LIMITS": limits}  # fmt: skip
+    return Server(label, "wsgi:app", {**settings, **(env or {})}, ROOT)
+
+
+def bare_server(label: str, url: str) -> Server:
+    """The bare baseline (bench/bare_list.py) over `url`."""
+    return Server(label, "bare_list:from_environment()", {"BARE_DATABASE_URL": url}, ROOT / "bench")
+
+
 def fetch(port: int, path: str, headers: dict) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
@@ -346,6 +360,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int  # answered, errors included
 
 
 def parse_wrk_time(text: str) -> float:
@@ -368,15 +383,16 @@ def run_wrk(url: str, key: str, connections: int, threads: int, seconds: float) 
         [*command, "-H", f"Authorization: Bearer {key}", url], capture_output=True, text=True, check=True
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    if int(re.search(r"(\d+) requests in", output).group(1)) == 0:
-        return Result(0.0, math.nan, math.nan, 1)  # not one answer within the run: an error
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    if requests == 0:
+        return Result(0.0, math.nan, math.nan, 1, 0)  # not one answer within the run: an error
     p50 = parse_wrk_time(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))
     p99 = parse_wrk_time(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     if socket_errors:
         errors += sum(int(n) for n in socket_errors.groups())
-    return Result(rps, p50, p99, errors)
+    return Result(rps, p50, p99, errors, requests)
 
 
 def run_python(port: int, path: str, key: str, connections: int, seconds: float) -> Result:
@@ -415,9 +431,9 @@ def run_python(port: int, path: str, key: str, connections: int, seconds: float)
     elapsed = time.perf_counter() - started
     latencies.sort()
     if not latencies:
-        return Result(0.0, float("nan"), float("nan"), errors[0])
+        return Result(0.0, float("nan"), float("nan"), errors[0], 0)
     percentile = lambda share: latencies[min(len(latencies) - 1, int(share * len(latencies)))] * 1000  # noqa: E731
-    return Result(len(latencies) / elapsed, percentile(0.50), percentile(0.99), errors[0])
+    return Result(len(latencies) / elapsed, percentile(0.50), percentile(0.99), errors[0], len(latencies))
 
 
 def best(rounds: list[Result], kind: str) -> Result:
@@ -475,20 +491,7 @@ def bench_database(label: str, url: str, storage: Path, args) -> bool:
     unknown = set(args.case or ()) - {case.name for case in cases(args.evaluations, ref_fragment)}
     if unknown:
         raise SystemExit(f"unknown case(s): {', '.join(sorted(unknown))}")
-    limits = "1000000/second"  # lifted: one key sends far more than PostHog's 480 a minute
-    ours = Server(
-        f"ours-{label}",
-        "wsgi:app",
-        {
-            "DATABASE_URL": url,
-            "STORAGE_URL": f"file://{storage}",
-            "SECRET_KEY": "bench",
-            "API_RATE_LIMITS": limits,
-            "UPLOAD_RATE_LIMITS": limits,
-        },
-        ROOT,
-    )
-    bare = Server(f"bare-{label}", "bare_list:from_environment()", {"BARE_DATABASE_URL": url}, ROOT / "bench")
+    ours, bare = our_server(f"ours-{label}", url, storage), bare_server(f"bare-{label}", url)
     servers = (ours, bare)
     try:
         base = f"/api/environments/{project_id}/"

@@ -76,15 +76,7 @@ def bench_database(label: str, url: str, storage: Path, args) -> bool:
     headers = {"Authorization": f"Bearer {raw_key}"}
     case = next(case for case in api_list.cases(args.evaluations, ref_fragment) if case.name == CASE)
     path = api_list.case_path(f"/api/environments/{project_id}/", case)
-    limits = "1000000/second"  # as api_list.py: one key sends far more than PostHog's 480 a minute
-    ours = api_list.Server(
-        "ours",
-        "wsgi:app",
-        {"DATABASE_URL": url, "STORAGE_URL": f"file://{storage}", "SECRET_KEY": "bench",
-         "API_RATE_LIMITS": limits},
-        api_list.ROOT,
-    )  # fmt: skip
-    bare = api_list.Server("bare-releases", "bare_list:from_environment()", {"BARE_DATABASE_URL": url}, BENCH)
+    ours, bare = api_list.our_server("ours", url, storage), api_list.bare_server("bare-releases", url)
     servers = [ours, bare]
     try:
         for server in servers:

@@ -15,7 +15,6 @@ Linux only (/proc); needs wrk.
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,17 +56,12 @@ def joined(values, spec: str) -> str:
     return "/".join(format(value, spec) for value in values)
 
 
-def run_wrk(port: int, path: str, key: str, seconds: int) -> tuple[int, float]:
-    """Requests answered and requests/s of one wrk run (8 connections, 2 threads)."""
-    output = subprocess.run(
-        ["wrk", "-t2", "-c8", f"-d{seconds}s", "-H", f"Authorization: Bearer {key}",
-         f"http://127.0.0.1:{port}{path}"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    answered = int(re.search(r"(\d+) requests in", output).group(1))
-    if re.search(r"Non-2xx or 3xx responses", output):
-        raise SystemExit(f"{path}: not every answer was a 200:\n{output}")
-    return answered, float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+def wrk(port: int, path: str, key: str, seconds: int) -> api_list.Result:
+    """One wrk run of 8 connections (api_list.run_wrk); every answer must be a 200."""
+    result = api_list.run_wrk(f"http://127.0.0.1:{port}{path}", key, 8, 2, seconds)
+    if result.errors:
+        raise SystemExit(f"{path}: {result.errors} answers were not 200 (or failed)")
+    return result
 
 
 def main() -> None:
@@ -87,15 +81,11 @@ def main() -> None:
     else:
         url, storage = api_list.prepare_postgresql(pg_url, args.cache_dir, 100_000, 100_000, False)
     key, project_id, ref = api_list.bench_key(url, storage)
-    limits = "1000000/second"  # as api_list.py: the limiter runs, its limits lifted
-    ours_env = {"DATABASE_URL": url, "STORAGE_URL": f"file://{storage}", "SECRET_KEY": "bench",
-                "API_RATE_LIMITS": limits, "UPLOAD_RATE_LIMITS": limits}  # fmt: skip
     servers = {}
     for gate in args.gates.split(","):
-        env = ours_env if gate == "default" else {**ours_env, "WORKER_ACTIVE_REQUESTS": gate}
-        servers[f"ours gate={gate}"] = api_list.Server(f"ours-{gate}", "wsgi:app", env, ROOT)
-    servers["bare"] = api_list.Server("bare", "bare_list:from_environment()", {"BARE_DATABASE_URL": url},
-                                      ROOT / "bench")  # fmt: skip
+        env = {} if gate == "default" else {"WORKER_ACTIVE_REQUESTS": gate}
+        servers[f"ours gate={gate}"] = api_list.our_server(f"ours-{gate}", url, storage, env)
+    servers["bare"] = api_list.bare_server("bare", url)
     base = f"/api/environments/{project_id}/"
     known = {case.name: case for case in api_list.cases(100_000, ref)}
     try:
@@ -107,16 +97,16 @@ def main() -> None:
             path = api_list.case_path(base, known[name])
             rounds = {label: [] for label in servers}
             for server in servers.values():
-                run_wrk(server.port, path, key, 1)  # warm
+                wrk(server.port, path, key, 1)  # warm
             for _ in range(args.rounds):
                 for label, server in servers.items():
                     app_pids = [server.process.pid, *pids_of("-P", str(server.process.pid))]
                     db_pids = pids_of("-u", "postgres") if args.db == "postgresql" else []
                     app_before, db_before = cpu_ticks(app_pids), cpu_ticks(db_pids)
-                    answered, rps = run_wrk(server.port, path, key, args.seconds)
-                    app_ms = used_seconds(app_before, cpu_ticks(app_pids)) / answered * 1000
-                    db_ms = used_seconds(db_before, cpu_ticks(db_pids)) / answered * 1000
-                    rounds[label].append((rps, app_ms, db_ms))
+                    result = wrk(server.port, path, key, args.seconds)
+                    app_ms = used_seconds(app_before, cpu_ticks(app_pids)) / result.requests * 1000
+                    db_ms = used_seconds(db_before, cpu_ticks(db_pids)) / result.requests * 1000
+                    rounds[label].append((result.rps, app_ms, db_ms))
             for label, results in rounds.items():
                 rps, app_ms, db_ms = (sorted(column) for column in zip(*results, strict=True))
                 line = f"{name:<15} {label:<16} req/s {joined(rps, '.0f')}  app {joined(app_ms, '.2f')}"
